@@ -1,0 +1,51 @@
+"""What every adapter returns."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..records import VideoRecord
+from ..taxonomy import Taxonomy
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str      # missing_split_file / missing_video / unmatched_file / ...
+    path: str
+    message: str
+
+
+@dataclass
+class ScanResult:
+    database: str
+    root: Path
+    records: list[VideoRecord] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """{split: {class: n}} with splits and classes in sorted order."""
+        c = Counter((r.split, r.true_class or "unlabelled") for r in self.records)
+        out: dict[str, dict[str, int]] = {}
+        for (split, cls), n in sorted(c.items()):
+            out.setdefault(split, {})[cls] = n
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "database": self.database,
+            "counts": self.counts(),
+            "problems": [{"kind": p.kind, "path": p.path, "message": p.message} for p in self.problems],
+        }
+
+
+class Adapter(Protocol):
+    name: str
+    description: str
+    options: dict
+
+    def scan(self, root: Path, *, name: str, options: dict, taxonomy: Taxonomy) -> ScanResult: ...

@@ -1,0 +1,56 @@
+"""What one video is, as every database adapter reports it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPLITS = ("train", "val", "test")
+UNSEEN_FAKE = "unseen-fake"
+REAL = "real"
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video of one database, in its published layout.
+
+    `relpath` is POSIX-style and relative to the database root: together with
+    `database` it is the video's identifier (DESIGN.md "Identifiers").
+    `true_class` is a taxonomy class id, or `unseen-fake` for fakes made by a
+    method the taxonomy does not know (or `None` for unlabelled videos).
+    `method` names the generating method whenever the database says it, also
+    for unseen fakes, so attribution of unknown sets can be checked later.
+    """
+
+    database: str
+    split: str
+    path: Path
+    relpath: str
+    true_class: str | None
+    is_fake: bool | None
+    identity: str = ""
+    method: str = ""
+    source_ids: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def video_id(self) -> str:
+        return f"{self.database}/{self.relpath}"
+
+    @property
+    def dataset(self) -> str:
+        return f"{self.database}/{self.split}"
+
+
+def to_is_real(is_fake):
+    """Records carry `is_fake`; metrics take `is_real`. This is the one converter.
+
+    Accepts a bool, a NumPy array or a pandas Series; `None`/NA stays unknown
+    for scalars. Real is the positive class (biometrics convention).
+    """
+    if is_fake is None:
+        return None
+    if isinstance(is_fake, bool):
+        return not is_fake
+    import numpy as np
+
+    return ~np.asarray(is_fake, dtype=bool)

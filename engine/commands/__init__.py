@@ -1,0 +1,1 @@
+"""One module per `dfatlas` sub-command; see `engine.cli.COMMAND_MODULES`."""

@@ -1,0 +1,390 @@
+"""The DuckDB store: schema, migrations, and the one-unit-of-work connection rule.
+
+DuckDB allows one read-write process *or* many read-only ones, and an open
+reader blocks writers in other processes. So every call here opens the file
+for one unit of work (a query, or a batch write in one transaction) and
+closes it; opening retries with back-off while another process holds the
+lock and says so after a few seconds. Nothing keeps a connection open.
+
+Bulk data goes in and out through Arrow/NumPy (never row-by-row loops).
+Embeddings are `FLOAT[]` columns; `matrix_to_arrow` / `arrow_to_matrix`
+convert between them and 2-D float32 arrays.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from data_catalog.errors import AtlasError
+
+
+class StoreError(AtlasError):
+    """The store is missing, too new, or unusable."""
+
+
+class StoreMissing(StoreError):
+    pass
+
+
+class StoreBusy(StoreError):
+    pass
+
+
+# --- schema -----------------------------------------------------------------
+# Each migration takes the store from version N-1 to N, inside one transaction.
+# Add new ones at the end; never edit one that has shipped.
+
+_V1 = """
+CREATE TABLE videos (
+    video_id     VARCHAR PRIMARY KEY,  -- <database>/<relpath>
+    database     VARCHAR NOT NULL,
+    split        VARCHAR NOT NULL,     -- train / val / test, or the unknown set's name
+    dataset      VARCHAR NOT NULL,     -- <database>/<split> or unknown/<name>
+    relpath      VARCHAR NOT NULL,
+    path         VARCHAR NOT NULL,     -- absolute path when scanned
+    true_class   VARCHAR,              -- taxonomy id, 'unseen-fake', NULL when unlabelled
+    is_fake      BOOLEAN,              -- NULL when unlabelled
+    identity     VARCHAR,
+    method       VARCHAR,
+    source_ids   VARCHAR[],
+    synthetic    BOOLEAN NOT NULL DEFAULT false,
+    scanned_at   TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE datasets (
+    dataset      VARCHAR PRIMARY KEY,
+    database     VARCHAR NOT NULL,
+    split        VARCHAR NOT NULL,
+    role         VARCHAR NOT NULL,     -- superset / cross_db / unknown
+    labelled     BOOLEAN NOT NULL DEFAULT true,
+    synthetic    BOOLEAN NOT NULL DEFAULT false,
+    source       VARCHAR,              -- root folder or manifest it came from
+    created_at   TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE catalog_problems (
+    database     VARCHAR NOT NULL,
+    kind         VARCHAR NOT NULL,
+    path         VARCHAR,
+    message      VARCHAR NOT NULL,
+    recorded_at  TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE face_settings (
+    settings_key VARCHAR PRIMARY KEY,  -- short hash of the face-extraction settings
+    params_json  VARCHAR NOT NULL,
+    created_at   TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE face_videos (             -- one status row per video and settings key
+    video_id     VARCHAR NOT NULL,
+    settings_key VARCHAR NOT NULL,
+    status       VARCHAR NOT NULL,     -- ok / no_face / unreadable / too_short / error
+    reason       VARCHAR,
+    n_frames     INTEGER,              -- frames the container reports
+    n_sampled    INTEGER,
+    n_faces      INTEGER,
+    width        INTEGER,
+    height       INTEGER,
+    fps          DOUBLE,
+    decode_s     DOUBLE,
+    detect_s     DOUBLE,
+    finished_at  TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (video_id, settings_key)
+);
+CREATE TABLE faces (
+    face_id      VARCHAR PRIMARY KEY,  -- <video_id>#<frame>@<settings_key>
+    video_id     VARCHAR NOT NULL,
+    settings_key VARCHAR NOT NULL,
+    frame_index  INTEGER NOT NULL,
+    crop_path    VARCHAR NOT NULL,     -- relative to the workspace
+    thumbnail    BLOB,                 -- JPEG, <= 64 px
+    box_x        DOUBLE,               -- detection box, frame pixels
+    box_y        DOUBLE,
+    box_w        DOUBLE,
+    box_h        DOUBLE,
+    score        DOUBLE,
+    detector     VARCHAR               -- model and tiling that found it
+);
+CREATE TABLE runs (
+    run_id        VARCHAR PRIMARY KEY, -- <approach>-<hash>
+    approach      VARCHAR NOT NULL,
+    backbone      VARCHAR NOT NULL,
+    config_json   VARCHAR NOT NULL,
+    config_hash   VARCHAR,
+    classes       VARCHAR[] NOT NULL,  -- taxonomy order used by this run
+    taxonomy_json VARCHAR,
+    settings_key  VARCHAR,             -- face settings the run trained on
+    embedding_dim INTEGER,
+    pretrained_source VARCHAR,         -- e.g. 'timm:imagenet', 'file:/x.pth', 'random init (offline)'
+    seed          INTEGER,
+    status        VARCHAR NOT NULL,    -- created / training / finished / failed
+    message       VARCHAR,
+    best_epoch    INTEGER,
+    epochs_done   INTEGER,
+    synthetic     BOOLEAN NOT NULL DEFAULT false,
+    train_seconds DOUBLE,
+    timings_json  VARCHAR,
+    code_revision VARCHAR,
+    versions_json VARCHAR,
+    created_at    TIMESTAMP DEFAULT current_timestamp,
+    updated_at    TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE epochs (
+    run_id       VARCHAR NOT NULL,
+    epoch        INTEGER NOT NULL,
+    train_loss   DOUBLE,
+    val_loss     DOUBLE,
+    val_accuracy DOUBLE,
+    seconds      DOUBLE,
+    images_per_s DOUBLE,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE embeddings (
+    run_id       VARCHAR NOT NULL,
+    face_id      VARCHAR NOT NULL,
+    dataset      VARCHAR NOT NULL,
+    embedding    FLOAT[] NOT NULL,     -- the run's embedding_dim
+    PRIMARY KEY (run_id, face_id)
+);
+CREATE TABLE classifiers (
+    run_id       VARCHAR NOT NULL,
+    classifier   VARCHAR NOT NULL,     -- native / knn / lr / svm
+    params_json  VARCHAR NOT NULL,
+    fitted_on    VARCHAR,              -- dataset(s) it was fitted on
+    n_fit        INTEGER,
+    selection_json VARCHAR,            -- model-selection scores, when used
+    fitted_at    TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (run_id, classifier)
+);
+CREATE TABLE predictions (
+    run_id       VARCHAR NOT NULL,
+    classifier   VARCHAR NOT NULL,
+    face_id      VARCHAR NOT NULL,
+    dataset      VARCHAR NOT NULL,
+    pred_class   INTEGER,              -- index into runs.classes; -1 = 'fake' without attribution (binary)
+    real_score   DOUBLE NOT NULL,      -- higher = more real
+    probs        FLOAT[],              -- class probabilities in runs.classes order
+    out_of_fold  BOOLEAN NOT NULL DEFAULT false,
+    PRIMARY KEY (run_id, classifier, face_id)
+);
+CREATE TABLE projections (
+    projection_id VARCHAR PRIMARY KEY, -- hash of (run, reference, params, seed)
+    run_id       VARCHAR NOT NULL,
+    reference    VARCHAR NOT NULL,     -- dataset(s) the map was fitted on
+    params_json  VARCHAR NOT NULL,
+    seed         INTEGER NOT NULL,
+    kl_divergence DOUBLE,
+    created_at   TIMESTAMP DEFAULT current_timestamp
+);
+CREATE TABLE projection_points (
+    projection_id VARCHAR NOT NULL,
+    dataset      VARCHAR NOT NULL,
+    face_id      VARCHAR NOT NULL,
+    x            DOUBLE NOT NULL,
+    y            DOUBLE NOT NULL,
+    is_reference BOOLEAN NOT NULL,
+    PRIMARY KEY (projection_id, face_id)
+);
+CREATE TABLE jobs (
+    job_id       VARCHAR PRIMARY KEY,
+    kind         VARCHAR NOT NULL,     -- analyze / faces / ...
+    status       VARCHAR NOT NULL,     -- queued / running / finished / failed
+    progress     DOUBLE NOT NULL DEFAULT 0,
+    message      VARCHAR,
+    params_json  VARCHAR,
+    pid          INTEGER,
+    started_at   TIMESTAMP DEFAULT current_timestamp,
+    updated_at   TIMESTAMP DEFAULT current_timestamp,
+    finished_at  TIMESTAMP
+);
+"""
+
+MIGRATIONS: list[str] = [_V1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_LOCK_WORDS = ("lock", "Conflicting", "being used by another")
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, (duckdb.IOException, duckdb.ConnectionException)) and any(
+        w in str(exc) for w in _LOCK_WORDS
+    )
+
+
+class Store:
+    """A handle on the store file; every method opens and closes it."""
+
+    def __init__(self, path: str | Path, read_only: bool = False, retry_seconds: float = 120.0,
+                 announce_after: float = 3.0):
+        self.path = Path(path)
+        self.read_only = read_only
+        self.retry_seconds = retry_seconds
+        self.announce_after = announce_after
+        self._checked = False
+
+    # -- connections ---------------------------------------------------------
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One unit of work: open, check the schema, yield, close."""
+        if self.read_only and not self.path.exists():
+            raise StoreMissing(
+                f"no store at {self.path} yet: run `dfatlas demo`, or `dfatlas catalog show --config CONFIG`"
+            )
+        con = self._open_with_retry()
+        try:
+            if not self._checked:
+                self._check_schema(con)
+                self._checked = True
+            yield con
+        finally:
+            con.close()
+
+    def _open_with_retry(self) -> duckdb.DuckDBPyConnection:
+        start = time.monotonic()
+        delay = 0.02
+        announced = False
+        while True:
+            try:
+                if not self.read_only:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                return duckdb.connect(str(self.path), read_only=self.read_only)
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                if not _is_lock_error(exc):
+                    raise StoreError(f"cannot open store {self.path}: {exc}") from None
+                waited = time.monotonic() - start
+                if waited > self.retry_seconds:
+                    raise StoreBusy(
+                        f"store {self.path} stayed locked by another process for {waited:.0f} s; "
+                        "is a long job holding it? try again when it has finished"
+                    ) from None
+                if not announced and waited > self.announce_after:
+                    print(f"store {self.path.name} is busy in another process; retrying ...", file=sys.stderr)
+                    announced = True
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
+
+    def _check_schema(self, con: duckdb.DuckDBPyConnection) -> None:
+        has_table = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()[0]
+        version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0] if has_table else 0
+        version = version or 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.path} was written by a newer dfatlas (schema v{version}; this one knows "
+                f"v{SCHEMA_VERSION}): upgrade dfatlas or use another workspace"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if self.read_only:
+            if version == 0:
+                raise StoreMissing(f"store {self.path} is empty: run `dfatlas demo` or a pipeline command first")
+            raise StoreError(
+                f"store {self.path} has schema v{version}; run any writing dfatlas command to migrate it to v{SCHEMA_VERSION}"
+            )
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if not has_table:
+                con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP DEFAULT current_timestamp)")
+            for v in range(version, SCHEMA_VERSION):
+                con.execute(MIGRATIONS[v])
+                con.execute("INSERT INTO schema_version (version) VALUES (?)", [v + 1])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One batch write: everything inside commits together or not at all."""
+        if self.read_only:
+            raise StoreError("this store handle is read-only")
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    # -- convenience for single units of work --------------------------------
+    def execute(self, sql: str, params: list | None = None) -> None:
+        with self.transaction() as con:
+            con.execute(sql, params or [])
+
+    def df(self, sql: str, params: list | None = None):
+        """Run one query and return a pandas DataFrame."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
+
+    def arrow(self, sql: str, params: list | None = None) -> pa.Table:
+        with self.connect() as con:
+            return con.sql(sql, params=params or None).to_arrow_table()
+
+    def scalar(self, sql: str, params: list | None = None) -> Any:
+        with self.connect() as con:
+            row = con.execute(sql, params or []).fetchone()
+            return None if row is None else row[0]
+
+    def insert(self, table: str, data, replace: bool = False, con: duckdb.DuckDBPyConnection | None = None) -> int:
+        """Bulk insert a DataFrame / Arrow table (columns named as the table's).
+
+        `replace=True` uses INSERT OR REPLACE on the table's primary key.
+        Pass `con` to write inside an open `transaction()`.
+        """
+        if con is None:
+            with self.transaction() as own:
+                return self.insert(table, data, replace=replace, con=own)
+        if isinstance(data, dict):
+            data = pa.table(data)
+        n = data.num_rows if isinstance(data, pa.Table) else len(data)
+        if n == 0:
+            return 0
+        cols = ", ".join(f'"{c}"' for c in data.column_names) if isinstance(data, pa.Table) else ", ".join(
+            f'"{c}"' for c in data.columns)
+        view = f"_incoming_{table}"
+        con.register(view, data)
+        try:
+            verb = "INSERT OR REPLACE INTO" if replace else "INSERT INTO"
+            con.execute(f"{verb} {table} ({cols}) SELECT {cols} FROM {view}")
+        finally:
+            con.unregister(view)
+        return n
+
+    def tables(self) -> list[str]:
+        with self.connect() as con:
+            return [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+
+    def with_retry(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        with self.connect() as con:
+            return fn(con)
+
+
+def matrix_to_arrow(matrix: np.ndarray) -> pa.Array:
+    """A 2-D float array as an Arrow list column (for FLOAT[] columns)."""
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    n, d = matrix.shape
+    offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1)))
+
+
+def arrow_to_matrix(column) -> np.ndarray:
+    """An Arrow list column of equal-length float lists as a 2-D float32 array."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    n = len(column)
+    if n == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    if isinstance(column, pa.FixedSizeListArray):
+        return column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(n, -1)
+    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    if values.size % n:
+        raise StoreError("embedding rows have different lengths")
+    return values.reshape(n, values.size // n)
