@@ -93,7 +93,7 @@ def test_missing_class_gives_note_not_crash():
     assert m.auc is None and "no real samples" in m.note
     assert m.fpr == 1.0 and math.isnan(m.fnr) and math.isnan(m.hter)  # θ just above the one val fake 0.1
     m = evaluate([0.1, 0.9], [False, True], [0.2, 0.3], [True, True])
-    assert m.auc is None and "no fake samples" in m.note and m.fnr == 1.0
+    assert m.auc is None and "no fake samples" in m.note and m.fnr == 0.0 and math.isnan(m.fpr)
     with pytest.raises(AtlasError, match="no fake"):
         evaluate([0.9], [True], [0.2], [True])
     with pytest.raises(AtlasError, match="NaN"):
