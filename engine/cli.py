@@ -16,6 +16,8 @@ from data_catalog.errors import AtlasError
 # Order here is the order in `dfatlas --help`: the pipeline's order.
 COMMAND_MODULES = [
     "engine.commands.catalog",
+    "engine.commands.models",
+    "engine.commands.faces",
 ]
 
 

@@ -1,0 +1,329 @@
+"""One video -> face crops: the per-video function every executor runs.
+
+`process_video(task)` decodes N evenly spaced frames (skipping the others
+with `grab()`, which does not convert them), finds the most confident face
+in each, enlarges its box, squares it, pads where it leaves the frame,
+resizes it and returns the encoded crops and thumbnails. It never raises
+for a bad video: every outcome is a `VideoResult` with a status and a
+human-readable reason. It writes nothing: the parent process writes crop
+files and store rows, so one process writes and Ray workers on other
+machines need no shared disk.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .detector import Detection, FaceFinder, quiet_native_stderr
+
+STATUSES = ("ok", "no_face", "unreadable", "too_short", "error")
+FINAL_STATUSES = ("ok", "no_face", "unreadable", "too_short")  # re-runs skip these; "error" is retried
+DETECTOR_LOAD_FAILED = "the face detector failed to load"
+
+
+class DetectorLoadError(RuntimeError):
+    """The worker could not build its detectors: a setup problem, not a video problem."""
+
+
+@dataclass(frozen=True)
+class FinderSpec:
+    """Everything a worker needs to build its detectors (picklable)."""
+
+    model_paths: tuple  # ((name, path), ...)
+    detector: str = "short_range"
+    tiling: str = "auto"
+    min_confidence: float = 0.5
+    log_path: str = ""  # where MediaPipe's native stderr goes ("" = /dev/null)
+
+
+@dataclass(frozen=True)
+class VideoTask:
+    video_id: str
+    path: str
+    frames_per_video: int = 15
+    crop_size: int = 224
+    box_scale: float = 1.3
+    crop_format: str = "png"
+    crop_quality: int = 95
+    thumbnail_size: int = 64
+
+
+@dataclass
+class FaceCrop:
+    frame_index: int
+    crop: bytes       # encoded image (crop_format)
+    thumbnail: bytes  # JPEG, <= thumbnail_size px
+    box: tuple        # x, y, w, h in frame pixels (the detector's box, before enlarging)
+    score: float
+    detector: str
+
+
+@dataclass
+class VideoResult:
+    video_id: str
+    status: str
+    reason: str = ""
+    n_frames: int | None = None
+    n_sampled: int = 0
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    decode_s: float = 0.0
+    detect_s: float = 0.0
+    faces: list = field(default_factory=list)
+
+    @property
+    def n_faces(self) -> int:
+        return len(self.faces)
+
+
+# --- worker-process state -----------------------------------------------------
+_FINDER: FaceFinder | None = None
+_FINDER_SPEC: FinderSpec | None = None
+
+
+def _finder(spec: FinderSpec) -> FaceFinder:
+    """This process's detectors, created on first use (never inherited from a parent)."""
+    global _FINDER, _FINDER_SPEC
+    if _FINDER is not None and _FINDER_SPEC == spec and not _FINDER.closed:
+        return _FINDER
+    close_worker_finder()
+    try:
+        _FINDER = FaceFinder(dict(spec.model_paths), spec.detector, spec.tiling, spec.min_confidence)
+    except Exception as exc:
+        raise DetectorLoadError(f"{DETECTOR_LOAD_FAILED}: {type(exc).__name__}: {exc}") from exc
+    _FINDER_SPEC = spec
+    return _FINDER
+
+
+def close_worker_finder() -> None:
+    global _FINDER, _FINDER_SPEC
+    if _FINDER is not None:
+        with quiet_native_stderr(_FINDER_SPEC.log_path or None if _FINDER_SPEC else None):
+            _FINDER.close()
+    _FINDER, _FINDER_SPEC = None, None
+
+
+def init_worker(spec: FinderSpec | None = None) -> None:
+    """Pool initializer: one thread per worker, detectors closed before the process exits."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import cv2
+    from multiprocessing import util
+
+    cv2.setNumThreads(1)
+    util.Finalize(None, close_worker_finder, exitpriority=100)
+    if spec is not None:
+        try:
+            with quiet_native_stderr(spec.log_path or None):
+                _finder(spec)
+        except DetectorLoadError:
+            pass  # reported by process_video for each video, so the parent can stop the run
+
+
+# --- geometry -------------------------------------------------------------------
+def sample_indices(n_frames: int, n: int) -> list[int]:
+    """N frame indices evenly spaced over [0, n_frames); all frames when the video is shorter."""
+    if n_frames <= 0 or n <= 0:
+        return []
+    if n_frames <= n:
+        return list(range(n_frames))
+    return sorted(set(int(round(v)) for v in np.linspace(0, n_frames - 1, n)))
+
+
+def square_crop(rgb: np.ndarray, det: Detection, scale: float, size: int) -> np.ndarray:
+    """The detection box enlarged by `scale` about its centre, squared, padded with black
+    where it leaves the frame, resized to size x size."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    cx, cy = det.x + det.w / 2, det.y + det.h / 2
+    side = max(2, int(round(max(det.w, det.h) * scale)))
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1 = x0 + side, y0 + side
+    out = np.zeros((side, side, 3), dtype=np.uint8)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(out, (size, size), interpolation=interp)
+
+
+def _encode(rgb: np.ndarray, fmt: str, quality: int) -> bytes:
+    import cv2
+
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if fmt == "jpg":
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    else:
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError(f"could not encode a {fmt} crop")
+    return buf.tobytes()
+
+
+def _thumbnail(rgb: np.ndarray, size: int) -> bytes:
+    import cv2
+
+    size = max(8, min(int(size), 64))
+    small = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return buf.tobytes()
+
+
+def _to_rgb(frame: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    if frame.shape[2] == 1:
+        return cv2.cvtColor(frame[:, :, 0], cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+# --- decoding -----------------------------------------------------------------
+def _open(path: str):
+    import cv2
+
+    params = [cv2.CAP_PROP_N_THREADS, 1]
+    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, params)
+    if not cap.isOpened():
+        cap.release()
+        cap = cv2.VideoCapture(path)
+    return cap
+
+
+def _count_frames(path: str) -> int:
+    cap = _open(path)
+    n = 0
+    try:
+        while cap.grab():
+            n += 1
+    finally:
+        cap.release()
+    return n
+
+
+def _sampled_frames(path: str, targets: list[int], timer: dict):
+    """Yield (index, rgb) for the target frames; sets timer['decoded_to'] to the
+    index reached when the stream ended early."""
+    cap = _open(path)
+    idx = 0
+    try:
+        for target in targets:
+            t0 = time.perf_counter()
+            ok = True
+            while idx < target and ok:
+                ok = cap.grab()
+                idx += ok
+            if ok:
+                ok, frame = cap.read()
+            timer["decode"] += time.perf_counter() - t0
+            if not ok or frame is None:
+                timer["decoded_to"] = idx
+                return
+            idx += 1
+            t0 = time.perf_counter()
+            rgb = _to_rgb(frame)
+            timer["decode"] += time.perf_counter() - t0
+            yield target, rgb
+    finally:
+        cap.release()
+
+
+def process_video(task: VideoTask, spec: FinderSpec) -> VideoResult:
+    """The per-video function (process pool and Ray run this one)."""
+    try:
+        with quiet_native_stderr(spec.log_path or None):
+            return _process(task, spec)
+    except DetectorLoadError as exc:
+        return VideoResult(task.video_id, "error", str(exc)[:500])
+    except Exception as exc:  # a bug or a library failure on one file: recorded, the run goes on
+        return VideoResult(task.video_id, "error", f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
+    import cv2
+
+    path = task.path
+    res = VideoResult(task.video_id, "unreadable")
+    if not os.path.exists(path):
+        res.reason = f"file not found: {path}"
+        return res
+    if os.path.getsize(path) == 0:
+        res.reason = "zero-byte file"
+        return res
+    t0 = time.perf_counter()
+    cap = _open(path)
+    opened = cap.isOpened()
+    if opened:
+        reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        res.width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0) or None
+        res.height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0) or None
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0)
+        res.fps = fps if fps > 0 and np.isfinite(fps) else None
+    cap.release()
+    if not opened:
+        res.reason = "not a video OpenCV/FFmpeg can open (wrong format or damaged header)"
+        return res
+    n_frames = reported if reported > 0 else _count_frames(path)
+    res.n_frames = n_frames
+    timer = {"decode": time.perf_counter() - t0, "detect": 0.0, "decoded_to": None}
+    if n_frames <= 0:
+        res.status, res.reason = "too_short", "the video has no frames"
+        res.decode_s = timer["decode"]
+        return res
+
+    finder = _finder(spec)
+    notes = []
+
+    def run(n: int) -> tuple[int, list]:
+        faces, sampled = [], 0
+        for index, rgb in _sampled_frames(path, sample_indices(n, task.frames_per_video), timer):
+            sampled += 1
+            if res.width is None:
+                res.height, res.width = rgb.shape[:2]
+            t1 = time.perf_counter()
+            det = finder.find(rgb)
+            if det is not None:
+                crop = square_crop(rgb, det, task.box_scale, task.crop_size)
+                faces.append(FaceCrop(index, _encode(crop, task.crop_format, task.crop_quality),
+                                      _thumbnail(crop, task.thumbnail_size), (det.x, det.y, det.w, det.h),
+                                      det.score, det.detector))
+            timer["detect"] += time.perf_counter() - t1
+        return sampled, faces
+
+    sampled, faces = run(n_frames)
+    stopped = timer["decoded_to"]
+    if stopped is not None:
+        # Truncated, or the container over-reports its frames (variable frame rate):
+        # sample again over the frames that really decode.
+        notes.append(f"stream ended at frame {stopped} of {n_frames} reported")
+        wanted = min(task.frames_per_video, stopped)
+        if stopped > 0 and sampled < wanted:
+            timer["decoded_to"] = None
+            sampled, faces = run(stopped)
+        res.n_frames = stopped
+    res.n_sampled = sampled
+    res.faces = faces
+    res.decode_s, res.detect_s = timer["decode"], timer["detect"]
+    if sampled == 0:
+        res.status = "unreadable"
+        res.reason = "; ".join(notes + ["no frame could be decoded"])
+        return res
+    if 0 < (res.n_frames or 0) < task.frames_per_video:
+        notes.append(f"only {res.n_frames} frames (< {task.frames_per_video}): used all of them")
+    if not faces:
+        res.status = "no_face"
+        notes.insert(0, f"no face found in {sampled} sampled frames")
+    else:
+        res.status = "ok"
+        if len(faces) < sampled:
+            notes.append(f"face found in {len(faces)} of {sampled} sampled frames")
+    res.reason = "; ".join(notes)
+    return res
