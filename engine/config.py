@@ -112,6 +112,7 @@ class ClassifiersSection:
     knn_k: int = 14
     lr_c: float = 0.001
     svm_c: float = 0.01
+    svm_kernel: str = field(default="rbf", metadata=_choices("rbf", "linear"))  # linear: LinearSVC + calibration (large sets)
     model_selection: bool = False  # pick hyper-parameters by CV on the validation split only
     cv_folds: int = 5
     knn_k_grid: tuple = (1, 3, 5, 9, 14, 21, 31)
@@ -268,6 +269,7 @@ def _resolve_path(base: Path, value: str) -> Path:
 
 def _build_sources(data: Any, file: Path) -> SourcesSection:
     from data_catalog.databases import ADAPTERS
+    from data_catalog.databases.options import coerce_option
 
     if data is None:
         return SourcesSection()
@@ -295,21 +297,10 @@ def _build_sources(data: Any, file: Path) -> SourcesSection:
         for opt, v in value.items():
             if opt in ("adapter", "root"):
                 continue
-            if opt not in adapter.options:
-                known = ", ".join(["adapter", "root", *adapter.options]) or "adapter, root"
-                raise ConfigError(file, f"[sources.{key}] {opt}", f"unknown option for adapter {adapter_name!r} (known: {known})")
-            kind = adapter.options[opt]
-            if kind == "path":
-                if not isinstance(v, str):
-                    raise ConfigError(file, f"[sources.{key}] {opt}", f"expected a path string, got {v!r}")
-                v = str(_resolve_path(base, v))
-            elif kind == "bool" and not isinstance(v, bool):
-                raise ConfigError(file, f"[sources.{key}] {opt}", f"expected true or false, got {v!r}")
-            elif isinstance(kind, tuple) and v not in kind:
-                raise ConfigError(file, f"[sources.{key}] {opt}", f"expected one of {', '.join(kind)}, got {v!r}")
-            elif kind == "str" and not isinstance(v, str):
-                raise ConfigError(file, f"[sources.{key}] {opt}", f"expected a string, got {v!r}")
-            options[opt] = v
+            try:
+                options[opt] = coerce_option(adapter, opt, v, base)
+            except ValueError as exc:
+                raise ConfigError(file, f"[sources.{key}] {opt}", str(exc)) from None
         databases[key] = DatabaseSource(key, adapter_name, _resolve_path(base, value["root"]), options)
     superset = lists.get("superset", ())
     cross_db = lists.get("cross_db", ())

@@ -92,7 +92,7 @@ class GenericAdapter:
         columns = [c.strip() for c in (reader.fieldnames or [])]
         if "path" not in columns or "label" not in columns:
             raise ConfigError(manifest, "header", f"a manifest needs columns path,label (got {','.join(columns) or 'none'})")
-        root_real = os.path.realpath(root)
+        root_abs = Path(os.path.normpath(os.path.abspath(root)))
         seen: set[str] = set()
         for line_no, row in enumerate(reader, start=2):
             row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
@@ -103,11 +103,13 @@ class GenericAdapter:
             label = row.get("label", "").lower()
             if label not in LABELS:
                 raise ConfigError(manifest, where, f"unknown label {row.get('label')!r} (expected real or fake)")
-            candidate = Path(rel)
-            full = candidate if candidate.is_absolute() else root / candidate
-            real = os.path.realpath(full)
-            if os.path.commonpath([real, root_real]) != root_real:
+            # Lexical check: `../` may not leave the root; symlinked folders
+            # inside the root are the user's own layout and are followed.
+            candidate = Path(rel.replace("\\", "/"))
+            full = Path(os.path.normpath(candidate if candidate.is_absolute() else root_abs / candidate))
+            if os.path.commonpath([str(full), str(root_abs)]) != str(root_abs) or full == root_abs:
                 raise ConfigError(manifest, where, f"path {rel!r} escapes the database root {root}")
+            relpath = _relpath(full, root_abs)
             split = row.get("split") or default_split
             if split not in SPLITS:
                 raise ConfigError(manifest, where, f"unknown split {split!r} (expected {', '.join(SPLITS)})")
@@ -122,7 +124,6 @@ class GenericAdapter:
                     is_fake = cls != REAL
             elif is_fake is not None:
                 cls = taxonomy.class_for((name, self.name), method or ("" if is_fake else REAL), is_fake)
-            relpath = _relpath(Path(real), Path(root_real)) if not candidate.is_absolute() else _relpath(Path(real), Path(root_real))
             if relpath in seen:
                 result.problems.append(Problem("duplicate", rel, f"{where}: listed twice; kept once"))
                 continue
@@ -131,8 +132,7 @@ class GenericAdapter:
                 result.problems.append(Problem("missing_video", rel, f"{where}: listed in {manifest.name} but not on disk"))
                 continue
             result.records.append(VideoRecord(
-                name, split, Path(full), PurePosixPath(*Path(rel).parts).as_posix() if not candidate.is_absolute() else relpath,
-                cls or None, is_fake, identity=row.get("identity", ""), method=method))
+                name, split, full, relpath, cls or None, is_fake, identity=row.get("identity", ""), method=method))
 
 
 register(GenericAdapter())

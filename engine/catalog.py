@@ -1,0 +1,298 @@
+"""The catalog step: scan every database of an experiment config, keep each
+video once, and record videos, datasets and problems in the store.
+
+- Roles: databases in `[sources] superset` keep their splits; those in
+  `cross_db` are tested whole (every video split "test").
+- De-duplication: two records whose files resolve to the same real path are
+  one video (DeeperForensics and HifiFace reals *are* FF++ originals). One
+  record is kept: the claim with the most test-like split (a split conflict
+  is resolved towards test), ties going to the database listed first
+  (superset before cross_db). Every duplicate is reported, conflicts apart.
+- Recording replaces all rows of the scanned databases in one transaction,
+  so an interrupted write leaves the previous catalog intact.
+
+Public: `collect(cfg, databases=None) -> CatalogReport`,
+`record(store, report, cfg=None)`, `record_catalog(cfg, workspace, databases=None)`,
+and `record_videos(store, records, role, ...)` / `records_to_arrow(records, synthetic)`
+for any other list of `VideoRecord`s (synthetic benchmark, unknown sets).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import pyarrow as pa
+
+from data_catalog.databases import ADAPTERS, Problem, ScanResult
+from data_catalog.databases.layout import SPLIT_RANK
+from data_catalog.errors import ConfigError
+from data_catalog.records import VideoRecord
+
+from .config import ExperimentConfig
+from .store import Store
+
+ROLES = ("superset", "cross_db")
+
+
+@dataclass
+class Duplicate:
+    """One file claimed by several records; `kept` is the video id that stays."""
+
+    path: str                          # the resolved real path
+    kept: str                          # video id of the kept record
+    split: str                         # the kept (resolved) split
+    claims: list[tuple[str, str]]      # (video id, split) of every claim, kept first
+
+    @property
+    def conflict(self) -> bool:
+        return len({s for _, s in self.claims}) > 1
+
+    @property
+    def database(self) -> str:
+        return self.kept.split("/", 1)[0]
+
+    def message(self) -> str:
+        claims = ", ".join(f"{vid} ({split})" for vid, split in self.claims)
+        what = "split conflict" if self.conflict else "same video"
+        return f"{what}: claimed by {claims}; kept {self.kept} in {self.split}"
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "kept": self.kept, "split": self.split,
+                "claims": [{"video_id": v, "split": s} for v, s in self.claims]}
+
+
+@dataclass
+class DatabaseScan:
+    name: str
+    adapter: str
+    role: str
+    root: Path
+    synthetic: bool
+    result: ScanResult                              # what the adapter found (cross-db: split test)
+    records: list[VideoRecord] = field(default_factory=list)  # kept after de-duplication
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        c = Counter((r.split, r.true_class or "unlabelled") for r in self.records)
+        out: dict[str, dict[str, int]] = {}
+        for (split, cls), n in sorted(c.items(), key=lambda kv: (SPLIT_RANK.get(kv[0][0], 3), kv[0])):
+            out.setdefault(split, {})[cls] = n
+        return out
+
+    def to_json(self) -> dict:
+        return {"database": self.name, "adapter": self.adapter, "role": self.role, "root": str(self.root),
+                "synthetic": self.synthetic, "counts": self.counts(),
+                "found": len(self.result.records), "kept": len(self.records),
+                "problems": [{"kind": p.kind, "path": p.path, "message": p.message} for p in self.result.problems]}
+
+
+@dataclass
+class CatalogReport:
+    scans: list[DatabaseScan]
+    duplicates: list[Duplicate]
+    not_scanned: list[str] = field(default_factory=list)  # configured but in neither superset nor cross_db
+
+    @property
+    def records(self) -> list[VideoRecord]:
+        return [r for s in self.scans for r in s.records]
+
+    @property
+    def split_conflicts(self) -> list[Duplicate]:
+        return [d for d in self.duplicates if d.conflict]
+
+    def scan(self, name: str) -> DatabaseScan:
+        for s in self.scans:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def problems(self) -> list[tuple[str, Problem]]:
+        """(database, problem) for every adapter problem, duplicate and split conflict."""
+        out = [(s.name, p) for s in self.scans for p in s.result.problems]
+        for d in self.duplicates:
+            out.append((d.database, Problem("split_conflict" if d.conflict else "duplicate", d.path, d.message())))
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "databases": [s.to_json() for s in self.scans],
+            "duplicates": [d.to_json() for d in self.duplicates if not d.conflict],
+            "split_conflicts": [d.to_json() for d in self.split_conflicts],
+            "not_scanned": self.not_scanned,
+            "videos": len(self.records),
+        }
+
+
+def roles_of(cfg: ExperimentConfig) -> dict[str, str]:
+    """Database name -> role, superset first, in config order."""
+    roles = {n: "superset" for n in cfg.sources.superset}
+    roles.update({n: "cross_db" for n in cfg.sources.cross_db})
+    return roles
+
+
+def collect(cfg: ExperimentConfig, databases: Iterable[str] | None = None,
+            on_database: Callable[[str], None] | None = None) -> CatalogReport:
+    """Scan the config's superset and cross-db databases (or only `databases`)
+    and de-duplicate across them. Fatal input problems raise `AtlasError`."""
+    roles = roles_of(cfg)
+    if not roles:
+        raise ConfigError(cfg.path, "[sources]", "names no databases in superset or cross_db: nothing to catalog")
+    names = list(roles)
+    if databases is not None:
+        wanted = list(databases)
+        for n in wanted:
+            cfg.source(n)  # a clear error for an unknown name
+            if n not in roles:
+                raise ConfigError(cfg.path, "[sources]", f"database {n!r} is in neither superset nor cross_db")
+        names = [n for n in names if n in wanted]
+    scans: list[DatabaseScan] = []
+    for name in names:
+        if on_database:
+            on_database(name)
+        src = cfg.source(name)
+        adapter = ADAPTERS[src.adapter]
+        result = adapter.scan(src.root, name=name, options=dict(src.options), taxonomy=cfg.taxonomy)
+        if roles[name] == "cross_db":
+            result.records = [r if r.split == "test" else replace(r, split="test") for r in result.records]
+        synthetic = bool(cfg.synthetic or src.options.get("synthetic", False))
+        scans.append(DatabaseScan(name, src.adapter, roles[name], src.root, synthetic, result))
+    duplicates = deduplicate(scans)
+    skipped = [n for n in cfg.sources.databases if n not in roles]
+    return CatalogReport(scans, duplicates, skipped)
+
+
+def deduplicate(scans: Sequence[DatabaseScan]) -> list[Duplicate]:
+    """Fill each scan's `records` with the records it keeps; return the duplicates.
+
+    Records are the same video when their files resolve to the same real path.
+    The kept claim is the most test-like split, ties to the earlier database
+    (and, within one database, the earlier record).
+    """
+    groups: dict[str, list[tuple[int, int, VideoRecord]]] = defaultdict(list)
+    for d, scan in enumerate(scans):
+        for i, rec in enumerate(scan.result.records):
+            groups[os.path.realpath(rec.path)].append((d, i, rec))
+    dropped: set[tuple[int, int]] = set()
+    duplicates: list[Duplicate] = []
+    for real, claims in groups.items():
+        if len(claims) == 1:
+            continue
+        best = max(claims, key=lambda c: (SPLIT_RANK.get(c[2].split, 3), -c[0], -c[1]))
+        others = [c for c in claims if c is not best]
+        dropped.update((d, i) for d, i, _ in others)
+        duplicates.append(Duplicate(real, best[2].video_id, best[2].split,
+                                    [(best[2].video_id, best[2].split)] + [(r.video_id, r.split) for _, _, r in others]))
+    for d, scan in enumerate(scans):
+        scan.records = [r for i, r in enumerate(scan.result.records) if (d, i) not in dropped]
+    duplicates.sort(key=lambda x: x.kept)
+    return duplicates
+
+
+# --- the store ------------------------------------------------------------------
+
+def records_to_arrow(records: Sequence[VideoRecord], synthetic: bool | Sequence[bool] = False) -> pa.Table:
+    """`videos` rows for `records` (columns named as the table's)."""
+    n = len(records)
+    flags = [bool(synthetic)] * n if isinstance(synthetic, bool) else [bool(s) for s in synthetic]
+    return pa.table({
+        "video_id": pa.array([r.video_id for r in records], pa.string()),
+        "database": pa.array([r.database for r in records], pa.string()),
+        "split": pa.array([r.split for r in records], pa.string()),
+        "dataset": pa.array([r.dataset for r in records], pa.string()),
+        "relpath": pa.array([r.relpath for r in records], pa.string()),
+        "path": pa.array([str(r.path) for r in records], pa.string()),
+        "true_class": pa.array([r.true_class for r in records], pa.string()),
+        "is_fake": pa.array([r.is_fake for r in records], pa.bool_()),
+        "identity": pa.array([r.identity for r in records], pa.string()),
+        "method": pa.array([r.method for r in records], pa.string()),
+        "source_ids": pa.array([list(r.source_ids) for r in records], pa.list_(pa.string())),
+        "synthetic": pa.array(flags, pa.bool_()),
+    })
+
+
+def _datasets_table(records: Sequence[VideoRecord], role_of: Callable[[str], str],
+                    synthetic_of: Callable[[str], bool], source_of: Callable[[str], str]) -> pa.Table:
+    labelled: dict[str, bool] = {}
+    owner: dict[str, tuple[str, str]] = {}
+    for r in records:
+        owner.setdefault(r.dataset, (r.database, r.split))
+        labelled[r.dataset] = labelled.get(r.dataset, False) or r.is_fake is not None
+    names = sorted(owner)
+    return pa.table({
+        "dataset": pa.array(names, pa.string()),
+        "database": pa.array([owner[d][0] for d in names], pa.string()),
+        "split": pa.array([owner[d][1] for d in names], pa.string()),
+        "role": pa.array([role_of(owner[d][0]) for d in names], pa.string()),
+        "labelled": pa.array([labelled[d] for d in names], pa.bool_()),
+        "synthetic": pa.array([synthetic_of(owner[d][0]) for d in names], pa.bool_()),
+        "source": pa.array([source_of(owner[d][0]) for d in names], pa.string()),
+    })
+
+
+def _problems_table(problems: Sequence[tuple[str, Problem]]) -> pa.Table:
+    return pa.table({
+        "database": pa.array([db for db, _ in problems], pa.string()),
+        "kind": pa.array([p.kind for _, p in problems], pa.string()),
+        "path": pa.array([p.path for _, p in problems], pa.string()),
+        "message": pa.array([p.message for _, p in problems], pa.string()),
+    })
+
+
+def _write(store: Store, con, videos: pa.Table, datasets: pa.Table, problems: pa.Table,
+           databases: Sequence[str], dataset_names: Sequence[str]) -> None:
+    for table in ("videos", "datasets", "catalog_problems"):
+        if databases:
+            con.execute(f"DELETE FROM {table} WHERE database IN (SELECT unnest(?::VARCHAR[]))", [list(databases)])
+    if dataset_names:
+        con.execute("DELETE FROM videos WHERE dataset IN (SELECT unnest(?::VARCHAR[]))", [list(dataset_names)])
+        con.execute("DELETE FROM datasets WHERE dataset IN (SELECT unnest(?::VARCHAR[]))", [list(dataset_names)])
+    store.insert("videos", videos, replace=True, con=con)
+    store.insert("datasets", datasets, replace=True, con=con)
+    store.insert("catalog_problems", problems, con=con)
+
+
+def record_videos(store: Store, records: Sequence[VideoRecord], role: str, synthetic: bool = False,
+                  source: str = "", problems: Sequence[tuple[str, Problem]] = (),
+                  replace_databases: Sequence[str] | None = None, con=None) -> int:
+    """Record any list of `VideoRecord`s (and their datasets) in one transaction.
+
+    Replaces the rows of every dataset in `records` (and, if given, every row
+    of `replace_databases`, problems included). `role` is the datasets' role
+    (superset / cross_db / unknown). Pass `con` to write inside an open
+    `store.transaction()`. Returns the number of videos written.
+    """
+    videos = records_to_arrow(records, synthetic)
+    datasets = _datasets_table(records, lambda _: role, lambda _: synthetic, lambda _: source)
+    dataset_names = datasets.column("dataset").to_pylist()
+    probs = _problems_table(problems)
+    if con is None:
+        with store.transaction() as own:
+            _write(store, own, videos, datasets, probs, list(replace_databases or ()), dataset_names)
+    else:
+        _write(store, con, videos, datasets, probs, list(replace_databases or ()), dataset_names)
+    return len(records)
+
+
+def record(store: Store, report: CatalogReport, cfg: ExperimentConfig | None = None) -> int:
+    """Write the report's kept videos, their datasets and every problem, replacing
+    all rows of the scanned databases, in ONE transaction. Returns videos written."""
+    scans = {s.name: s for s in report.scans}
+    records = report.records
+    synthetic = [scans[r.database].synthetic for r in records]
+    videos = records_to_arrow(records, synthetic)
+    datasets = _datasets_table(records, lambda db: scans[db].role, lambda db: scans[db].synthetic,
+                               lambda db: str(scans[db].root))
+    probs = _problems_table(report.problems())
+    with store.transaction() as con:
+        _write(store, con, videos, datasets, probs, list(scans), [])
+    return len(records)
+
+
+def record_catalog(cfg: ExperimentConfig, workspace, databases: Iterable[str] | None = None) -> CatalogReport:
+    """Scan and record in one call (the caller holds the workspace lock)."""
+    report = collect(cfg, databases)
+    record(workspace.store(), report, cfg)
+    return report
