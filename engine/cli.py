@@ -16,6 +16,7 @@ from data_catalog.errors import AtlasError
 # Order here is the order in `dfatlas --help`: the pipeline's order.
 COMMAND_MODULES = [
     "engine.commands.catalog",
+    "engine.commands.analyze",
     "engine.commands.models",
     "engine.commands.faces",
 ]

@@ -1,0 +1,148 @@
+"""`dfatlas analyze`: attribute an unknown set of videos with a trained run.
+
+Foreground: progress bars on stderr, the report's tables on stdout.
+Background (`--job-id ID`, what the dashboard starts): the same work, with the
+`jobs` row kept current through the store (status, progress, message).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table,
+                     progress, workspace_of)
+
+
+def register(sub) -> None:
+    p = add_parser(
+        sub, "analyze", help="analyse an unknown set of videos with a trained run (attribution, map, open-set)",
+        example="dfatlas analyze --config configs/demo.toml --run triplet-0123abcd45 --input ~/suspicious/ --name case-42",
+        description=(
+            "Analyse an unknown set: extract faces with the run's face settings, embed them, apply the run's\n"
+            "classifiers, place them into the run's t-SNE map and store them as dataset unknown/<NAME>.\n"
+            "INPUT is a folder of videos (searched recursively; real/ and fake/ sub-folders count as labels),\n"
+            "a single video, or a CSV manifest path,label[,class,method]. Labels are optional."),
+    )
+    add_config_arg(p)
+    add_workspace_arg(p)
+    p.add_argument("--run", required=True, metavar="RUN", help="run id (see `dfatlas train` / the dashboard)")
+    p.add_argument("--input", required=True, metavar="PATH", help="folder of videos, one video, or a CSV manifest")
+    p.add_argument("--name", metavar="NAME", help="the set's name (default: the folder's or file's name)")
+    p.add_argument("--labels", metavar="CSV", help="optional labels: CSV path,label[,class,method] relative to INPUT")
+    p.add_argument("--replace", action="store_true", help="replace an existing set of the same name")
+    p.add_argument("--workers", type=int, metavar="N", help="face-extraction workers (default: [faces] workers)")
+    p.add_argument("--device", default="auto", help="embedding device: auto, cpu, cuda, cuda:N")
+    p.add_argument("--classifier", metavar="NAME", help="classifier the report uses (default: native, or knn for metric heads)")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="report format on stdout")
+    p.add_argument("--job-id", metavar="ID", help="background mode: keep the jobs row ID current (used by the dashboard)")
+    add_wait_arg(p)
+    p.set_defaults(func=run)
+
+
+def _bars():
+    """A (stage, done, total) callback drawing one tqdm bar per stage."""
+    state = {"stage": None, "bar": None}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if state["stage"] != stage:
+            if state["bar"] is not None:
+                state["bar"].close()
+            state["stage"] = stage
+            unit = {"faces": "video", "embed": "face"}.get(stage, "step")
+            state["bar"] = progress(total=total or 1, desc=stage, unit=unit)
+        bar = state["bar"]
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = min(done, bar.total)
+        bar.refresh()
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+            state["bar"] = None
+
+    update.close = close
+    return update
+
+
+def print_report(rep, file=None) -> None:
+    file = file or sys.stdout
+    for line in rep.summary_lines():
+        print(line, file=file)
+    print("\npredicted classes (" + rep.classifier + "):", file=file)
+    print_table([{"class": r["class"], "videos": r["videos"], "video %": f"{100 * r['video_share']:.1f}",
+                  "faces": r["faces"], "face %": f"{100 * r['face_share']:.1f}"}
+                 for _, r in rep.class_shares.iterrows()], file=file)
+    print("\nnearest known classes of the set — centroid view (distance of the set's mean embedding "
+          f"to each class's validation centroid, {rep.open_set.get('metric')}):", file=file)
+    print_table([{"class": r["class"], "distance": f"{r['distance']:.4f}", "radius(95%)": f"{r['radius']:.4f}",
+                  "distance/radius": f"{r['ratio']:.2f}"} for _, r in rep.nearest_centroid.iterrows()], file=file)
+    print("\nnearest known classes — kNN-vote view (share of the faces' nearest validation faces):", file=file)
+    print_table([{"class": r["class"], "share %": f"{100 * r['share']:.1f}"} for _, r in rep.nearest_knn.iterrows()],
+                file=file)
+    print("\nper video (verdict: predicted class by majority of frames, or open-set / no face):", file=file)
+    rows = []
+    for _, r in rep.videos.iterrows():
+        row = {"video": r["relpath"], "verdict": r["verdict"]}
+        if r["verdict"] != "no face found":
+            row |= {"pred": r["pred_class"], "agree": f"{r['agreement']:.2f}", "frames": int(r["n_frames"]),
+                    "real_score": f"{r['real_score']:.3f}", "open_ratio": f"{r['open_ratio']:.2f}",
+                    "nearest": r["nearest_known"]}
+        else:
+            row |= {"pred": "", "agree": "", "frames": 0, "real_score": "", "open_ratio": "",
+                    "nearest": f"{r['status']}: {r['reason'] or ''}"[:60]}
+        if rep.labelled:
+            row["true"] = r["true_class"] if isinstance(r["true_class"], str) else ""
+        rows.append(row)
+    print_table(rows, file=file)
+    if rep.problems:
+        print(f"\n{len(rep.problems)} input problem(s):", file=file)
+        for p in rep.problems[:20]:
+            print("  " + p, file=file)
+
+
+def run(args) -> int:
+    from data_catalog.errors import AtlasError
+    from engine.analyze import analyze, overall_fraction
+    from engine.jobs import JobUpdater, check_job_id, create_job, finish_job
+
+    ws = workspace_of(args)
+    ws.ensure()
+    store = ws.store()
+    job = None
+    if args.job_id:
+        check_job_id(args.job_id)
+        params = {"run": args.run, "input": args.input, "name": args.name, "labels": args.labels,
+                  "replace": args.replace, "config": args.config}
+        create_job(store, args.job_id, "analyze", params)
+        updater = JobUpdater(store, args.job_id)
+
+        def job_progress(stage: str, done: int, total: int) -> None:
+            updater(overall_fraction(stage, done, total), f"{stage}: {done}/{total}")
+
+        job = job_progress
+    try:
+        cfg = config_of(args)
+        bars = _bars() if job is None else None
+        try:
+            with ws.lock(f"analyze {args.run}", wait=args.wait or bool(args.job_id)):
+                rep = analyze(ws, cfg, args.run, args.input, name=args.name, labels_csv=args.labels,
+                              replace=args.replace, progress=job or bars, workers=args.workers,
+                              device=args.device, classifier=args.classifier)
+        finally:
+            if bars is not None:
+                bars.close()
+    except BaseException as exc:
+        if args.job_id:
+            msg = str(exc) if isinstance(exc, AtlasError) else f"{type(exc).__name__}: {exc}"
+            finish_job(store, args.job_id, False, msg or type(exc).__name__)
+        raise
+    if args.job_id:
+        finish_job(store, args.job_id, True, json.dumps({"dataset": rep.dataset, "run_id": rep.run_id,
+                                                         "classifier": rep.classifier}))
+    if args.format == "json":
+        print(json.dumps(rep.to_dict(), default=str, indent=1))
+    else:
+        print_report(rep)
+    return 0
