@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "engine.commands.analyze",
     "engine.commands.models",
     "engine.commands.faces",
+    "engine.commands.embeddings",
 ]
 
 

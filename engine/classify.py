@@ -1,0 +1,379 @@
+"""Classifiers on stored embeddings: kNN, logistic regression and SVM.
+
+For the metric-learning heads (triplet, arcfacemod) the paper fits these on
+the embeddings of the training super-set's *validation* split. Here they are
+plain scikit-learn estimators, fitted on that split only:
+
+- validation predictions are **out-of-fold** (`cross_val_predict`, folds
+  grouped by video so no video's frames sit on both sides), so θ is never set
+  on in-sample scores (DESIGN.md "Scores and thresholds");
+- every other dataset is predicted by the model fitted on all of the split;
+- `[classifiers] model_selection = true` picks hyper-parameters by grouped
+  cross-validation on the validation split only (the paper tuned on test).
+
+Nothing is pickled: the parameters go to the `classifiers` table and a later
+analysis refits from the stored validation embeddings (`fit_classifier`,
+deterministic), then applies the model (`apply_to_embeddings`).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from data_catalog.errors import AtlasError
+
+from .config import ClassifiersSection
+from .store import Store, arrow_to_matrix, matrix_to_arrow
+
+METRIC_HEADS = ("triplet", "arcfacemod")
+NAMES = ("knn", "lr", "svm")
+REAL = 0  # runs.classes[0] is always 'real'
+
+
+# --- estimators ---------------------------------------------------------------
+
+def build_estimator(name: str, params: dict, seed: int = 0):
+    """A fresh scikit-learn estimator for classifier `name` with `params`."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.svm import SVC, LinearSVC
+
+    if name == "knn":
+        # uniform weights: P(real) is exactly the share of real neighbours
+        return KNeighborsClassifier(n_neighbors=int(params["k"]), weights="uniform")
+    if name == "lr":
+        return LogisticRegression(C=float(params["C"]), max_iter=2000)
+    if name == "svm":
+        if params.get("kernel", "rbf") == "linear":
+            return CalibratedClassifierCV(LinearSVC(C=float(params["C"]), random_state=seed), cv=3)
+        return SVC(C=float(params["C"]), kernel=params.get("kernel", "rbf"), probability=True, random_state=seed)
+    raise AtlasError(f"unknown classifier {name!r} (choose from {', '.join(NAMES)})")
+
+
+def default_params(name: str, cfg: ClassifiersSection) -> dict:
+    if name == "knn":
+        return {"k": cfg.knn_k}
+    if name == "lr":
+        return {"C": cfg.lr_c}
+    if name == "svm":
+        return {"C": cfg.svm_c, "kernel": cfg.svm_kernel}
+    raise AtlasError(f"unknown classifier {name!r} (choose from {', '.join(NAMES)})")
+
+
+def _grid(name: str, cfg: ClassifiersSection) -> list[dict]:
+    base = default_params(name, cfg)
+    if name == "knn":
+        return [base | {"k": int(k)} for k in cfg.knn_k_grid]
+    return [base | {"C": float(c)} for c in cfg.c_grid]
+
+
+def _request(name: str, cfg: ClassifiersSection, seed: int) -> dict:
+    """What was asked (the cache key of a fit): defaults, or the selection grid."""
+    req = {"classifier": name, "seed": seed, "cv_folds": cfg.cv_folds, "model_selection": cfg.model_selection}
+    if cfg.model_selection:
+        req["grid"] = _grid(name, cfg)
+    else:
+        req["params"] = default_params(name, cfg)
+    return req
+
+
+def _clip_k(params: dict, n_train: int) -> dict:
+    if "k" in params and params["k"] > n_train:
+        return params | {"k": max(1, n_train)}
+    return params
+
+
+# --- data -----------------------------------------------------------------------
+
+@dataclass
+class ValSplit:
+    X: np.ndarray
+    y: np.ndarray         # index into runs.classes
+    groups: np.ndarray    # video ids (CV folds never split a video)
+    face_ids: list
+    datasets: list
+    n_classes: int
+
+
+def run_row(store: Store, run_id: str) -> dict:
+    df = store.df("SELECT run_id, approach, classes, config_json, seed FROM runs WHERE run_id = ?", [run_id])
+    if df.empty:
+        known = store.df("SELECT run_id FROM runs ORDER BY run_id").run_id.tolist()
+        raise AtlasError(f"unknown run id {run_id!r}; runs in this store: {', '.join(known) or 'none'}")
+    r = df.iloc[0]
+    try:
+        cfg = json.loads(r.config_json or "{}")
+    except ValueError:
+        cfg = {}
+    return {"run_id": run_id, "approach": r.approach, "classes": list(r.classes), "config": cfg,
+            "seed": int(r.seed) if r.seed is not None and not np.isnan(r.seed) else 0}
+
+
+def superset_of(store: Store, run: dict) -> list[str]:
+    sup = run["config"].get("sources", {}).get("superset") if isinstance(run["config"], dict) else None
+    if not sup:
+        sup = store.df("SELECT DISTINCT database FROM datasets WHERE role = 'superset' ORDER BY 1").database.tolist()
+    if not sup:
+        raise AtlasError(f"run {run['run_id']}: cannot tell which databases form its training super-set")
+    return list(sup)
+
+
+def classifiers_config(run: dict, fallback: ClassifiersSection | None = None) -> ClassifiersSection:
+    """The run's own stored [classifiers] section (else `fallback`, else the defaults)."""
+    stored = run["config"].get("classifiers") if isinstance(run["config"], dict) else None
+    if stored:
+        known = {f for f in ClassifiersSection.__dataclass_fields__}
+        vals = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in known}
+        return ClassifiersSection(**vals)
+    return fallback or ClassifiersSection()
+
+
+def load_val(store: Store, run_id: str) -> ValSplit:
+    """The run's embeddings of the super-set validation split, with labels."""
+    run = run_row(store, run_id)
+    datasets = [f"{d}/val" for d in superset_of(store, run)]
+    t = store.arrow("""
+        SELECT e.face_id, e.dataset, e.embedding, f.video_id, v.true_class
+        FROM embeddings e JOIN faces f ON f.face_id = e.face_id JOIN videos v ON v.video_id = f.video_id
+        WHERE e.run_id = ? AND e.dataset IN (SELECT unnest(?)) ORDER BY e.face_id""", [run_id, datasets])
+    if t.num_rows == 0:
+        n_emb = store.scalar("SELECT count(*) FROM embeddings WHERE run_id = ?", [run_id])
+        if not n_emb:
+            raise AtlasError(f"run {run_id} has no embeddings yet: run `dfatlas embed --config CONFIG --run {run_id}` first")
+        raise AtlasError(f"run {run_id} has no embeddings of the validation split ({', '.join(datasets)}): "
+                         "classifiers are fitted there; re-run `dfatlas embed`")
+    classes = run["classes"]
+    index = {c: i for i, c in enumerate(classes)}
+    true = t["true_class"].to_pylist()
+    y = np.array([index.get(c, -1) for c in true], dtype=np.int64)
+    keep = y >= 0
+    X = arrow_to_matrix(t["embedding"])
+    if not keep.all():
+        warnings.warn(f"{int((~keep).sum())} validation faces have a class outside the run's classes; left out")
+    if REAL not in set(y[keep]):
+        raise AtlasError(f"run {run_id}: the validation split has no real faces; a real-score cannot be learnt")
+    if len(set(y[keep])) < 2:
+        raise AtlasError(f"run {run_id}: the validation split holds a single class; nothing to classify")
+    vids = np.asarray(t["video_id"].to_pylist(), dtype=object)
+    return ValSplit(X[keep], y[keep], vids[keep], [f for f, k in zip(t["face_id"].to_pylist(), keep) if k],
+                    [d for d, k in zip(t["dataset"].to_pylist(), keep) if k], len(classes))
+
+
+def _cv(val: ValSplit, folds: int, seed: int):
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_groups = len(set(val.groups.tolist()))
+    n = max(2, min(folds, n_groups))
+    return StratifiedGroupKFold(n_splits=n, shuffle=True, random_state=seed)
+
+
+def _real_auc_scorer(est, X, y):
+    from sklearn.metrics import roc_auc_score
+
+    p = est.predict_proba(X)
+    cls = list(est.classes_)
+    score = p[:, cls.index(REAL)] if REAL in cls else np.zeros(len(X))
+    is_real = y == REAL
+    if is_real.all() or not is_real.any():
+        return np.nan
+    return roc_auc_score(is_real, score)
+
+
+def select_params(name: str, val: ValSplit, cfg: ClassifiersSection, seed: int) -> tuple[dict, list[dict]]:
+    """Hyper-parameters by grouped CV on the validation split (score: real-vs-fake AUC)."""
+    from sklearn.model_selection import cross_val_score
+
+    cv = _cv(val, cfg.cv_folds, seed)
+    n_train = int(len(val.y) * (cv.get_n_splits() - 1) / cv.get_n_splits())
+    results = []
+    for params in _grid(name, cfg):
+        params = _clip_k(params, n_train - 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = cross_val_score(build_estimator(name, params, seed), val.X, val.y, groups=val.groups, cv=cv,
+                                scoring=_real_auc_scorer)
+        results.append({"params": params, "mean_auc": float(np.nanmean(s)), "fold_auc": [float(v) for v in s]})
+    best = max(results, key=lambda r: (np.nan_to_num(r["mean_auc"], nan=-1), -results.index(r)))
+    return best["params"], results
+
+
+def _full_probs(est, p: np.ndarray, n_classes: int) -> np.ndarray:
+    out = np.zeros((p.shape[0], n_classes), dtype=np.float32)
+    out[:, np.asarray(est.classes_, dtype=np.int64)] = p
+    return out
+
+
+def predict_with(est, X: np.ndarray, n_classes: int) -> dict:
+    """`pred_class`, `real_score` (= P(real); kNN: share of real neighbours) and `probs` [N, C]."""
+    probs = _full_probs(est, est.predict_proba(X), n_classes)
+    return {"pred_class": probs.argmax(1).astype(np.int32), "real_score": probs[:, REAL].astype(np.float64),
+            "probs": probs}
+
+
+def stored_params(store: Store, run_id: str, name: str) -> dict | None:
+    row = store.df("SELECT params_json FROM classifiers WHERE run_id = ? AND classifier = ?", [run_id, name])
+    if row.empty:
+        return None
+    return json.loads(row.params_json.iloc[0])
+
+
+def fit_classifier(store: Store, run_id: str, name: str, cfg: ClassifiersSection | None = None, val: ValSplit | None = None):
+    """Refit classifier `name` of a run on its stored validation embeddings.
+
+    Uses the parameters recorded by `dfatlas classify` (so model selection is
+    not repeated), else the run's stored config, else `cfg`. Deterministic.
+    The estimator's `classes_` are indices into `runs.classes`.
+    """
+    run = run_row(store, run_id)
+    val = val or load_val(store, run_id)
+    rec = stored_params(store, run_id, name)
+    if rec is not None:
+        params, seed = rec["params"], int(rec["request"]["seed"])
+    else:
+        ccfg = cfg or classifiers_config(run)
+        seed = run["seed"]
+        params = select_params(name, val, ccfg, seed)[0] if ccfg.model_selection else default_params(name, ccfg)
+    params = _clip_k(params, len(val.y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return build_estimator(name, params, seed).fit(val.X, val.y)
+
+
+def fitted_names(store: Store, run_id: str) -> list[str]:
+    df = store.df("SELECT classifier FROM classifiers WHERE run_id = ? AND classifier <> 'native' ORDER BY 1", [run_id])
+    return df.classifier.tolist()
+
+
+def apply_to_embeddings(store: Store, run_id: str, embeddings: np.ndarray, names=None, cfg=None,
+                        progress: Callable[[int, int], None] | None = None) -> dict[str, dict]:
+    """Refit the run's classifiers from stored data and apply them to new embeddings.
+
+    Returns {name: {pred_class, real_score, probs}}; used to analyse unknown sets.
+    """
+    names = list(names or fitted_names(store, run_id))
+    if not names:
+        raise AtlasError(f"run {run_id} has no fitted classifiers: run `dfatlas classify --config CONFIG --run {run_id}` first")
+    val = load_val(store, run_id)
+    out = {}
+    for i, name in enumerate(names):
+        est = fit_classifier(store, run_id, name, cfg, val=val)
+        out[name] = predict_with(est, np.asarray(embeddings, dtype=np.float32), val.n_classes)
+        if progress:
+            progress(i + 1, len(names))
+    return out
+
+
+apply_classifiers = apply_to_embeddings
+
+
+# --- the classify job ---------------------------------------------------------------
+
+def _pred_table(run_id: str, name: str, face_ids, datasets, pred: dict, out_of_fold: bool) -> pa.Table:
+    n = len(face_ids)
+    return pa.table({
+        "run_id": pa.array([run_id] * n, pa.string()), "classifier": pa.array([name] * n, pa.string()),
+        "face_id": pa.array(face_ids, pa.string()), "dataset": pa.array(datasets, pa.string()),
+        "pred_class": pa.array(pred["pred_class"], pa.int32()), "real_score": pa.array(pred["real_score"], pa.float64()),
+        "probs": matrix_to_arrow(pred["probs"]), "out_of_fold": pa.array([out_of_fold] * n, pa.bool_()),
+    })
+
+
+def classify_run(store: Store, run_id: str, cfg: ClassifiersSection, names=None, force: bool = False,
+                 progress: Callable[[str, int, int], None] | None = None, chunk: int = 50_000) -> list[dict]:
+    """Fit and apply the enabled classifiers of one run; returns a summary row per classifier.
+
+    Skips a classifier whose recorded request matches and whose predictions
+    cover every embedded face; predicts only the datasets that are missing.
+    """
+    run = run_row(store, run_id)
+    if run["approach"] not in METRIC_HEADS:
+        raise AtlasError(f"run {run_id} is a {run['approach']} run: it is evaluated with its own head "
+                         f"(classifier 'native'); kNN/LR/SVM are for {' and '.join(METRIC_HEADS)} runs")
+    names = list(names or cfg.enabled)
+    seed = run["seed"]
+    emb_counts = store.df("SELECT dataset, count(*) AS n FROM embeddings WHERE run_id = ? GROUP BY 1", [run_id])
+    if emb_counts.empty:
+        raise AtlasError(f"run {run_id} has no embeddings yet: run `dfatlas embed --config CONFIG --run {run_id}` first")
+    val = None
+    summary = []
+    for name in names:
+        req = _request(name, cfg, seed)
+        rec = stored_params(store, run_id, name)
+        same = rec is not None and rec.get("request") == req and not force
+        have = store.df("SELECT dataset, count(*) AS n FROM predictions WHERE run_id = ? AND classifier = ? GROUP BY 1",
+                        [run_id, name]) if same else None
+        have_n = dict(zip(have.dataset, have.n)) if same else {}
+        if val is None:
+            val = load_val(store, run_id)
+        val_sets = set(val.datasets)
+        missing = [d for d, n in zip(emb_counts.dataset, emb_counts.n) if have_n.get(d, 0) < n]
+        if same and not missing:
+            summary.append({"classifier": name, "status": "cached", "params": rec["params"], "datasets": 0})
+            continue
+        selection = None
+        if same:
+            params = rec["params"]
+        elif cfg.model_selection:
+            params, selection = select_params(name, val, cfg, seed)
+        else:
+            params = default_params(name, cfg)
+        cv = _cv(val, cfg.cv_folds, seed)
+        n_train = int(len(val.y) * (cv.get_n_splits() - 1) / cv.get_n_splits())
+        params = _clip_k(params, n_train - 1)
+        tables = []
+        if not same or any(d in val_sets for d in missing):
+            from sklearn.model_selection import cross_val_predict
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                oof = cross_val_predict(build_estimator(name, params, seed), val.X, val.y, groups=val.groups, cv=cv,
+                                        method="predict_proba")
+            # cross_val_predict orders columns by the sorted labels present in y
+            labels = np.unique(val.y)
+            probs = np.zeros((len(val.y), val.n_classes), dtype=np.float32)
+            probs[:, labels] = oof
+            pred = {"pred_class": probs.argmax(1).astype(np.int32), "real_score": probs[:, REAL].astype(np.float64),
+                    "probs": probs}
+            tables.append(_pred_table(run_id, name, val.face_ids, val.datasets, pred, True))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = build_estimator(name, params, seed).fit(val.X, val.y)
+        others = [d for d in (emb_counts.dataset if not same else missing) if d not in val_sets]
+        params_json = json.dumps({"request": req, "params": params}, sort_keys=True)
+        with store.transaction() as con:
+            if not same:
+                con.execute("DELETE FROM predictions WHERE run_id = ? AND classifier = ?", [run_id, name])
+            for t in tables:
+                store.insert("predictions", t, replace=True, con=con)
+            con.execute("INSERT OR REPLACE INTO classifiers (run_id, classifier, params_json, fitted_on, n_fit, "
+                        "selection_json) VALUES (?, ?, ?, ?, ?, ?)",
+                        [run_id, name, params_json, ",".join(sorted(val_sets)), int(len(val.y)),
+                         json.dumps(selection) if selection else None])
+        for i, d in enumerate(others):
+            t = store.arrow("SELECT face_id, embedding FROM embeddings WHERE run_id = ? AND dataset = ? ORDER BY face_id",
+                            [run_id, d])
+            fids = t["face_id"].to_pylist()
+            X = arrow_to_matrix(t["embedding"])
+            parts = []
+            for s in range(0, len(fids), chunk):
+                pred = predict_with(est, X[s:s + chunk], val.n_classes)
+                parts.append(_pred_table(run_id, name, fids[s:s + chunk], [d] * len(fids[s:s + chunk]), pred, False))
+            with store.transaction() as con:
+                for p in parts:
+                    store.insert("predictions", p, replace=True, con=con)
+            if progress:
+                progress(name, i + 1, len(others))
+        summary.append({"classifier": name, "status": "fitted" if not same else "extended", "params": params,
+                        "datasets": len(others) + (1 if tables else 0), "n_fit": int(len(val.y))})
+    return summary
+
+
+def config_dict(cfg: ClassifiersSection) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,190 @@
+"""`dfatlas embed`, `classify`, `project`, `evaluate`: from trained runs to the paper's tables and maps."""
+
+from __future__ import annotations
+
+import sys
+
+from data_catalog.errors import AtlasError
+
+from ..config import CLASSIFIERS
+from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, progress,
+                     stage, workspace_of)
+
+
+def register(sub) -> None:
+    p = add_parser(sub, "embed", "embed every face of the super-set and cross-db sets with a trained run",
+                   "dfatlas embed --config configs/demo.toml",
+                   description="Store each face's embedding and, for binary/attribution runs, the head's own\n"
+                               "prediction (classifier 'native'). Faces already embedded are skipped.")
+    add_config_arg(p)
+    add_workspace_arg(p)
+    p.add_argument("--run", metavar="RUN", help="one run id (default: the config's finished runs)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per forward pass")
+    add_wait_arg(p)
+    p.set_defaults(func=run_embed)
+
+    p = add_parser(sub, "classify", "fit kNN / LR / SVM on validation embeddings (triplet, arcfacemod runs)",
+                   "dfatlas classify --config configs/demo.toml",
+                   description="Fitted on the super-set's validation split only; validation predictions are\n"
+                               "out-of-fold (grouped by video). [classifiers] model_selection = true picks\n"
+                               "hyper-parameters by cross-validation on that split.")
+    add_config_arg(p)
+    add_workspace_arg(p)
+    p.add_argument("--run", metavar="RUN", help="one run id (default: the config's triplet/arcfacemod runs)")
+    p.add_argument("--force", action="store_true", help="refit even when the stored fit matches the config")
+    add_wait_arg(p)
+    p.set_defaults(func=run_classify)
+
+    p = add_parser(sub, "project", "compute the runs' t-SNE maps (openTSNE), cached in the store",
+                   "dfatlas project --config configs/demo.toml",
+                   description="Fit once per run on [projection] reference (default: the super-set test split),\n"
+                               "then place every other embedded face into the same map.")
+    add_config_arg(p)
+    add_workspace_arg(p)
+    p.add_argument("--run", metavar="RUN", help="one run id (default: the config's finished runs)")
+    add_wait_arg(p)
+    p.set_defaults(func=run_project)
+
+    p = add_parser(sub, "evaluate", "print the paper's Table 1 (same-db) and Table 2 (cross-db) for the stored runs",
+                   "dfatlas evaluate --format markdown",
+                   description="AUC, FNR, FPR and HTER at the threshold set on the pooled super-set validation\n"
+                               "split (FPR <= 10 %), real as the positive class (DESIGN.md 'Metrics').")
+    add_workspace_arg(p)
+    p.add_argument("--runs", nargs="+", metavar="RUN", help="run ids (default: every run in the store)")
+    p.add_argument("--classifier", nargs="+", metavar="NAME", choices=[*CLASSIFIERS, "all", "default"],
+                   help="classifiers to show (default: native for binary/attribution, knn for triplet, lr for arcfacemod)")
+    p.add_argument("--level", choices=("video", "frame"), default="video", help="score videos (mean of frames) or frames")
+    p.add_argument("--format", choices=("table", "csv", "markdown", "latex"), default="table")
+    p.add_argument("--target-fpr", type=float, default=0.10, metavar="F", help="validation FPR that sets the threshold")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="add 95%% confidence intervals from N resamplings of the test videos")
+    p.add_argument("--details", action="store_true", help="also print per-fake-class FPR at the threshold")
+    p.set_defaults(func=run_evaluate)
+
+
+def _store(ws):
+    if not ws.store_path.exists():
+        raise AtlasError(f"no store in {ws.root}: run the pipeline first (`dfatlas demo`)")
+    return ws.store()
+
+
+def run_embed(args) -> int:
+    from ..embed import embed_run, runs_for_config
+
+    cfg = config_of(args)
+    ws = workspace_of(args).ensure()
+    dbs = list(cfg.sources.superset) + list(cfg.sources.cross_db)
+    rows = []
+    with ws.lock("embed", wait=args.wait):
+        for run_id in runs_for_config(_store(ws), cfg, args.run):
+            bar = progress(total=None, desc=f"embed {run_id}", unit="face")
+
+            def tick(done, total, bar=bar):
+                bar.total = total
+                bar.update(done - bar.n)
+
+            try:
+                res = embed_run(ws, run_id, dbs, device=args.device, batch_size=args.batch_size, progress=tick)
+            finally:
+                bar.close()
+            rows.append({"run": run_id, "embedded": res["embedded"], "already stored": res["already"],
+                         "faces/s": f"{res['faces_per_s']:.1f}" if res.get("faces_per_s") else "-"})
+    print_table(rows)
+    return 0
+
+
+def run_classify(args) -> int:
+    from ..classify import METRIC_HEADS, classify_run
+    from ..embed import runs_for_config
+
+    cfg = config_of(args)
+    ws = workspace_of(args).ensure()
+    rows = []
+    with ws.lock("classify", wait=args.wait):
+        store = _store(ws)
+        run_ids = runs_for_config(store, cfg, args.run)
+        if not args.run:
+            approach = dict(store.df("SELECT run_id, approach FROM runs").itertuples(index=False))
+            run_ids = [r for r in run_ids if approach.get(r) in METRIC_HEADS]
+            if not run_ids:
+                raise AtlasError("no finished triplet or arcfacemod run for this config: nothing to classify")
+        for run_id in run_ids:
+            with stage(f"classify {run_id}"):
+                for s in classify_run(store, run_id, cfg.classifiers, force=args.force):
+                    rows.append({"run": run_id, **{k: v for k, v in s.items()}})
+    print_table(rows)
+    return 0
+
+
+def run_project(args) -> int:
+    from ..embed import runs_for_config
+    from ..projection import project_run
+
+    cfg = config_of(args)
+    ws = workspace_of(args).ensure()
+    rows = []
+    with ws.lock("project", wait=args.wait):
+        store = _store(ws)
+        for run_id in runs_for_config(store, cfg, args.run):
+            bar = progress(total=None, desc=f"project {run_id}", unit="face")
+
+            def tick(done, total, bar=bar):
+                bar.total = total
+                bar.update(done - bar.n)
+
+            try:
+                pid = project_run(store, run_id, cfg, progress=tick,
+                                  stage=lambda msg: print(f"» {msg} ...", file=sys.stderr, flush=True))
+            finally:
+                bar.close()
+            n = store.scalar("SELECT count(*) FROM projection_points WHERE projection_id = ?", [pid])
+            rows.append({"run": run_id, "projection": pid, "points": n})
+    print_table(rows)
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from ..evaluation import class_fpr, metrics_table, paper_rows, provenance, render
+
+    if not 0 <= args.target_fpr <= 1:
+        raise AtlasError(f"--target-fpr must be within [0, 1], got {args.target_fpr}")
+    ws = workspace_of(args)
+    if not ws.store_path.exists():
+        raise AtlasError(f"no store in {ws.root}: run the pipeline first (`dfatlas demo`)")
+    store = ws.store(read_only=True)
+    clfs = args.classifier
+    if clfs and ("default" in clfs):
+        clfs = None
+    df = metrics_table(store, args.runs, clfs, level=args.level, target_fpr=args.target_fpr, bootstrap=args.bootstrap)
+    if df.empty:
+        raise AtlasError("no predictions for these runs/classifiers: run `dfatlas embed` (and `dfatlas classify` "
+                         "for triplet/arcfacemod runs) first")
+    fmt = args.format
+    out = sys.stdout
+    if fmt == "csv":
+        out.write(df.to_csv(index=False))
+        for line in provenance(store, args.runs):
+            out.write(f"# {line}\n")
+        return 0
+    titles = {"same-db": "Table 1: same-database evaluation (super-set test splits)",
+              "cross-db": "Table 2: cross-database evaluation",
+              "unknown": "Unknown sets (labelled)"}
+    lvl = f"{args.level} level, θ at validation FPR {100 * args.target_fpr:g} %"
+    for role, title in titles.items():
+        rows = paper_rows(df, role, with_ci=args.bootstrap > 0)
+        if not rows:
+            continue
+        heading = f"{title} — {lvl}"
+        out.write(("% " if fmt == "latex" else "## " if fmt == "markdown" else "") + heading + "\n\n")
+        out.write(render(rows, fmt) + "\n")
+    if args.details:
+        for (run_id, clf), _ in df.groupby(["run_id", "classifier"], sort=False):
+            pc = class_fpr(store, run_id, clf, level=args.level, target_fpr=args.target_fpr)
+            rows = [{"class": r.true_class, "n": r.n, "FPR (%)": f"{100 * r.fpr:.2f}"} for r in pc.itertuples()]
+            out.write(f"per-class FPR at θ — {run_id} / {clf}\n")
+            out.write(render(rows, fmt) + "\n")
+    prefix = {"latex": "% ", "markdown": "> "}.get(fmt, "")
+    for line in provenance(store, args.runs):
+        out.write(f"{prefix}{line}\n")
+    return 0

@@ -1,0 +1,475 @@
+"""Metrics tables from stored predictions: the paper's Tables 1 and 2.
+
+Table 1 (same-database) evaluates each super-set database's *test* split;
+Table 2 (cross-database) each cross-database set as a whole. θ always comes
+from the pooled *validation* split of the training super-set, at the same
+level (video or frame) as the metric (DESIGN.md "Scores and thresholds").
+All data is read in one query per call and aggregated with NumPy; the
+dashboard calls `metrics_table` on every widget change.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from data_catalog.errors import AtlasError
+from data_catalog.records import UNSEEN_FAKE, to_is_real
+
+from .metrics import UNATTRIBUTED, attribution_accuracy, confusion_matrix, evaluate_at, far_threshold, \
+    per_class_fpr, video_level
+from .store import Store, arrow_to_matrix
+
+DEFAULT_CLASSIFIER = {"binary": "native", "attribution": "native", "triplet": "knn", "arcfacemod": "lr"}
+APPROACH_NAMES = {"binary": "Binary", "attribution": "Attribution", "triplet": "TripletLoss", "arcfacemod": "ArcFaceMod"}
+CLASSIFIER_NAMES = {"native": "", "knn": "NN", "lr": "LR", "svm": "SVM"}
+ROLE_ORDER = {"same-db": 0, "cross-db": 1, "unknown": 2}
+COLUMNS = ["run_id", "approach", "classifier", "label", "dataset", "role", "level", "auc", "fpr", "fnr", "hter",
+           "threshold", "accuracy", "n_real", "n_fake", "note", "auc_lo", "auc_hi", "hter_lo", "hter_hi"]
+
+
+def approach_label(approach: str, classifier: str) -> str:
+    """'TripletLoss-NN', 'ArcFaceMod-LR', 'Attribution' — the paper's names."""
+    base = APPROACH_NAMES.get(approach, approach)
+    suffix = CLASSIFIER_NAMES.get(classifier, classifier)
+    return f"{base}-{suffix}" if suffix else base
+
+
+# --- runs -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    approach: str
+    classes: tuple[str, ...]
+    superset: tuple[str, ...]
+    cross_db: tuple[str, ...]
+    synthetic: bool
+    config_hash: str | None
+    code_revision: str | None
+    versions: dict
+
+
+def runs_info(store: Store, run_ids=None) -> dict[str, RunInfo]:
+    """The runs in the store (or `run_ids`, each of which must exist)."""
+    df = store.df("SELECT run_id, approach, classes, config_json, config_hash, synthetic, code_revision, versions_json "
+                  "FROM runs ORDER BY created_at, run_id")
+    known = set(df.run_id)
+    if run_ids:
+        missing = [r for r in run_ids if r not in known]
+        if missing:
+            raise AtlasError(f"unknown run id {missing[0]!r}; runs in this store: {', '.join(sorted(known)) or 'none'}")
+        df = df[df.run_id.isin(run_ids)]
+    out = {}
+    for r in df.itertuples(index=False):  # one row per run: a handful
+        try:
+            cfg = json.loads(r.config_json or "{}")
+        except ValueError:
+            cfg = {}
+        src = cfg.get("sources", {}) if isinstance(cfg, dict) else {}
+        try:
+            versions = json.loads(r.versions_json) if r.versions_json else {}
+        except ValueError:
+            versions = {}
+        out[r.run_id] = RunInfo(r.run_id, r.approach, tuple(r.classes), tuple(src.get("superset", ())),
+                                tuple(src.get("cross_db", ())), bool(r.synthetic), r.config_hash, r.code_revision,
+                                versions)
+    if not out and not run_ids:
+        raise AtlasError("no runs in this store yet: train one (`dfatlas train --config CONFIG`) or run `dfatlas demo`")
+    return out
+
+
+def _dataset_roles(store: Store, infos: dict[str, RunInfo]) -> dict[str, tuple[set, set]]:
+    """Super-set and cross-db databases per run; the datasets table fills gaps."""
+    roles = {r: (set(i.superset), set(i.cross_db)) for r, i in infos.items()}
+    if any(not s or not c for s, c in roles.values()):
+        ds = store.df("SELECT DISTINCT database, role FROM datasets")
+        sup = set(ds.database[ds.role == "superset"])
+        cross = set(ds.database[ds.role == "cross_db"])
+        roles = {r: (s or sup, c or cross) for r, (s, c) in roles.items()}
+    return roles
+
+
+# --- scores -----------------------------------------------------------------
+
+def _load(store: Store, run_ids: list[str], classifiers: list[str] | None, with_probs: bool) -> pa.Table:
+    where = ["p.run_id IN (SELECT unnest(?))"]
+    params: list = [run_ids]
+    if classifiers is not None:
+        where.append("p.classifier IN (SELECT unnest(?))")
+        params.append(classifiers)
+    probs = ", p.probs" if with_probs else ""
+    sql = f"""
+        SELECT p.run_id, p.classifier, p.real_score, p.pred_class{probs},
+               f.video_id, v.database, v.split, v.dataset, v.is_fake, v.true_class
+        FROM predictions p
+        JOIN faces f ON f.face_id = p.face_id
+        JOIN videos v ON v.video_id = f.video_id
+        WHERE {' AND '.join(where)} AND v.split <> 'train'
+        ORDER BY p.run_id, p.classifier
+    """
+    return store.arrow(sql, params)
+
+
+def _codes(col) -> tuple[np.ndarray, list]:
+    enc = pc.dictionary_encode(col)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary.to_pylist()
+
+
+@dataclass
+class _Block:
+    """One (run, classifier)'s samples at the requested level, as arrays."""
+    run_id: str
+    classifier: str
+    sample_video: np.ndarray  # global video code per sample
+    score: np.ndarray
+    pred: np.ndarray
+    is_real: np.ndarray
+    labelled: np.ndarray
+    database: np.ndarray      # codes into db_names
+    split: np.ndarray
+    dataset: np.ndarray
+    true_class: np.ndarray    # codes into class_names (-1 = NULL)
+
+
+def _blocks(table: pa.Table, level: str) -> tuple[list[_Block], dict]:
+    n = table.num_rows
+    if n == 0:
+        return [], {}
+    vcode, _ = _codes(table["video_id"])
+    db, db_names = _codes(table["database"])
+    sp, sp_names = _codes(table["split"])
+    dset, ds_names = _codes(table["dataset"])
+    tc_col = table["true_class"]
+    tc, tc_names = _codes(pc.fill_null(tc_col, "\x00"))
+    is_fake = table["is_fake"]
+    labelled = pc.is_valid(is_fake).to_numpy(zero_copy_only=False)
+    is_real = to_is_real(pc.fill_null(is_fake, True).to_numpy(zero_copy_only=False))
+    score = table["real_score"].to_numpy()
+    pred = pc.fill_null(table["pred_class"], UNATTRIBUTED).to_numpy(zero_copy_only=False).astype(np.int64)
+    run_c, run_names = _codes(table["run_id"])
+    clf_c, clf_names = _codes(table["classifier"])
+    combo = run_c * len(clf_names) + clf_c
+    bounds = np.flatnonzero(np.diff(combo)) + 1  # rows are sorted by (run, classifier)
+    starts = np.r_[0, bounds]
+    ends = np.r_[bounds, n]
+    has_probs = "probs" in table.column_names
+    names = {"database": db_names, "split": sp_names, "dataset": ds_names,
+             "true_class": [None if c == "\x00" else c for c in tc_names]}
+    blocks = []
+    for s, e in zip(starts, ends):  # one iteration per (run, classifier): a dozen
+        sl = slice(s, e)
+        if level == "frame":
+            blocks.append(_Block(run_names[run_c[s]], clf_names[clf_c[s]], vcode[sl], score[sl], pred[sl],
+                                 is_real[sl], labelled[sl], db[sl], sp[sl], dset[sl], tc[sl]))
+            continue
+        probs = None
+        if has_probs:
+            pcol = table["probs"].slice(s, e - s)
+            if pcol.null_count == 0:
+                probs = arrow_to_matrix(pcol)
+        vl = video_level(vcode[sl], score[sl], pred[sl], probs)
+        # metadata of each video: from its first face row
+        uniq, first = np.unique(vcode[sl], return_index=True)
+        rows = s + first[np.searchsorted(uniq, vl.video_id.to_numpy())]
+        blocks.append(_Block(run_names[run_c[s]], clf_names[clf_c[s]], vl.video_id.to_numpy(),
+                             vl.real_score.to_numpy(), vl.pred_class.to_numpy(), is_real[rows], labelled[rows],
+                             db[rows], sp[rows], dset[rows], tc[rows]))
+    return blocks, names
+
+
+def _resolve_classifiers(store: Store, infos: dict[str, RunInfo], classifiers) -> list[tuple[str, str]]:
+    have = store.df("SELECT DISTINCT run_id, classifier FROM predictions WHERE run_id IN (SELECT unnest(?))",
+                    [list(infos)])
+    avail = {(r, c) for r, c in zip(have.run_id, have.classifier)}
+    wanted = []
+    if classifiers is None or classifiers == "default":
+        for r, i in infos.items():
+            c = DEFAULT_CLASSIFIER.get(i.approach, "native")
+            wanted.append((r, c))
+    else:
+        if isinstance(classifiers, str):
+            classifiers = [classifiers]
+        for r in infos:
+            for c in classifiers:
+                if c == "all":
+                    wanted.extend(sorted(x for x in avail if x[0] == r))
+                else:
+                    wanted.append((r, c))
+    return [w for w in dict.fromkeys(wanted) if w in avail]
+
+
+def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "video", target_fpr: float = 0.10,
+                  bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+    """AUC / FPR / FNR / HTER (fractions) per run, classifier and test database.
+
+    `classifiers`: None = the paper's choice per approach (native for binary
+    and attribution, knn for triplet, lr for arcfacemod); 'all'; or a list.
+    Rows: role 'same-db' (a super-set database's test split), 'cross-db'
+    (a cross-database set, all its splits), 'unknown' (labelled unknown sets).
+    A set without reals or fakes gets auc None and a `note`, not an error.
+    """
+    if level not in ("video", "frame"):
+        raise AtlasError(f"level must be 'video' or 'frame', got {level!r}")
+    infos = runs_info(store, run_ids)
+    pairs = _resolve_classifiers(store, infos, classifiers)
+    if not pairs:
+        return pd.DataFrame(columns=COLUMNS)
+    roles = _dataset_roles(store, infos)
+    runs = sorted({r for r, _ in pairs})
+    clfs = sorted({c for _, c in pairs})
+    table = _load(store, runs, clfs, with_probs=(level == "video"))
+    blocks, names = _blocks(table, level)
+    rows = []
+    for b in blocks:
+        if (b.run_id, b.classifier) not in pairs:
+            continue
+        info = infos[b.run_id]
+        superset, cross = roles[b.run_id]
+        db_names = np.array(names["database"], dtype=object)
+        sp_names = np.array(names["split"], dtype=object)
+        in_super = np.isin(db_names[b.database], list(superset))
+        in_cross = np.isin(db_names[b.database], list(cross))
+        split = sp_names[b.split]
+        val = in_super & (split == "val") & b.labelled
+        base = dict(run_id=b.run_id, approach=info.approach, classifier=b.classifier,
+                    label=approach_label(info.approach, b.classifier), level=level)
+        if not val.any():
+            rows.append(base | dict(dataset="(all)", role="same-db", note="no validation predictions: θ undefined"))
+            continue
+        try:
+            theta = far_threshold(b.score[val & ~b.is_real], target_fpr)
+        except AtlasError as exc:
+            rows.append(base | dict(dataset="(all)", role="same-db", note=str(exc)))
+            continue
+        class_idx = {c: i for i, c in enumerate(info.classes)}
+        tc_names = names["true_class"]
+        true_index = np.array([class_idx.get(c, -1) if c is not None else -1 for c in tc_names], dtype=np.int64)
+        true_idx = true_index[b.true_class] if len(tc_names) else np.full(b.score.size, -1)
+        groups = []  # (role, display dataset, mask)
+        for code in np.unique(b.database[in_super & (split == "test")]):
+            groups.append(("same-db", names["database"][code], in_super & (split == "test") & (b.database == code)))
+        for code in np.unique(b.database[in_cross]):
+            groups.append(("cross-db", names["database"][code], in_cross & (b.database == code)))
+        other = ~in_super & ~in_cross
+        for code in np.unique(b.dataset[other]):
+            groups.append(("unknown", names["dataset"][code], other & (b.dataset == code)))
+        for role, name, mask in groups:
+            m_lab = mask & b.labelled
+            if not m_lab.any():
+                rows.append(base | dict(dataset=name, role=role, threshold=theta, n_real=0, n_fake=0,
+                                        note="unlabelled: no metrics"))
+                continue
+            m = evaluate_at(theta, b.score[m_lab], b.is_real[m_lab], bootstrap=bootstrap, seed=seed,
+                            test_groups=b.sample_video[m_lab] if level == "frame" else None)
+            acc = None
+            if info.approach != "binary":
+                acc = attribution_accuracy(true_idx[m_lab], b.pred[m_lab])
+            rows.append(base | dict(
+                dataset=name, role=role, auc=m.auc, fpr=m.fpr, fnr=m.fnr, hter=m.hter, threshold=m.threshold,
+                accuracy=acc, n_real=m.n_real, n_fake=m.n_fake, note=m.note,
+                auc_lo=m.auc_ci[0] if m.auc_ci else None, auc_hi=m.auc_ci[1] if m.auc_ci else None,
+                hter_lo=m.hter_ci[0] if m.hter_ci else None, hter_hi=m.hter_ci[1] if m.hter_ci else None))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    if df.empty:
+        return df
+    df["_r"] = df.role.map(ROLE_ORDER).fillna(9)
+    df["_a"] = df.approach.map({a: i for i, a in enumerate(APPROACH_NAMES)}).fillna(9)
+    df = df.sort_values(["_r", "_a", "run_id", "classifier", "dataset"], kind="stable").drop(columns=["_r", "_a"])
+    for c in ("n_real", "n_fake"):
+        df[c] = df[c].fillna(0).astype(int)
+    return df.reset_index(drop=True)
+
+
+# --- per-video views (dashboard, analysis) ------------------------------------
+
+def sample_scores(store: Store, run_id: str, classifier: str, datasets=None, level: str = "video") -> pd.DataFrame:
+    """Per-video (or per-face) real-score, predicted class and true class for one run/classifier.
+
+    Columns: video_id (or face_id), dataset, database, true_class, is_real,
+    real_score, pred_class, pred_label, agreement/n_frames at video level.
+    """
+    info = runs_info(store, [run_id])[run_id]
+    params: list = [run_id, classifier]
+    where = "p.run_id = ? AND p.classifier = ?"
+    if datasets:
+        where += " AND p.dataset IN (SELECT unnest(?))"
+        params.append(list(datasets))
+    t = store.arrow(f"""
+        SELECT p.face_id, f.video_id, p.dataset, v.database, v.true_class, v.is_fake,
+               p.real_score, p.pred_class, p.probs
+        FROM predictions p JOIN faces f ON f.face_id = p.face_id JOIN videos v ON v.video_id = f.video_id
+        WHERE {where} ORDER BY p.face_id""", params)
+    if t.num_rows == 0:
+        raise AtlasError(f"run {run_id!r} has no {classifier!r} predictions"
+                         f"{' for ' + ', '.join(datasets) if datasets else ''}: run `dfatlas classify` / `dfatlas embed` first")
+    df = t.drop_columns(["probs"]).to_pandas()
+    if level == "video":
+        probs = arrow_to_matrix(t["probs"]) if t["probs"].null_count == 0 else None
+        vl = video_level(df.video_id.to_numpy(), df.real_score.to_numpy(), df.pred_class.fillna(-1).to_numpy(), probs)
+        meta = df.drop_duplicates("video_id").set_index("video_id")[["dataset", "database", "true_class", "is_fake"]]
+        df = vl.join(meta, on="video_id")
+    df["is_real"] = df.is_fake.map(lambda v: None if pd.isna(v) else not v)  # small: per video
+    labels = np.array(list(info.classes) + ["fake (unattributed)"], dtype=object)
+    pc_ = df.pred_class.fillna(-1).astype(int).to_numpy()
+    df["pred_label"] = labels[np.where(pc_ >= 0, pc_, len(info.classes))]
+    return df
+
+
+def _true_display(df: pd.DataFrame) -> np.ndarray:
+    tc = df.true_class.astype(object).to_numpy()
+    unseen = tc == UNSEEN_FAKE
+    out = tc.copy()
+    out[unseen] = UNSEEN_FAKE + " (" + df.database.astype(str).to_numpy()[unseen] + ")"
+    out[pd.isna(tc)] = "unlabelled"
+    return out
+
+
+def confusion(store: Store, run_id: str, classifier: str, datasets=None, level: str = "video") -> pd.DataFrame:
+    """True vs predicted class counts; unseen fakes get one row per database."""
+    info = runs_info(store, [run_id])[run_id]
+    df = sample_scores(store, run_id, classifier, datasets, level)
+    true = _true_display(df)
+    extra = sorted(set(true) - set(info.classes))
+    pred_order = list(info.classes) + (["fake (unattributed)"] if (df.pred_class == UNATTRIBUTED).any() else [])
+    return confusion_matrix(true, df.pred_label.to_numpy(), true_order=list(info.classes) + extra, pred_order=pred_order)
+
+
+def class_fpr(store: Store, run_id: str, classifier: str, datasets=None, level: str = "video",
+              target_fpr: float = 0.10) -> pd.DataFrame:
+    """FPR of each fake class at θ (θ from the pooled super-set validation split)."""
+    info = runs_info(store, [run_id])
+    superset, _ = _dataset_roles(store, info)[run_id]
+    val = sample_scores(store, run_id, classifier, [f"{d}/val" for d in superset], level)
+    val = val[val.is_real.notna()]
+    theta = far_threshold(val.real_score[~val.is_real.astype(bool)], target_fpr)
+    df = sample_scores(store, run_id, classifier, datasets, level)
+    df = df[df.is_real.notna()]
+    return per_class_fpr(theta, df.real_score.to_numpy(), _true_display(df), df.is_real.astype(bool).to_numpy())
+
+
+def detection_losses(store: Store, settings_key: str | None = None) -> pd.DataFrame:
+    """Videos per (dataset, class) lost to face extraction, by status."""
+    where = "WHERE fv.settings_key = ?" if settings_key else ""
+    return store.df(f"""
+        SELECT v.dataset, coalesce(v.true_class, 'unlabelled') AS true_class, count(*) AS n_videos,
+               count(*) FILTER (WHERE fv.status <> 'ok') AS n_lost,
+               count(*) FILTER (WHERE fv.status <> 'ok')::DOUBLE / count(*) AS lost_share,
+               string_agg(DISTINCT fv.status, ',') FILTER (WHERE fv.status <> 'ok') AS statuses
+        FROM face_videos fv JOIN videos v USING (video_id) {where}
+        GROUP BY ALL ORDER BY 1, 2""", [settings_key] if settings_key else None)
+
+
+# --- provenance and formatting ----------------------------------------------
+
+_PACKAGES = ("dfatlas", "torch", "timm", "scikit-learn", "openTSNE", "duckdb", "numpy")
+
+
+def code_revision() -> str | None:
+    """`git describe` of the checkout this code runs from, if it is one."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        rev = out.stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
+        return rev + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for p in _PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def provenance(store: Store, run_ids=None) -> list[str]:
+    """Footer lines: data kind, config hashes, code revision(s), package versions."""
+    infos = runs_info(store, run_ids)
+    synthetic = {i.synthetic for i in infos.values()}
+    lines = []
+    if synthetic == {True}:
+        lines.append("data: SYNTHETIC benchmark (procedurally generated) — not comparable with the paper's numbers")
+    elif synthetic == {False}:
+        lines.append("data: real databases as configured")
+    else:
+        lines.append("data: MIXED — some runs on the SYNTHETIC benchmark, some on real data")
+    hashes = sorted({i.config_hash for i in infos.values() if i.config_hash})
+    lines.append(f"config hash: {', '.join(hashes) or 'unknown'}; runs: {', '.join(infos)}")
+    revs = sorted({i.code_revision for i in infos.values() if i.code_revision})
+    now = code_revision()
+    lines.append(f"code revision: trained at {', '.join(revs) or 'unknown'}; evaluated at {now or 'unknown (not a git checkout)'}")
+    lines.append("packages: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()))
+    return lines
+
+
+def _pct(v, digits=2) -> str:
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.{digits}f}"
+
+
+def paper_rows(df: pd.DataFrame, role: str, with_ci: bool = False) -> list[dict]:
+    """Rows of Table 1 ('same-db') or Table 2 ('cross-db') in the paper's layout (percentages)."""
+    out = []
+    sub = df[df.role == role]
+    prev = None
+    for r in sub.itertuples(index=False):  # a few dozen rows
+        show = r.label if (r.label, r.run_id) != prev else ""
+        prev = (r.label, r.run_id)
+        row = {"Approach": show, "Test DB": r.dataset, "AUC": _pct(r.auc), "FNR (%)": _pct(r.fnr),
+               "FPR (%)": _pct(r.fpr), "HTER (%)": _pct(r.hter), "Acc (%)": _pct(r.accuracy),
+               "videos (real/fake)" if r.level == "video" else "faces (real/fake)": f"{r.n_real}/{r.n_fake}"}
+        if with_ci:
+            row["AUC 95% CI"] = "—" if pd.isna(r.auc_lo) else f"{_pct(r.auc_lo)}–{_pct(r.auc_hi)}"
+            row["HTER 95% CI"] = "—" if pd.isna(r.hter_lo) else f"{_pct(r.hter_lo)}–{_pct(r.hter_hi)}"
+        if isinstance(r.note, str) and r.note:
+            row["note"] = r.note
+        out.append(row)
+    cols = list(dict.fromkeys(k for row in out for k in row))
+    return [{c: row.get(c, "") for c in cols} for row in out]
+
+
+def render(rows: list[dict], fmt: str) -> str:
+    """Rows as a text table, CSV, Markdown or LaTeX."""
+    if not rows:
+        return "(no rows)\n"
+    cols = list(rows[0])
+    cells = [[str(r.get(c, "")) for c in cols] for r in rows]
+    if fmt == "csv":
+        return pd.DataFrame(cells, columns=cols).to_csv(index=False)
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells]
+        return "\n".join(lines) + "\n"
+    if fmt == "latex":
+        def esc(s: str) -> str:
+            for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                         ("–", "--"), ("—", "---")):
+                s = s.replace(a, b)
+            return s
+        lines = [r"\begin{tabular}{" + "l" * 2 + "r" * (len(cols) - 2) + "}", r"\hline",
+                 " & ".join(esc(c) for c in cols) + r" \\", r"\hline"]
+        lines += [" & ".join(esc(c) for c in row) + r" \\" for row in cells]
+        lines += [r"\hline", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines) + "\n"
