@@ -1,0 +1,57 @@
+"""`dfatlas train`: train one approach (or all four) on the training super-set."""
+
+from __future__ import annotations
+
+from data_catalog.errors import AtlasError
+
+from ..config import APPROACHES
+from .common import add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, workspace_of
+
+
+def register(sub) -> None:
+    p = add_parser(
+        sub, "train", "train a detector: binary, attribution, triplet or arcfacemod head on a timm backbone",
+        "dfatlas train --config configs/demo.toml --approach attribution",
+        description=(
+            "Train one approach on the faces of the training super-set (run `dfatlas faces` first).\n"
+            "The run id is <approach>-<hash of the training config>: running the same command again\n"
+            "resumes an interrupted run from its last epoch, and a finished run is a cache hit.\n"
+            "Multi-GPU: --ddp N, or `torchrun --nproc_per_node=N -m engine.train --config ... --approach ...`."
+        ),
+    )
+    add_config_arg(p)
+    add_workspace_arg(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--approach", choices=APPROACHES, help="which head and loss to train")
+    what.add_argument("--all", action="store_true", help="train the four approaches in sequence")
+    p.add_argument("--backbone", metavar="NAME", help="override [model] backbone (any timm model name)")
+    p.add_argument("--epochs", type=int, metavar="N", help="override [train] epochs")
+    p.add_argument("--resume", action="store_true", help="only resume an existing run (error if there is none)")
+    p.add_argument("--ddp", type=int, metavar="N", default=0,
+                   help="data-parallel over N local processes (one per GPU; gloo on CPU)")
+    add_wait_arg(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..train import apply_overrides, check_request, run_ddp, train
+
+    cfg = apply_overrides(config_of(args), args.backbone, args.epochs)
+    approaches = list(APPROACHES) if args.all else [args.approach]
+    for a in approaches:  # bad input before anything starts
+        check_request(cfg, a)
+    if args.ddp < 0:
+        raise AtlasError(f"--ddp must be positive, got {args.ddp}")
+    ws = workspace_of(args).ensure()
+    rows = []
+    with ws.lock(f"train {'all' if args.all else args.approach}", wait=args.wait):
+        for a in approaches:
+            if args.ddp > 1:
+                run_ddp(args.config, a, ws, args.ddp, backbone=args.backbone, epochs=args.epochs,
+                        resume_only=args.resume)
+                rows.append({"run": cfg.run_id(a), "status": "ddp x%d done" % args.ddp})
+            else:
+                res = train(cfg, a, ws, resume_only=args.resume)
+                rows.append(res.summary())
+    print_table(rows)
+    return 0

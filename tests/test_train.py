@@ -1,0 +1,202 @@
+"""The training engine on tiny crops: each approach learns, checkpoints and
+resume, inference interface, bad input, NaN handling."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from data_catalog.errors import AtlasError
+from engine.config import load_config
+from engine.models import load_for_inference
+from engine.train import BEST, LAST, RUN_FILE, NonFiniteLoss, TrainUnit, apply_overrides, train
+
+from train_fixtures import make_toy, toy_image
+
+
+@pytest.fixture
+def toy(workspace, tmp_path):
+    return workspace, load_config(make_toy(workspace, tmp_path, epochs=3))
+
+
+@pytest.mark.parametrize("approach", ["binary", "attribution", "triplet", "arcfacemod"])
+def test_each_approach_learns_and_checkpoints(toy, approach):
+    ws, cfg = toy
+    res = train(cfg, approach, ws, progress=False)
+    losses = [h["train_loss"] for h in res.history]
+    assert res.status == "finished" and len(losses) == 3
+    assert losses[-1] < losses[0], losses
+    run_dir = ws.run_dir(cfg.run_id(approach))
+    ckpt = torch.load(run_dir / LAST, weights_only=True)
+    assert ckpt["approach"] == approach and ckpt["epoch"] == 2 and ckpt["classes"] == ["real", "fake-a", "fake-b"]
+    assert isinstance(ckpt["rng"]["torch"], torch.Tensor)
+    best = torch.load(run_dir / BEST, weights_only=True)
+    assert best["epoch"] == res.best_epoch == int(np.argmin([h["val_loss"] for h in res.history]))
+    row = ws.store().df("SELECT * FROM runs WHERE run_id = ?", [res.run_id]).iloc[0]
+    assert row.status == "finished" and row.best_epoch == res.best_epoch and row.epochs_done == 3
+    assert row.pretrained_source.startswith("random init")
+    assert list(row.classes) == ["real", "fake-a", "fake-b"]
+    n_epochs = ws.store().scalar("SELECT count(*) FROM epochs WHERE run_id = ?", [res.run_id])
+    assert n_epochs == 3
+    assert len((run_dir / "train_log.jsonl").read_text().splitlines()) == 3
+
+    # inference interface (helper for embeddings)
+    m = load_for_inference(ws, res.run_id)
+    imgs = np.stack([toy_image(np.random.default_rng(i), i % 3, 40) for i in range(7)])  # resized to 32
+    out = m.predict(imgs, batch_size=3)
+    assert m.approach == approach and m.classes == ["real", "fake-a", "fake-b"] and m.input_size == 32
+    assert out["embedding"].shape == (7, m.embedding_dim) and out["embedding"].dtype == np.float32
+    if approach in ("triplet", "arcfacemod"):
+        assert m.embedding_dim == 64 and out["probs"] is None and out["real_score"] is None
+        assert np.allclose(np.linalg.norm(out["embedding"], axis=1), 1, atol=1e-4)
+    else:
+        assert out["probs"].shape == (7, 2 if approach == "binary" else 3)
+        assert np.allclose(out["probs"].sum(1), 1, atol=1e-5)
+        assert np.array_equal(out["real_score"], out["probs"][:, 0])
+    again = m.predict(imgs)
+    assert np.allclose(again["embedding"], out["embedding"], atol=1e-5)
+
+    # the same command again is a cache hit
+    assert train(cfg, approach, ws, progress=False).status == "cached"
+
+
+def test_unseen_fakes_and_test_split_are_never_trained_on(toy):
+    from engine.data import training_faces
+
+    ws, cfg = toy
+    tr, va = training_faces(ws, cfg)
+    assert set(tr.frame.true_class) == {"real", "fake-a", "fake-b"}
+    assert set(tr.frame.split) == {"train"} and set(va.frame.split) == {"val"}
+    assert (tr.frame.label == tr.frame.true_class.map({"real": 0, "fake-a": 1, "fake-b": 2})).all()
+
+
+def test_resume_continues_bit_for_bit(workspace, tmp_path, monkeypatch, capsys):
+    import engine.train as T
+
+    cfg = load_config(make_toy(workspace, tmp_path, epochs=3))
+    reference_ws = type(workspace)(tmp_path / "ref")
+    shutil.copytree(workspace.root, reference_ws.root)
+    ref = train(cfg, "arcfacemod", reference_ws, progress=False)
+
+    real_epoch = T._train_epoch
+    calls = []
+
+    def interrupted(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kw)
+
+    monkeypatch.setattr(T, "_train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, "arcfacemod", workspace, progress=False)
+    run_dir = workspace.run_dir(cfg.run_id("arcfacemod"))
+    assert json.loads((run_dir / RUN_FILE).read_text())["status"] == "interrupted"
+    assert torch.load(run_dir / LAST, weights_only=True)["epoch"] == 0
+    monkeypatch.setattr(T, "_train_epoch", real_epoch)
+    capsys.readouterr()
+    res = train(cfg, "arcfacemod", workspace, resume_only=True, progress=False)
+    assert "resuming run" in capsys.readouterr().err
+    assert [h["epoch"] for h in res.history] == [0, 1, 2]
+    a = torch.load(run_dir / LAST, weights_only=True)
+    b = torch.load(reference_ws.run_dir(ref.run_id) / LAST, weights_only=True)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert torch.equal(a["criterion"]["weight"], b["criterion"]["weight"])
+    assert [h["train_loss"] for h in res.history] == [h["train_loss"] for h in ref.history]
+
+
+def test_overrides_change_the_run_id(toy):
+    _, cfg = toy
+    assert apply_overrides(cfg, epochs=5).run_id("binary") != cfg.run_id("binary")
+    assert apply_overrides(cfg, backbone="resnet10t").run_id("binary") != cfg.run_id("binary")
+    assert apply_overrides(cfg).run_id("binary") == cfg.run_id("binary")
+
+
+def test_bad_input_is_refused_before_training(toy, tmp_path):
+    ws, cfg = toy
+    with pytest.raises(AtlasError, match="unknown backbone 'resnet_nope'"):
+        train(apply_overrides(cfg, backbone="resnet_nope"), "binary", ws, progress=False)
+    with pytest.raises(AtlasError, match="unknown approach"):
+        train(cfg, "softmax", ws, progress=False)
+    with pytest.raises(AtlasError, match="no checkpoint to resume"):
+        train(cfg, "binary", ws, resume_only=True, progress=False)
+    # a folder in the run's place that is not a run
+    bogus = ws.run_dir(cfg.run_id("binary"))
+    bogus.mkdir(parents=True)
+    (bogus / "notes.txt").write_text("hello")
+    with pytest.raises(AtlasError, match="not a dfatlas run"):
+        train(cfg, "binary", ws, progress=False)
+    shutil.rmtree(bogus)
+    # a checkpoint from another approach in the run folder
+    small = apply_overrides(cfg, epochs=1)
+    train(small, "triplet", ws, progress=False)
+    target = ws.run_dir(small.run_id("attribution"))
+    target.mkdir(parents=True)
+    (target / RUN_FILE).write_text(json.dumps({"run_id": small.run_id("attribution"), "approach": "attribution",
+                                               "status": "interrupted"}))
+    shutil.copy(ws.run_dir(small.run_id("triplet")) / LAST, target / LAST)
+    with pytest.raises(AtlasError, match="checkpoint of 'triplet' run"):
+        train(small, "attribution", ws, progress=False)
+    # a class the taxonomy does not know
+    ws.store().execute("UPDATE videos SET true_class = 'fake-zzz' WHERE true_class = 'fake-b' AND split = 'train'")
+    with pytest.raises(AtlasError, match="fake-zzz"):
+        train(cfg, "binary", ws, progress=False)
+
+
+def test_missing_faces_is_a_clear_error(workspace, tmp_path):
+    cfg = load_config(make_toy(workspace, tmp_path))
+    workspace.store().execute("DELETE FROM faces")
+    with pytest.raises(AtlasError, match="dfatlas faces"):
+        train(cfg, "binary", workspace, progress=False)
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(toy, monkeypatch):
+    ws, cfg = toy
+    real_forward = TrainUnit.forward
+    seen = []
+
+    def poisoned(self, *args, **kw):
+        loss, out = real_forward(self, *args, **kw)
+        if self.training:
+            seen.append(1)
+            if len(seen) == 5 + 2:  # 5 batches per epoch: epoch 2, step 2
+                loss = loss * float("nan")
+        return loss, out
+
+    monkeypatch.setattr(TrainUnit, "forward", poisoned)
+    with pytest.raises(NonFiniteLoss, match=r"epoch 2, step 2.*last good checkpoint: epoch 1 "):
+        train(cfg, "attribution", ws, progress=False)
+    run_dir = ws.run_dir(cfg.run_id("attribution"))
+    assert torch.load(run_dir / LAST, weights_only=True)["epoch"] == 0
+    assert ws.store().scalar("SELECT status FROM runs WHERE run_id = ?", [cfg.run_id("attribution")]) == "failed"
+
+
+def test_cli_train_all_and_errors(toy, tmp_path, capsys):
+    from engine.commands import train as cmd
+
+    ws, cfg = toy
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    cmd.register(sub)
+    args = parser.parse_args(["train", "--config", str(cfg.path), "--workspace", str(ws.root), "--all",
+                              "--epochs", "1"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    for a in ("binary", "attribution", "triplet", "arcfacemod"):
+        assert apply_overrides(cfg, epochs=1).run_id(a) in out
+    args = parser.parse_args(["train", "--config", str(cfg.path), "--workspace", str(ws.root), "--approach",
+                              "binary", "--backbone", "no_such_net"])
+    with pytest.raises(AtlasError, match="unknown backbone"):
+        args.func(args)
+
+
+def test_class_balanced_sampling_trains(workspace, tmp_path):
+    cfg = load_config(make_toy(workspace, tmp_path, epochs=2, balanced=True))
+    res = train(cfg, "binary", workspace, progress=False)
+    assert res.status == "finished" and all(np.isfinite(h["train_loss"]) for h in res.history)
