@@ -865,3 +865,103 @@ def _commit(store: Store, run: RunInfo, inp: InputSet, faces: pd.DataFrame, emb:
             store.insert("datasets", pa.table({
                 "dataset": [dataset], "database": [UNKNOWN_DB], "split": [inp.name], "role": [ROLE],
                 "labelled": [inp.labelled], "synthetic": [run.synthetic], "source": [inp.source]}), con=con)
+
+
+# --- input safety for the dashboard (allowed roots, uploads) --------------------------
+
+# Leading bytes of the containers in VIDEO_SUFFIXES: an upload must start like a video.
+_MAGIC = (
+    (4, b"ftyp"),                 # mp4 / mov / m4v
+    (0, b"RIFF"),                 # avi (RIFF....AVI )
+    (0, b"\x1a\x45\xdf\xa3"),     # mkv / webm (EBML)
+    (0, b"\x00\x00\x01\xba"),     # mpeg program stream
+    (0, b"\x00\x00\x01\xb3"),     # mpeg video
+    (0, b"\x30\x26\xb2\x75"),     # wmv / asf
+    (0, b"FLV"),                  # flv
+    (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"),  # old QuickTime
+)
+
+
+def looks_like_video(head: bytes, filename: str) -> bool:
+    """True when `filename` has a video suffix and `head` (its first bytes) a video container's signature."""
+    if not filename.lower().endswith(VIDEO_SUFFIXES):
+        return False
+    if head[:4] == b"RIFF" and head[8:12] != b"AVI ":
+        return False
+    return any(head[off:off + len(sig)] == sig for off, sig in _MAGIC)
+
+
+def sanitize_filename(name: str) -> str:
+    """A plain file name: no folders, no leading dots, only safe characters; the suffix kept."""
+    base = Path(str(name).replace("\\", "/")).name
+    stem, dot, suffix = base.rpartition(".")
+    if not dot:
+        stem, suffix = base, ""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "video"
+    suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix).lower()
+    return (stem[:100] + ("." + suffix if suffix else ""))
+
+
+def resolve_under_roots(path: str | Path, roots) -> Path:
+    """`path` with symlinks resolved, if it lies inside one of `roots` (also resolved); else AnalysisError.
+
+    This is the only door through which the dashboard reads a user-chosen folder.
+    """
+    if not roots:
+        raise AnalysisError("no folders are open to the dashboard: set [dashboard] allowed_roots in the config")
+    real = os.path.realpath(os.path.expanduser(str(path)))
+    for root in roots:
+        root_real = os.path.realpath(os.path.expanduser(str(root)))
+        try:
+            if os.path.commonpath([real, root_real]) == root_real:
+                return Path(real)
+        except ValueError:  # different drives
+            continue
+    raise AnalysisError(f"{path} is outside the folders this dashboard may read ([dashboard] allowed_roots)")
+
+
+@dataclass
+class UploadResult:
+    folder: Path
+    saved: list[str]
+    refused: list[str]
+
+
+def save_uploads(workspace: Workspace, set_name: str, files, max_upload_mb: float) -> UploadResult:
+    """Write uploaded videos under `<workspace>/uploads/<set>-<time>/` with sanitised names.
+
+    `files`: objects with `.name` and `.getvalue()` (Streamlit's UploadedFile) or (name, bytes) pairs.
+    A file over `max_upload_mb`, or one that is not a video (suffix and container signature), is refused
+    with its reason; if nothing is left, AnalysisError and nothing is written.
+    """
+    limit = float(max_upload_mb) * 1024 * 1024
+    accepted, refused = [], []
+    total = 0
+    for f in files:
+        name, data = (f if isinstance(f, tuple) else (f.name, f.getvalue()))
+        size = len(data)
+        if size > limit:
+            refused.append(f"{name}: {size / 2**20:.1f} MB is over the {max_upload_mb} MB limit")
+            continue
+        if not looks_like_video(bytes(data[:16]), name):
+            refused.append(f"{name}: not a video ({', '.join(VIDEO_SUFFIXES)} with a video container)")
+            continue
+        total += size
+        if total > limit:
+            refused.append(f"{name}: the upload together is over the {max_upload_mb} MB limit")
+            continue
+        accepted.append((sanitize_filename(name), data))
+    if not accepted:
+        raise AnalysisError("no video to analyse in the upload" + (": " + "; ".join(refused) if refused else ""))
+    folder = workspace.uploads_dir / f"{sanitize_name(set_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=False)
+    saved, used = [], set()
+    for name, data in accepted:
+        stem, suffix = os.path.splitext(name)
+        candidate, i = name, 1
+        while candidate in used:
+            candidate, i = f"{stem}_{i}{suffix}", i + 1
+        used.add(candidate)
+        (folder / candidate).write_bytes(bytes(data))
+        saved.append(candidate)
+    return UploadResult(folder, saved, refused)

@@ -24,7 +24,7 @@ def register(sub) -> None:
             "INPUT is a folder of videos (searched recursively; real/ and fake/ sub-folders count as labels),\n"
             "a single video, or a CSV manifest path,label[,class,method]. Labels are optional."),
     )
-    add_config_arg(p)
+    add_config_arg(p, required=False)
     add_workspace_arg(p)
     p.add_argument("--run", required=True, metavar="RUN", help="run id (see `dfatlas train` / the dashboard)")
     p.add_argument("--input", required=True, metavar="PATH", help="folder of videos, one video, or a CSV manifest")
@@ -35,6 +35,7 @@ def register(sub) -> None:
     p.add_argument("--device", default="auto", help="embedding device: auto, cpu, cuda, cuda:N")
     p.add_argument("--classifier", metavar="NAME", help="classifier the report uses (default: native, or knn for metric heads)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="report format on stdout")
+    p.epilog = "Without --config, the run's stored config (taxonomy, face settings) is used."
     p.add_argument("--job-id", metavar="ID", help="background mode: keep the jobs row ID current (used by the dashboard)")
     add_wait_arg(p)
     p.set_defaults(func=run)
@@ -123,7 +124,7 @@ def run(args) -> int:
 
         job = job_progress
     try:
-        cfg = config_of(args)
+        cfg = config_of(args) if args.config else None  # None: the run's stored config
         bars = _bars() if job is None else None
         try:
             with ws.lock(f"analyze {args.run}", wait=args.wait or bool(args.job_id)):
