@@ -8,6 +8,9 @@ video once, and record videos, datasets and problems in the store.
   record is kept: the claim with the most test-like split (a split conflict
   is resolved towards test), ties going to the database listed first
   (superset before cross_db). Every duplicate is reported, conflicts apart.
+  The kept row lists the other claims' datasets of the same split in
+  `videos.also_in`, so per-database test sets keep their reals: query the
+  view `video_datasets` for "every video of dataset X".
 - Recording replaces all rows of the scanned databases in one transaction,
   so an interrupted write leaves the previous catalog intact.
 
@@ -55,13 +58,21 @@ class Duplicate:
     def database(self) -> str:
         return self.kept.split("/", 1)[0]
 
+    @property
+    def also_in(self) -> list[str]:
+        """Datasets of the other claims in the kept split: the video still belongs
+        to them (store column `videos.also_in`, view `video_datasets`)."""
+        own = f"{self.database}/{self.split}"
+        return sorted({f"{vid.split('/', 1)[0]}/{split}" for vid, split in self.claims[1:]
+                       if split == self.split} - {own})
+
     def message(self) -> str:
         claims = ", ".join(f"{vid} ({split})" for vid, split in self.claims)
         what = "split conflict" if self.conflict else "same video"
         return f"{what}: claimed by {claims}; kept {self.kept} in {self.split}"
 
     def to_json(self) -> dict:
-        return {"path": self.path, "kept": self.kept, "split": self.split,
+        return {"path": self.path, "kept": self.kept, "split": self.split, "also_in": self.also_in,
                 "claims": [{"video_id": v, "split": s} for v, s in self.claims]}
 
 
@@ -74,6 +85,7 @@ class DatabaseScan:
     synthetic: bool
     result: ScanResult                              # what the adapter found (cross-db: split test)
     records: list[VideoRecord] = field(default_factory=list)  # kept after de-duplication
+    shared: list[VideoRecord] = field(default_factory=list)   # kept by another database, same split (also_in)
 
     def counts(self) -> dict[str, dict[str, int]]:
         c = Counter((r.split, r.true_class or "unlabelled") for r in self.records)
@@ -85,7 +97,7 @@ class DatabaseScan:
     def to_json(self) -> dict:
         return {"database": self.name, "adapter": self.adapter, "role": self.role, "root": str(self.root),
                 "synthetic": self.synthetic, "counts": self.counts(),
-                "found": len(self.result.records), "kept": len(self.records),
+                "found": len(self.result.records), "kept": len(self.records), "shared": len(self.shared),
                 "problems": [{"kind": p.kind, "path": p.path, "message": p.message} for p in self.result.problems]}
 
 
@@ -98,6 +110,10 @@ class CatalogReport:
     @property
     def records(self) -> list[VideoRecord]:
         return [r for s in self.scans for r in s.records]
+
+    def also_in(self) -> dict[str, list[str]]:
+        """Kept video id -> other datasets it belongs to (same file, same split)."""
+        return {d.kept: d.also_in for d in self.duplicates if d.also_in}
 
     @property
     def split_conflicts(self) -> list[Duplicate]:
@@ -172,6 +188,7 @@ def deduplicate(scans: Sequence[DatabaseScan]) -> list[Duplicate]:
     (and, within one database, the earlier record).
     """
     groups: dict[str, list[tuple[int, int, VideoRecord]]] = defaultdict(list)
+    shared: set[tuple[int, int]] = set()
     for d, scan in enumerate(scans):
         for i, rec in enumerate(scan.result.records):
             groups[os.path.realpath(rec.path)].append((d, i, rec))
@@ -183,19 +200,23 @@ def deduplicate(scans: Sequence[DatabaseScan]) -> list[Duplicate]:
         best = max(claims, key=lambda c: (SPLIT_RANK.get(c[2].split, 3), -c[0], -c[1]))
         others = [c for c in claims if c is not best]
         dropped.update((d, i) for d, i, _ in others)
+        shared.update((d, i) for d, i, r in others if r.split == best[2].split)
         duplicates.append(Duplicate(real, best[2].video_id, best[2].split,
                                     [(best[2].video_id, best[2].split)] + [(r.video_id, r.split) for _, _, r in others]))
     for d, scan in enumerate(scans):
         scan.records = [r for i, r in enumerate(scan.result.records) if (d, i) not in dropped]
+        scan.shared = [r for i, r in enumerate(scan.result.records) if (d, i) in shared]
     duplicates.sort(key=lambda x: x.kept)
     return duplicates
 
 
 # --- the store ------------------------------------------------------------------
 
-def records_to_arrow(records: Sequence[VideoRecord], synthetic: bool | Sequence[bool] = False) -> pa.Table:
+def records_to_arrow(records: Sequence[VideoRecord], synthetic: bool | Sequence[bool] = False,
+                     also_in: dict[str, list[str]] | None = None) -> pa.Table:
     """`videos` rows for `records` (columns named as the table's)."""
     n = len(records)
+    also_in = also_in or {}
     flags = [bool(synthetic)] * n if isinstance(synthetic, bool) else [bool(s) for s in synthetic]
     return pa.table({
         "video_id": pa.array([r.video_id for r in records], pa.string()),
@@ -210,16 +231,21 @@ def records_to_arrow(records: Sequence[VideoRecord], synthetic: bool | Sequence[
         "method": pa.array([r.method for r in records], pa.string()),
         "source_ids": pa.array([list(r.source_ids) for r in records], pa.list_(pa.string())),
         "synthetic": pa.array(flags, pa.bool_()),
+        "also_in": pa.array([also_in.get(r.video_id) for r in records], pa.list_(pa.string())),
     })
 
 
 def _datasets_table(records: Sequence[VideoRecord], role_of: Callable[[str], str],
-                    synthetic_of: Callable[[str], bool], source_of: Callable[[str], str]) -> pa.Table:
+                    synthetic_of: Callable[[str], bool], source_of: Callable[[str], str],
+                    also_in: dict[str, list[str]] | None = None) -> pa.Table:
     labelled: dict[str, bool] = {}
     owner: dict[str, tuple[str, str]] = {}
     for r in records:
         owner.setdefault(r.dataset, (r.database, r.split))
-        labelled[r.dataset] = labelled.get(r.dataset, False) or r.is_fake is not None
+        for ds in (also_in or {}).get(r.video_id, ()):
+            owner.setdefault(ds, (ds.rsplit("/", 1)[0], r.split))
+        for ds in [r.dataset, *(also_in or {}).get(r.video_id, ())]:
+            labelled[ds] = labelled.get(ds, False) or r.is_fake is not None
     names = sorted(owner)
     return pa.table({
         "dataset": pa.array(names, pa.string()),
@@ -282,9 +308,10 @@ def record(store: Store, report: CatalogReport, cfg: ExperimentConfig | None = N
     scans = {s.name: s for s in report.scans}
     records = report.records
     synthetic = [scans[r.database].synthetic for r in records]
-    videos = records_to_arrow(records, synthetic)
+    also_in = report.also_in()
+    videos = records_to_arrow(records, synthetic, also_in)
     datasets = _datasets_table(records, lambda db: scans[db].role, lambda db: scans[db].synthetic,
-                               lambda db: str(scans[db].root))
+                               lambda db: str(scans[db].root), also_in)
     probs = _problems_table(report.problems())
     with store.transaction() as con:
         _write(store, con, videos, datasets, probs, list(scans), [])

@@ -57,8 +57,15 @@ CREATE TABLE videos (
     method       VARCHAR,
     source_ids   VARCHAR[],
     synthetic    BOOLEAN NOT NULL DEFAULT false,
+    also_in      VARCHAR[],            -- other datasets claiming this same file in the same split (kept once)
     scanned_at   TIMESTAMP DEFAULT current_timestamp
 );
+-- Dataset membership including videos kept once for several databases
+-- (FF++ originals that are also HifiFace / DeeperForensics reals).
+CREATE VIEW video_datasets AS
+    SELECT video_id, dataset FROM videos
+    UNION ALL
+    SELECT video_id, unnest(also_in) AS dataset FROM videos WHERE also_in IS NOT NULL;
 CREATE TABLE datasets (
     dataset      VARCHAR PRIMARY KEY,
     database     VARCHAR NOT NULL,

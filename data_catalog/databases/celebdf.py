@@ -51,8 +51,8 @@ def carve_val(identities, fraction: float) -> set[str]:
     return set(ordered[:k])
 
 
-def read_test_list(path: Path) -> list[tuple[bool, str, str, int]]:
-    """(is_fake, folder in lower case, file name, line number) per listed video."""
+def read_test_list(path: Path) -> list[tuple[bool, str, str, int, str]]:
+    """(is_fake, folder in lower case, file name, line number, path as listed) per listed video."""
     out = []
     for line_no, line in enumerate(read_text_file(path, "test list").splitlines(), start=1):
         line = line.strip()
@@ -65,7 +65,7 @@ def read_test_list(path: Path) -> list[tuple[bool, str, str, int]]:
         rel = PurePosixPath(parts[1].replace("\\", "/"))
         if len(rel.parts) < 2 or ".." in rel.parts or rel.is_absolute():
             raise ConfigError(path, f"line {line_no}", f"expected a <folder>/<file> path inside the database, got {parts[1]!r}")
-        out.append((parts[0] == "0", rel.parts[0].lower(), rel.name, line_no))
+        out.append((parts[0] == "0", rel.parts[0].lower(), rel.name, line_no, rel.as_posix()))
     return out
 
 
@@ -123,10 +123,10 @@ class CelebDFAdapter:
                                     "test list not found: no test split; every video goes to train/val"))
         else:
             missing, mismatched = [], []
-            for listed_fake, folder, fname, line_no in read_test_list(list_path):
+            for listed_fake, folder, fname, line_no, listed in read_test_list(list_path):
                 key = (folder, fname)
                 if key not in videos:
-                    missing.append((f"{folder}/{fname}", f"line {line_no} of {list_path.name}: not on disk"))
+                    missing.append((str(root / listed), f"line {line_no} of {list_path.name}: not on disk"))
                     continue
                 test.add(key)
                 if videos[key][1] != listed_fake:

@@ -71,7 +71,7 @@ class HifiFaceAdapter:
         report_many(problems, "unmatched_file", unmatched, str(root), "files match no HifiFace naming rule")
         report_many(problems, "not_in_split", unsplit, str(root), "fakes belong to no FF++ split pair; left out")
         if ps.pairs:
-            missing = [(f"{t}_{s}.mp4", f"fake {t}_{s} of {split} pair [{a}, {b}] is not on disk")
+            missing = [(str(root / f"{t}_{s}.mp4"), f"fake {t}_{s} of {split} pair [{a}, {b}] is not on disk")
                        for (a, b), split in sorted(ps.pairs.items()) for t, s in ((a, b), (b, a))
                        if f"{t}_{s}" not in found]
             report_many(problems, "missing_video", missing, str(root), "HifiFace fakes of FF++ split pairs are not on disk")

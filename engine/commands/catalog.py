@@ -13,6 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from data_catalog.databases import ADAPTERS
+from data_catalog.databases.layout import SPLIT_RANK
 from data_catalog.databases.options import coerce_option
 from data_catalog.errors import AtlasError
 from data_catalog.taxonomy import Taxonomy, paper_taxonomy
@@ -89,7 +90,7 @@ def run_scan(args) -> int:
 
 def _print_counts(counts: dict[str, dict[str, int]]) -> None:
     rows = []
-    for split, classes in counts.items():
+    for split, classes in sorted(counts.items(), key=lambda kv: SPLIT_RANK.get(kv[0], 3)):
         for cls, n in classes.items():
             rows.append({"split": split, "class": cls, "videos": n})
         rows.append({"split": split, "class": "(all)", "videos": sum(classes.values())})
@@ -133,8 +134,10 @@ def run_show(args) -> int:
         print(f"\n{scan.name}  (adapter {scan.adapter}, role {scan.role}, root {scan.root})"
               + ("  [synthetic]" if scan.synthetic else ""))
         if len(scan.records) != len(scan.result.records):
-            print(f"  {len(scan.result.records)} videos found, {len(scan.records)} kept "
-                  f"({len(scan.result.records) - len(scan.records)} also claimed by another record)")
+            moved = len(scan.result.records) - len(scan.records)
+            print(f"  {len(scan.result.records)} videos found; {moved} of them are kept under another database"
+                  + (f" ({len(scan.shared)} still listed in this database's split through videos.also_in)"
+                     if scan.shared else ""))
         _print_counts(scan.counts())
         _print_problems([(scan.name, p) for p in scan.result.problems])
     dups = [d for d in report.duplicates if not d.conflict]

@@ -1,0 +1,179 @@
+"""engine.catalog: roles, de-duplication across databases, split conflicts, the store write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from catalog_trees import make_celebdf, make_dfd, make_dfr, make_ff, make_hififace, touch
+from data_catalog.records import VideoRecord
+from engine import catalog
+from engine.config import load_config
+from engine.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(tmp_path: Path, superset: list[str], cross_db: list[str], tables: str) -> Path:
+    f = tmp_path / "exp.toml"
+    f.write_text(f"[sources]\nsuperset = {superset!r}\ncross_db = {cross_db!r}\n{tables}")
+    return f
+
+
+@pytest.fixture
+def trees(tmp_path):
+    ff = make_ff(tmp_path / "ff", methods=("Deepfakes",))
+    make_dfd(ff)
+    dfr = make_dfr(tmp_path / "dfr")
+    hifi = make_hififace(tmp_path / "hifi")
+    return ff, dfr, hifi
+
+
+def ff_dfr_config(tmp_path, ff, dfr, hifi: Path | None = None):
+    tables = (f'[sources.faceforensics]\nroot = "{ff}"\nmethods = ["Deepfakes"]\n'
+              f'[sources.deeperforensics]\nroot = "{dfr}"\nff_root = "{ff}"\n'
+              f'[sources.dfd]\nadapter = "google_dfd"\nroot = "{ff}"\n')
+    superset = ["faceforensics", "deeperforensics"]
+    if hifi:
+        tables += f'[sources.hififace]\nroot = "{hifi}"\nff_root = "{ff}"\n'
+        superset.append("hififace")
+    return load_config(write_config(tmp_path, superset, ["dfd"], tables))
+
+
+def test_dedup_keeps_one_record_and_resolves_conflicts_towards_test(tmp_path, trees):
+    ff, dfr, _ = trees
+    report = catalog.collect(ff_dfr_config(tmp_path, ff, dfr))
+    assert [s.name for s in report.scans] == ["faceforensics", "deeperforensics", "dfd"]
+    assert [s.role for s in report.scans] == ["superset", "superset", "cross_db"]
+    # FF++ pairs: 000,002,004 train; 008 test. DFR targets: 000 train, 004 val, 002 and 008 test.
+    dups = {Path(d.path).name: d for d in report.duplicates}
+    assert set(dups) == {"000.mp4", "002.mp4", "004.mp4", "008.mp4"}
+    conflicts = {Path(d.path).name: d for d in report.split_conflicts}
+    assert set(conflicts) == {"002.mp4", "004.mp4"}
+    assert conflicts["002.mp4"].kept == "deeperforensics/@ff_root/original_sequences/youtube/c23/videos/002.mp4"
+    assert conflicts["002.mp4"].split == "test" and conflicts["004.mp4"].split == "val"
+    assert dups["000.mp4"].kept == "faceforensics/original_sequences/youtube/c23/videos/000.mp4"  # tie: first db
+    assert dups["008.mp4"].kept.startswith("faceforensics/") and dups["008.mp4"].split == "test"
+    ffs, dfrs = report.scan("faceforensics"), report.scan("deeperforensics")
+    assert ffs.counts()["train"] == {"ff-deepfakes": 6, "real": 4}  # 002 and 004 moved to DFR
+    assert ffs.counts()["test"] == {"ff-deepfakes": 4, "real": 4}
+    assert {s: c.get("real", 0) for s, c in dfrs.counts().items()} == {"train": 0, "val": 1, "test": 1}
+    # every real path appears exactly once over the whole catalog
+    paths = [str(Path(r.path).resolve()) for r in report.records]
+    assert len(paths) == len(set(paths))
+    reals = [r for r in report.records if not r.is_fake and r.database != "dfd"]
+    assert len(reals) == 12
+    # problems include the conflicts, named by the kept database
+    probs = [(db, p.kind) for db, p in report.problems()]
+    assert probs.count(("deeperforensics", "split_conflict")) == 2
+    assert probs.count(("faceforensics", "duplicate")) == 2
+
+
+def test_cross_db_is_tested_whole(tmp_path):
+    celeb = make_celebdf(tmp_path / "celeb")
+    ff = make_ff(tmp_path / "ff", methods=("Deepfakes",))
+    cfg = load_config(write_config(tmp_path, ["faceforensics"], ["celebdf"],
+                                   f'[sources.faceforensics]\nroot = "{ff}"\nmethods = "Deepfakes"\n'
+                                   f'[sources.celebdf]\nroot = "{celeb}"\n'))
+    report = catalog.collect(cfg)
+    assert report.scan("celebdf").counts() == {"test": {"celebdf": 20, "real": 30}}
+    assert set(report.scan("faceforensics").counts()) == {"train", "val", "test"}
+
+
+def test_record_writes_videos_datasets_problems_and_replaces(tmp_path, trees):
+    ff, dfr, hifi = trees
+    cfg = ff_dfr_config(tmp_path, ff, dfr)
+    store = Store(tmp_path / "a.duckdb")
+    report = catalog.collect(cfg)
+    n = catalog.record(store, report, cfg)
+    assert n == len(report.records) == store.scalar("SELECT count(*) FROM videos")
+    assert store.scalar("SELECT count(DISTINCT path) FROM videos") == n
+    ds = store.df("SELECT dataset, role, labelled FROM datasets ORDER BY dataset")
+    assert ds["dataset"].tolist() == ["deeperforensics/test", "deeperforensics/train", "deeperforensics/val",
+                                      "dfd/test", "faceforensics/test", "faceforensics/train", "faceforensics/val"]
+    assert set(ds[ds.dataset == "dfd/test"].role) == {"cross_db"} and ds.labelled.all()
+    by = store.df("SELECT dataset, true_class, count(*) AS n FROM videos GROUP BY ALL")
+    assert int(by[(by.dataset == "faceforensics/train") & (by.true_class == "real")].n.iloc[0]) == 4
+    row = store.df("SELECT * FROM videos WHERE video_id = 'faceforensics/manipulated_sequences/Deepfakes/c23/videos/001_000.mp4'")
+    assert row.identity[0] == "001" and list(row.source_ids[0]) == ["001", "000"] and not row.synthetic[0]
+    kinds = store.df("SELECT kind, count(*) AS n FROM catalog_problems GROUP BY kind")
+    assert dict(zip(kinds.kind, kinds.n))["split_conflict"] == 2
+    # recording again replaces (no growth); a smaller config's database keeps the others' rows
+    catalog.record(store, catalog.collect(cfg), cfg)
+    assert store.scalar("SELECT count(*) FROM videos") == n
+    assert store.scalar("SELECT count(*) FROM catalog_problems WHERE kind = 'split_conflict'") == 2
+    (dfr / "manipulated_videos" / "end_to_end_level_2").rename(tmp_path / "gone")
+    catalog.record(store, catalog.collect(cfg, ["deeperforensics"]), cfg)
+    assert store.scalar("SELECT count(*) FROM videos WHERE method = 'end_to_end_level_2'") == 0
+    assert store.scalar("SELECT count(*) FROM videos WHERE database = 'faceforensics'") > 0
+
+
+def test_interrupted_record_leaves_previous_catalog(tmp_path, trees, monkeypatch):
+    ff, dfr, _ = trees
+    cfg = ff_dfr_config(tmp_path, ff, dfr)
+    store = Store(tmp_path / "a.duckdb")
+    catalog.record(store, catalog.collect(cfg), cfg)
+    before = store.df("SELECT video_id, split FROM videos ORDER BY 1")
+    n_ds = store.scalar("SELECT count(*) FROM datasets")
+    (ff / "manipulated_sequences/Deepfakes/c23/videos/000_001.mp4").unlink()  # the next scan differs
+    real_insert = Store.insert
+
+    def failing(self, table, data, replace=False, con=None):
+        if table == "datasets":
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-write
+        return real_insert(self, table, data, replace=replace, con=con)
+
+    monkeypatch.setattr(Store, "insert", failing)
+    with pytest.raises(KeyboardInterrupt):
+        catalog.record(store, catalog.collect(cfg), cfg)
+    monkeypatch.setattr(Store, "insert", real_insert)
+    assert store.df("SELECT video_id, split FROM videos ORDER BY 1").equals(before)
+    assert store.scalar("SELECT count(*) FROM datasets") == n_ds
+    catalog.record(store, catalog.collect(cfg), cfg)  # and the uninterrupted write does change it
+    assert store.scalar("SELECT count(*) FROM videos") == len(before) - 1
+
+
+def test_record_videos_helper_for_other_sets(tmp_path):
+    store = Store(tmp_path / "a.duckdb")
+    recs = [VideoRecord("unknown", "mobio", tmp_path / f"{i}.mp4", f"{i}.mp4", None, None) for i in range(3)]
+    assert catalog.record_videos(store, recs, role="unknown", synthetic=True, source=str(tmp_path)) == 3
+    assert catalog.record_videos(store, recs[:2], role="unknown", synthetic=True) == 2
+    assert store.scalar("SELECT count(*) FROM videos WHERE dataset = 'unknown/mobio'") == 2
+    row = store.df("SELECT role, labelled, synthetic FROM datasets WHERE dataset = 'unknown/mobio'")
+    assert row.role[0] == "unknown" and not row.labelled[0] and row.synthetic[0]
+
+
+def test_record_catalog_entry_used_by_faces(tmp_path, trees, workspace):
+    ff, dfr, _ = trees
+    cfg = ff_dfr_config(tmp_path, ff, dfr)
+    report = catalog.record_catalog(cfg, workspace, databases=["dfd"])
+    assert [s.name for s in report.scans] == ["dfd"]
+    assert workspace.store().scalar("SELECT count(*) FROM videos") == 5
+
+
+def test_paper_config_loads_with_every_adapter():
+    cfg = load_config(ROOT / "configs" / "paper.toml")
+    adapters = {n: s.adapter for n, s in cfg.sources.databases.items()}
+    assert adapters == {"faceforensics": "faceforensics", "celebdf": "celebdf", "hififace": "hififace",
+                        "deeperforensics": "deeperforensics", "dfd": "google_dfd",
+                        "deepfaketimit": "deepfaketimit", "dfmobio": "generic"}
+    assert cfg.source("deeperforensics").options["ff_root"] == "/data/FaceForensics++"
+
+
+def test_videos_kept_once_stay_members_of_every_claiming_test_set(tmp_path, trees):
+    ff, dfr, hifi = trees
+    cfg = ff_dfr_config(tmp_path, ff, dfr, hifi)
+    report = catalog.collect(cfg)
+    hs = report.scan("hififace")
+    assert hs.counts()["test"] == {"hififace": 2} and len(hs.shared) == 5  # its 5 reals are FF++'s
+    store = Store(tmp_path / "a.duckdb")
+    catalog.record(store, report, cfg)
+    row = store.df("SELECT also_in FROM videos WHERE video_id = 'faceforensics/original_sequences/youtube/c23/videos/008.mp4'")
+    assert list(row.also_in[0]) == ["deeperforensics/test", "hififace/test"]
+    members = store.df("SELECT v.true_class, count(*) AS n FROM video_datasets d JOIN videos v USING (video_id) "
+                       "WHERE d.dataset = 'hififace/test' GROUP BY ALL")
+    assert dict(zip(members.true_class, members.n)) == {"hififace": 2, "real": 2}
+    # a conflict moves the video: DFR's 002 (test) is not also a member of faceforensics/train
+    row = store.df("SELECT dataset, also_in IS NULL AS alone FROM videos WHERE relpath LIKE '%/002.mp4'")
+    assert row.dataset.tolist() == ["deeperforensics/test"] and row.alone[0]
