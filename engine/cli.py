@@ -15,6 +15,7 @@ from data_catalog.errors import AtlasError
 
 # Order here is the order in `dfatlas --help`: the pipeline's order.
 COMMAND_MODULES = [
+    "engine.commands.demo_data",
     "engine.commands.catalog",
     "engine.commands.analyze",
     "engine.commands.models",
