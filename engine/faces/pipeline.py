@@ -52,6 +52,7 @@ class FaceSummary:
     seconds: float = 0.0
     decode_s: float = 0.0         # summed over workers
     detect_s: float = 0.0
+    startup_s: float = 0.0        # until the first result, less its own worker time (pool start, imports, detectors)
     workers: int = 1
     executor: str = "process"
     models: dict = field(default_factory=dict)  # name -> ModelFile.to_dict()
@@ -375,6 +376,8 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
                 raise AtlasError(f"{res.reason} (models: "
                                  + ", ".join(f"{n}={m.path}" for n, m in models.items()) + ")")
             batch.append(res)
+            if summary.processed == 0:
+                summary.startup_s = max(0.0, time.perf_counter() - start - res.decode_s - res.detect_s)
             summary.processed += 1
             summary.counts[res.status] = summary.counts.get(res.status, 0) + 1
             summary.faces += res.n_faces

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pyarrow as pa
 
 from data_catalog.errors import AtlasError
@@ -36,19 +38,12 @@ def videos_for_config(cfg, workspace, db: str | None = None, split: str | None =
 def _record_catalog(cfg, workspace, db: str | None) -> None:
     """Scan the config's databases into the store (the catalog step) when nothing is recorded."""
     try:
-        from engine import catalog
+        from engine.catalog import record_catalog
     except ImportError:
         raise AtlasError(
             "no videos recorded for this config yet: run `dfatlas catalog show --config CONFIG` first") from None
-    for name in ("record_catalog", "record", "scan_and_record", "catalog_config"):
-        fn = getattr(catalog, name, None)
-        if callable(fn):
-            try:
-                fn(cfg, workspace, databases=[db] if db else None)
-            except TypeError:
-                fn(cfg, workspace)
-            return
-    raise AtlasError("no videos recorded for this config yet: run `dfatlas catalog show --config CONFIG` first")
+    print("no videos recorded for this config yet: recording the catalog first ...", file=sys.stderr, flush=True)
+    record_catalog(cfg, workspace, databases=[db] if db else None)
 
 
 def extract_for_config(cfg, workspace, db: str | None = None, split: str | None = None,
