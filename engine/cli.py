@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "engine.commands.faces",
     "engine.commands.train",
     "engine.commands.embeddings",
+    "engine.commands.serve",
 ]
 
 

@@ -1,0 +1,135 @@
+"""The sidebar controls shared by every page, synced with the URL (st.query_params).
+
+Widgets carry `key=`; on a session's first run the keys are seeded from the
+query string, and after every run the query string is rewritten from them,
+so a view is shareable as a link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from . import data
+from .figures import COLOUR_MODES, ClassStyle
+from .pages_common import default_classifier
+from .tables import APPROACH_NAMES, CLASSIFIER_NAMES
+
+LEVELS = ("video", "frame")
+CLASSIFIER_ORDER = ("native", "knn", "lr", "svm")
+# widget key -> query parameter
+PARAMS = {"run": "run", "classifier": "clf", "datasets": "db", "level": "level", "colour": "colour"}
+
+
+@dataclass(frozen=True)
+class View:
+    path: str
+    sig: tuple
+    run_id: str
+    approach: str
+    status: str
+    classifier: str | None
+    datasets: tuple[str, ...]
+    level: str
+    colour: str
+    style: ClassStyle
+
+
+def _seed_from_url() -> None:
+    if st.session_state.get("_url_seeded"):
+        return
+    st.session_state["_url_seeded"] = True
+    qp = st.query_params
+    for key, param in PARAMS.items():
+        if param in qp and key not in st.session_state:
+            st.session_state[key] = qp.get_all(param) if key == "datasets" else qp.get(param)
+
+
+def _valid(key: str, options: list, default):
+    """Keep a widget's state inside its options (the store may have changed)."""
+    v = st.session_state.get(key)
+    if isinstance(default, list):
+        v = [x for x in (v or []) if x in options] if v is not None else None
+        if not v:
+            st.session_state[key] = default
+        else:
+            st.session_state[key] = v
+    elif v not in options:
+        st.session_state[key] = default
+
+
+def _write_url(view: View) -> None:
+    want = {"run": view.run_id, "clf": view.classifier or "", "db": list(view.datasets), "level": view.level,
+            "colour": view.colour}
+    current = {k: (st.query_params.get_all(k) if k == "db" else st.query_params.get(k)) for k in want}
+    if current != want:
+        st.query_params.from_dict({k: v for k, v in want.items() if v not in ("", [])})
+
+
+def run_label(runs: pd.DataFrame):
+    by_id = runs.set_index("run_id")
+
+    def fmt(run_id: str) -> str:
+        r = by_id.loc[run_id]
+        name = APPROACH_NAMES.get(r["approach"], r["approach"])
+        extra = "" if r["status"] == "finished" else f" — {r['status']}"
+        return f"{name} ({run_id}){extra}"
+
+    return fmt
+
+
+def map_datasets(ov: dict, run_id: str, classifier: str | None) -> list[str]:
+    """Datasets that can be shown for a run: everything predicted except the super-set's train/val."""
+    pred = ov["predicted"]
+    have = pred.loc[(pred["run_id"] == run_id) & (pred["classifier"] == classifier), "dataset"].unique().tolist()
+    ds = ov["datasets"].set_index("dataset")
+    skip = {d for d in have if d in ds.index and ds.loc[d, "role"] == "superset" and ds.loc[d, "split"] in
+            ("train", "val")}
+    role_rank = {"superset": 0, "cross_db": 1, "unknown": 2}
+    return sorted((d for d in have if d not in skip),
+                  key=lambda d: (role_rank.get(ds.loc[d, "role"], 3) if d in ds.index else 3, d))
+
+
+def sidebar(path: str, sig: tuple, ov: dict) -> View | None:
+    """Draw the shared controls; None when there is nothing to choose yet."""
+    _seed_from_url()
+    runs = ov["runs"]
+    if runs.empty:
+        return None
+    sb = st.sidebar
+    run_ids = runs["run_id"].tolist()
+    _valid("run", run_ids, run_ids[min(1, len(run_ids) - 1)] if len(run_ids) > 1 else run_ids[0])
+    run_id = sb.selectbox("Run / approach", run_ids, key="run", format_func=run_label(runs))
+    row = runs.loc[runs["run_id"] == run_id].iloc[0]
+
+    clfs = ov["classifiers"]
+    available = set(clfs.loc[clfs["run_id"] == run_id, "classifier"]) | set(
+        ov["predicted"].loc[ov["predicted"]["run_id"] == run_id, "classifier"])
+    options = [c for c in CLASSIFIER_ORDER if c in available] + sorted(available - set(CLASSIFIER_ORDER))
+    classifier = None
+    if options:
+        default = default_classifier(row["approach"], options)
+        _valid("classifier", options, default)
+        classifier = sb.selectbox("Classifier", options, key="classifier",
+                                  format_func=lambda c: CLASSIFIER_NAMES.get(c, c))
+    dsets = map_datasets(ov, run_id, classifier) if classifier else []
+    ds_meta = ov["datasets"].set_index("dataset")
+    default_ds = [d for d in dsets if d in ds_meta.index and ds_meta.loc[d, "role"] == "superset"] or dsets[:1]
+    _valid("datasets", dsets, default_ds)
+    datasets = sb.multiselect("Test database(s)", dsets, key="datasets",
+                              format_func=lambda d: f"{d} ({ds_meta.loc[d, 'role']})" if d in ds_meta.index else d)
+    _valid("level", list(LEVELS), "video")
+    level = sb.radio("Level", LEVELS, key="level", horizontal=True,
+                     help="video: a video's real-score is the mean of its frames', its class the majority vote")
+    _valid("colour", list(COLOUR_MODES), "pred")
+    colour = sb.radio("Colour by", list(COLOUR_MODES), key="colour", format_func=COLOUR_MODES.get)
+    view = View(path, sig, run_id, row["approach"], row["status"], classifier, tuple(datasets), level, colour,
+                ClassStyle.for_run(row["classes"], row.get("taxonomy_json")))
+    _write_url(view)
+    return view
+
+
+def current() -> View | None:
+    return st.session_state.get("_view")

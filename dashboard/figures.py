@@ -1,0 +1,251 @@
+"""Plotly figures built from cached arrays (never row-by-row).
+
+One colour per class everywhere (the run's taxonomy; `real` always #0072B2),
+one marker symbol per true class (`MARKER_SYMBOLS` in class order).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from data_catalog.errors import AtlasError
+from data_catalog.records import REAL, UNSEEN_FAKE
+from data_catalog.taxonomy import MARKER_SYMBOLS, UNSEEN_FAKE_COLOR, Taxonomy
+
+from .data import FAKE, NO_PRED, UNLABELLED
+
+REAL_COLOR = "#0072B2"
+FAKE_COLOR = "#D55E00"           # binary 'fake' (no attribution)
+NEUTRAL = "#BBBBBB"
+CORRECT_COLORS = {"correct": "#009E73", "incorrect": "#D55E00", "unknown": "#999999"}
+# Okabe-Ito without blue/vermillion/green (taken above), then Tol's extra.
+DATABASE_PALETTE = ("#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000", "#332288", "#44AA99", "#AA4499",
+                    "#999933", "#661100")
+COLOUR_MODES = {"pred": "predicted class", "true": "true class", "correct": "correct / incorrect",
+                "database": "database"}
+
+
+@dataclass(frozen=True)
+class ClassStyle:
+    """Names, colours and symbols for one run's classes (from its stored taxonomy)."""
+
+    ids: tuple[str, ...]
+    names: dict
+    colors: dict
+
+    @classmethod
+    def for_run(cls, classes, taxonomy_json: str | None) -> "ClassStyle":
+        classes = tuple(classes)
+        tax = None
+        if taxonomy_json:
+            try:
+                tax = Taxonomy.from_dict(json.loads(taxonomy_json), "runs.taxonomy_json")
+            except (ValueError, AtlasError):
+                tax = None
+        names, colors = {}, {}
+        fallback = ("#CC6677", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
+                    "#332288", "#E69F00", "#56B4E9")
+        for i, c in enumerate(classes):
+            names[c] = tax.display_name(c) if tax else c
+            colors[c] = tax.color(c) if tax and c in tax.ids else fallback[i % len(fallback)]
+        colors[REAL] = REAL_COLOR
+        names.setdefault(REAL, "Real")
+        names.update({UNSEEN_FAKE: "Unseen fake", FAKE: "Fake (no attribution)", UNLABELLED: "Unlabelled",
+                      NO_PRED: "No prediction"})
+        colors.update({UNSEEN_FAKE: UNSEEN_FAKE_COLOR, FAKE: FAKE_COLOR, UNLABELLED: NEUTRAL, NO_PRED: NEUTRAL})
+        return cls(classes, names, colors)
+
+    def order(self) -> list[str]:
+        return list(self.ids) + [FAKE, UNSEEN_FAKE, UNLABELLED, NO_PRED]
+
+    def name(self, c: str) -> str:
+        return self.names.get(c, str(c))
+
+    def color(self, c: str) -> str:
+        return self.colors.get(c, NEUTRAL)
+
+    def symbol(self, c: str) -> str:
+        order = self.order()
+        i = order.index(c) if c in order else len(order)
+        return MARKER_SYMBOLS[i % len(MARKER_SYMBOLS)]
+
+
+def _colour_of(mode: str, style: ClassStyle, databases: list[str]):
+    if mode == "correct":
+        return lambda k: CORRECT_COLORS.get(k, NEUTRAL), lambda k: k
+    if mode == "database":
+        lut = {d: DATABASE_PALETTE[i % len(DATABASE_PALETTE)] for i, d in enumerate(databases)}
+        return lambda k: lut.get(k, NEUTRAL), lambda k: k
+    return style.color, style.name
+
+
+def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", density: bool = False,
+               title: str = "", height: int = 620) -> tuple[go.Figure, list]:
+    """The t-SNE map as Scattergl traces, one per (colour group, symbol group).
+
+    Returns the figure and, per trace, the row indices into `pts` it draws
+    (None for legend-only and density traces), to map a selection back.
+    Colour = `colour_mode` (predicted class by default); marker symbol = true
+    class (predicted class when colouring by true class).
+    """
+    colour_col = {"pred": "pred", "true": "true_class", "correct": "correct", "database": "database"}[colour_mode]
+    symbol_col = "pred" if colour_mode == "true" else "true_class"
+    databases = sorted(pts["database"].unique()) if len(pts) else []
+    colour_fn, label_fn = _colour_of(colour_mode, style, databases)
+    order = style.order()
+    rank = {c: i for i, c in enumerate(order)}
+
+    def key(k):
+        return (rank.get(k, len(rank)), str(k))
+
+    fig = go.Figure()
+    rows: list = []
+    if len(pts):
+        groups = pts.groupby([colour_col, symbol_col], sort=False).indices
+        x, y = pts["x"].to_numpy(np.float32), pts["y"].to_numpy(np.float32)
+        vid = pts["video_id"].to_numpy(dtype=object)
+        score = np.round(pts["real_score"].to_numpy(float), 3).astype(np.float32)
+        true_arr, pred_arr = pts["true_class"].to_numpy(dtype=object), pts["pred"].to_numpy(dtype=object)
+        colour_keys = []
+        for (ck, sk) in sorted(groups, key=lambda g: (key(g[0]), key(g[1]))):
+            idx = groups[(ck, sk)]
+            t, p = true_arr[idx[0]], pred_arr[idx[0]]
+            where = f" ({ck})" if colour_mode == "database" else ""
+            hover = (f"<b>%{{text}}</b>{where}<br>true: {style.name(t)}<br>predicted: {style.name(p)}"
+                     "<br>real-score: %{customdata:.3f}<extra></extra>")
+            fig.add_trace(go.Scattergl(
+                x=x[idx], y=y[idx], mode="markers", text=vid[idx], customdata=score[idx],
+                hovertemplate=hover, name=f"{label_fn(ck)} / {style.name(sk)}", legendgroup=f"c:{ck}",
+                showlegend=False,
+                marker=dict(color=colour_fn(ck), symbol=style.symbol(sk), size=6, opacity=0.85,
+                            line=dict(width=0)),
+            ))
+            rows.append(idx)
+            if ck not in colour_keys:
+                colour_keys.append(ck)
+        # Legend entries: one per colour (clicking toggles all its traces), then the marker symbols.
+        for ck in colour_keys:
+            fig.add_trace(go.Scattergl(
+                x=[None], y=[None], mode="markers", name=label_fn(ck), legendgroup=f"c:{ck}",
+                legendgrouptitle_text=None, marker=dict(color=colour_fn(ck), symbol="circle", size=9),
+                hoverinfo="skip"))
+            rows.append(None)
+        # Legend-only entries explaining the marker symbols.
+        for sk in sorted(pts[symbol_col].unique(), key=key):
+            fig.add_trace(go.Scattergl(
+                x=[None], y=[None], mode="markers", name=style.name(sk), legendgroup="symbols",
+                legendgrouptitle_text="marker = " + ("predicted" if symbol_col == "pred" else "true") + " class",
+                marker=dict(color="#444444", symbol=style.symbol(sk), size=8), hoverinfo="skip",
+            ))
+            rows.append(None)
+        if density:
+            fig.add_trace(go.Histogram2dContour(
+                x=x, y=y, ncontours=12, colorscale="Greys", showscale=False, contours_coloring="lines",
+                line_width=1, opacity=0.5, hoverinfo="skip", name="density", showlegend=False))
+            rows.append(None)
+    fig.update_layout(
+        title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        dragmode="lasso", legend=dict(itemsizing="constant", groupclick="togglegroup", font=dict(size=11)),
+        xaxis=dict(showticklabels=False, title=None, zeroline=False),
+        yaxis=dict(showticklabels=False, title=None, zeroline=False, scaleanchor="x"),
+        plot_bgcolor="white", uirevision="map", template="plotly_white",
+    )
+    return fig, rows
+
+
+def selected_rows(selection, trace_rows: list) -> np.ndarray:
+    """Row indices of the points in a plotly selection event (box, lasso or click)."""
+    points = []
+    if selection is None:
+        return np.zeros(0, dtype=np.int64)
+    sel = selection.get("selection", selection) if isinstance(selection, dict) else getattr(selection, "selection",
+                                                                                              selection)
+    pts = sel.get("points", []) if isinstance(sel, dict) else getattr(sel, "points", [])
+    for p in pts or []:
+        c = p.get("curve_number")
+        i = p.get("point_index", p.get("point_number"))
+        if c is None or i is None or c >= len(trace_rows) or trace_rows[c] is None:
+            continue
+        rows = trace_rows[c]
+        if 0 <= i < len(rows):
+            points.append(rows[i])
+    return np.unique(np.asarray(points, dtype=np.int64))
+
+
+def confusion_figure(true_labels: np.ndarray, pred_labels: np.ndarray, style: ClassStyle,
+                     true_names: dict | None = None) -> go.Figure:
+    """True (rows) vs predicted (columns) attribution, row-normalised, counts in the cells."""
+    tab = pd.crosstab(pd.Series(true_labels, name="true"), pd.Series(pred_labels, name="pred"))
+    order = style.order()
+    rank = {c: i for i, c in enumerate(order)}
+    rows = sorted(tab.index, key=lambda c: (rank.get(c.split(" @ ")[0], 99), c))
+    cols = sorted(tab.columns, key=lambda c: (rank.get(c, 99), c))
+    tab = tab.loc[rows, cols]
+    counts = tab.to_numpy()
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    ylab = [(true_names or {}).get(r, style.name(r)) for r in rows]
+    xlab = [style.name(c) for c in cols]
+    fig = go.Figure(go.Heatmap(
+        z=share, x=xlab, y=ylab, text=counts, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
+        colorbar=dict(title="share of row"),
+        hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{text}<br>share: %{z:.2f}<extra></extra>"))
+    fig.update_layout(height=120 + 34 * len(rows), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title="predicted class", side="bottom"),
+                      yaxis=dict(title="true class", autorange="reversed"))
+    return fig
+
+
+def distribution_figure(pred_labels: np.ndarray, style: ClassStyle) -> go.Figure:
+    """Share of each predicted class (unlabelled / unknown sets: what does it look like?)."""
+    counts = pd.Series(pred_labels).value_counts()
+    order = [c for c in style.order() if c in counts.index] + [c for c in counts.index if c not in style.order()]
+    counts = counts.loc[order]
+    share = counts / counts.sum()
+    fig = go.Figure(go.Bar(
+        x=share.to_numpy(), y=[style.name(c) for c in order], orientation="h", text=counts.to_numpy(),
+        marker_color=[style.color(c) for c in order],
+        hovertemplate="%{y}: %{x:.1%} (%{text})<extra></extra>"))
+    fig.update_layout(height=80 + 28 * len(order), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title="share of predictions", tickformat=".0%"),
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def roc_det_figures(curves: list[dict]) -> tuple[go.Figure, go.Figure]:
+    """ROC and DET from [{'label', 'fpr', 'fnr', 'color'}]; real is the positive class.
+
+    FPR = fakes accepted as real, FNR = reals rejected (DESIGN.md "Metrics").
+    DET axes are probit-scaled, drawn as ticks on a normal-deviate axis.
+    """
+    from scipy.stats import norm
+
+    roc, det = go.Figure(), go.Figure()
+    eps = 1e-4
+    for c in curves:
+        fpr, fnr = np.asarray(c["fpr"], float), np.asarray(c["fnr"], float)
+        roc.add_trace(go.Scatter(x=fpr, y=1 - fnr, mode="lines", name=c["label"], line=dict(color=c.get("color"))))
+        det.add_trace(go.Scatter(x=norm.ppf(np.clip(fpr, eps, 1 - eps)), y=norm.ppf(np.clip(fnr, eps, 1 - eps)),
+                                 mode="lines", name=c["label"], line=dict(color=c.get("color"))))
+    roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999999"),
+                             showlegend=False, hoverinfo="skip"))
+    roc.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), title="ROC (positive = real)",
+                      xaxis=dict(title="FPR (fakes accepted)", range=[0, 1]),
+                      yaxis=dict(title="1 - FNR (reals accepted)", range=[0, 1]))
+    ticks = np.array([0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95])
+    tickvals, ticktext = norm.ppf(ticks), [f"{t:.0%}" if t >= 0.01 else f"{t:.1%}" for t in ticks]
+    det.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), title="DET",
+                      xaxis=dict(title="FPR (fakes accepted)", tickvals=tickvals, ticktext=ticktext),
+                      yaxis=dict(title="FNR (reals rejected)", tickvals=tickvals, ticktext=ticktext))
+    return roc, det
+
+
+def to_html(fig) -> str:
+    """A self-contained HTML file of a figure (plotly.js inlined: works offline)."""
+    import plotly.io as pio
+
+    return pio.to_html(fig, include_plotlyjs=True, full_html=True)

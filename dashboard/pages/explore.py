@@ -1,0 +1,167 @@
+"""Explore: the t-SNE map (colour = predicted class, marker = true class), live metrics,
+confusion of true vs predicted attribution, and the faces behind a selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from dashboard import controls, data, figures, states, tables
+from data_catalog.records import REAL, UNSEEN_FAKE
+
+MAX_THUMBS = 60
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def map_figure(path, sig, run_id, classifier, datasets, level, colour, density, _style):
+    """The map as a plain dict (a pickled go.Figure loses its template, which would change the chart's
+    element id between reruns and drop the user's selection)."""
+    pts = data.map_points(path, sig, run_id, classifier, datasets, level)
+    fig, rows = figures.map_figure(pts, _style, colour, density)
+    return fig.to_dict(), rows
+
+
+def is_real_of(true_class: np.ndarray) -> np.ndarray:
+    """1 real, 0 fake, NaN unlabelled (from the true class ids shown on the map)."""
+    t = np.asarray(true_class, dtype=object)
+    return np.where(t == data.UNLABELLED, np.nan, (t == REAL).astype(float))
+
+
+def evaluate_points(view, pts: pd.DataFrame):
+    """engine.metrics.evaluate on the given points (deduplicated per video at video level)."""
+    from engine.metrics import evaluate
+
+    if view.level == "video":
+        pts = pts.drop_duplicates("video_id")
+    y = is_real_of(pts["true_class"].to_numpy())
+    keep = ~np.isnan(y)
+    if not keep.any():
+        return None
+    val = data.scores(view.path, view.sig, view.run_id, view.classifier,
+                      data.validation_datasets(data.overview(view.path, view.sig)["datasets"]), view.level)
+    vkeep = ~np.isnan(val["is_real"].to_numpy())
+    if not vkeep.any():
+        return None
+    return evaluate(val["real_score"].to_numpy()[vkeep], val["is_real"].to_numpy()[vkeep].astype(bool),
+                    pts["real_score"].to_numpy()[keep], y[keep].astype(bool))
+
+
+def confusion_or_distribution(view, pts: pd.DataFrame, key: str) -> None:
+    if view.level == "video":
+        pts = pts.drop_duplicates("video_id")
+    labelled = pts.loc[pts["true_class"] != data.UNLABELLED]
+    unlabelled = pts.loc[pts["true_class"] == data.UNLABELLED]
+    unit = "videos" if view.level == "video" else "faces"
+    if len(labelled):
+        true = labelled["true_class"].to_numpy(dtype=object)
+        unseen = true == UNSEEN_FAKE
+        true = np.where(unseen, UNSEEN_FAKE + " @ " + labelled["database"].to_numpy(dtype=object), true)
+        names = {t: f"Unseen fake ({t.split(' @ ')[1]})" for t in set(true[unseen])}
+        st.markdown(f"**True vs predicted attribution** ({len(labelled):,} {unit})")
+        st.plotly_chart(figures.confusion_figure(true, labelled["pred"].to_numpy(dtype=object), view.style, names),
+                        key=f"{key}_confusion", config={"displaylogo": False})
+    if len(unlabelled):
+        st.markdown(f"**Unlabelled: which known classes does it look like?** ({len(unlabelled):,} {unit})")
+        st.plotly_chart(figures.distribution_figure(unlabelled["pred"].to_numpy(dtype=object), view.style),
+                        key=f"{key}_distribution", config={"displaylogo": False})
+        top = unlabelled["pred"].value_counts(normalize=True).head(2)
+        st.caption("Looks most like: " + ", ".join(f"{view.style.name(c)} ({s:.0%})" for c, s in top.items()))
+
+
+def metrics_panel(view, pts: pd.DataFrame) -> None:
+    st.markdown(f"**Metrics** — {view.level} level, θ from validation at FPR ≤ 10 %")
+    try:
+        mt = data.metrics_table(view.path, view.sig, view.level)
+    except ImportError as exc:
+        states.metrics_unavailable(exc)
+        return
+    keys = tables.metric_keys(data.overview(view.path, view.sig)["datasets"], view.datasets)
+    sel = mt.loc[(mt["run_id"] == view.run_id) & (mt["classifier"] == view.classifier) & mt["dataset"].isin(keys)
+                 & ((mt["n_real"] + mt["n_fake"]) > 0)]
+    table = tables.paper_table(sel).drop(columns=["Approach"])
+    st.dataframe(table, hide_index=True, key="metrics_table", width="stretch")
+    m = evaluate_points(view, pts) if len(view.datasets) > 1 else None
+    if m is not None:
+        st.caption("All shown databases pooled: AUC {:.2f} · FNR {:.2f} % · FPR {:.2f} % · HTER {:.2f} %".format(
+            100 * m.auc, 100 * m.fnr, 100 * m.fpr, 100 * m.hter))
+    notes = sel["note"].dropna() if "note" in sel.columns else []
+    for n in sorted(set(n for n in notes if n)):
+        st.caption(f"note: {n}")
+
+
+def selection_panel(view, pts: pd.DataFrame, rows: np.ndarray) -> None:
+    sub = pts.iloc[rows]
+    st.subheader(f"Selection: {len(sub):,} faces from {sub['video_id'].nunique():,} videos")
+    c1, c2 = st.columns([2, 3])
+    with c1:
+        m = evaluate_points(view, sub)
+        if m is not None:
+            st.dataframe(pd.DataFrame([tables.metric_row(m, "selection")]), hide_index=True, key="selection_metrics")
+        else:
+            st.caption("No labelled faces in the selection: no metrics.")
+        unit = sub.drop_duplicates("video_id") if view.level == "video" else sub
+        breakdown = pd.crosstab(unit["true_class"].map(view.style.name), unit["pred"].map(view.style.name))
+        breakdown.index.name, breakdown.columns.name = "true \\ predicted", None
+        st.markdown("**Class breakdown** (rows true, columns predicted)")
+        st.dataframe(breakdown, key="selection_breakdown")
+    with c2:
+        shown = sub.iloc[:MAX_THUMBS]
+        thumbs = data.thumbnails(view.path, view.sig, tuple(shown["face_id"]))
+        caps = [f"{view.style.name(t)} → {view.style.name(p)}" for t, p in zip(shown["true_class"], shown["pred"])]
+        have = [i for i, b in enumerate(thumbs) if b]
+        if have:
+            st.image([thumbs[i] for i in have], caption=[caps[i] for i in have], width=72)
+        else:
+            st.caption("No thumbnails stored for these faces.")
+        if len(sub) > MAX_THUMBS:
+            st.caption(f"showing the first {MAX_THUMBS} of {len(sub):,} faces")
+
+
+def page() -> None:
+    view = controls.current()
+    ws = str(data.workspace_root())
+    st.header(f"{tables.approach_label(view.approach, view.classifier or 'native')} · embedding map")
+    if states.run_not_ready(view, ws):
+        return
+    if view.classifier is None:
+        states.no_predictions(view, ws)
+        return
+    if not view.datasets:
+        st.info("Pick at least one test database in the sidebar.")
+        return
+    pts = data.map_points(view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level)
+    left, right = st.columns([3, 2], gap="medium")
+    rows = np.zeros(0, dtype=np.int64)
+    with left:
+        if pts.empty:
+            states.no_projection(view, ws)
+        else:
+            density = st.toggle("Density contours", key="density", value=False,
+                                help="contour lines of point density; useful for very large sets")
+            fig, trace_rows = map_figure(view.path, view.sig, view.run_id, view.classifier, view.datasets,
+                                         view.level, view.colour, density, _style=view.style)
+            event = st.plotly_chart(fig, key="map", on_select="rerun", selection_mode=("box", "lasso", "points"),
+                                    config={"displaylogo": False,
+                                            "toImageButtonOptions": {"format": "png", "filename": "dfatlas-map"}})
+            rows = figures.selected_rows(event, trace_rows)
+            st.caption(f"{len(pts):,} faces on the map · colour: {figures.COLOUR_MODES[view.colour]} · "
+                       "marker: true class · box/lasso-select to see the faces and their metrics · "
+                       "PNG: camera icon in the map's toolbar")
+            st.download_button("Map as HTML", data=lambda: figures.to_html(fig),
+                               file_name=f"dfatlas-map-{view.run_id}.html", mime="text/html",
+                               on_click="ignore", key="map_html")
+    with right:
+        metrics_panel(view, pts if len(pts) else _labelled_scores(view))
+        confusion_or_distribution(view, pts if len(pts) else _labelled_scores(view), key="map")
+    if len(rows):
+        selection_panel(view, pts, rows)
+
+
+def _labelled_scores(view) -> pd.DataFrame:
+    """Points without coordinates (no projection yet): metrics and confusion still work."""
+    s = data.scores(view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level)
+    return s.assign(database=s["dataset"].str.split("/").str[0])
+
+
+page()

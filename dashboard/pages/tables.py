@@ -1,0 +1,52 @@
+"""Tables & export: every approach side by side in the paper's Table 1 / Table 2 layout."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import controls, data, states, tables
+from dashboard.pages_common import default_classifier
+
+PARTS = [("same-db", "Table 1: same-database (super-set test splits)", "table1"),
+         ("cross-db", "Table 2: cross-database", "table2"),
+         ("unknown", "Other sets (labelled unknown sets)", "table_unknown")]
+
+
+def exports(mt, role: str, stem: str, key: str) -> None:
+    cols = st.columns(3)
+    for col, (fmt, ext, mime) in zip(cols, [("csv", "csv", "text/csv"), ("markdown", "md", "text/markdown"),
+                                            ("latex", "tex", "text/x-tex")]):
+        col.download_button({"csv": "CSV", "markdown": "Markdown", "latex": "LaTeX"}[fmt],
+                            tables.export(mt, role, fmt), file_name=f"{stem}.{ext}", mime=mime,
+                            key=f"{key}_{fmt}", on_click="ignore", icon=":material/download:")
+
+
+def page() -> None:
+    view = controls.current()
+    ov = data.overview(view.path, view.sig)
+    st.header("All approaches: the paper's Table 1 and Table 2")
+    c1, c2 = st.columns([2, 1])
+    scope = c1.radio("Classifiers", ["paper", "all"], key="tables_scope", horizontal=True,
+                     format_func={"paper": "the paper's choice (NN for TripletLoss, LR for ArcFaceMod)",
+                                  "all": "every classifier"}.get)
+    boot = c2.number_input("Bootstrap resamples for 95 % CIs (0 = off)", 0, 2000, 0, step=100, key="tables_boot")
+    mt = data.metrics_table(view.path, view.sig, view.level, int(boot))
+    if mt.empty:
+        states.no_predictions(view, str(data.workspace_root()))
+        return
+    if scope == "paper":
+        avail = mt.groupby("run_id")["classifier"].unique()
+        keep = {r: default_classifier(a, avail.get(r, [])) for r, a in zip(mt["run_id"], mt["approach"])}
+        mt = mt.loc[[keep.get(r) == c for r, c in zip(mt["run_id"], mt["classifier"])]]
+    st.caption(f"{view.level} level · θ on the pooled validation split of the training super-set at FPR ≤ 10 % · "
+               "AUC, FNR, FPR, HTER in % · downloads use the same rendering as `dfatlas evaluate --format`")
+    for role, title, key in PARTS:
+        sub = mt.loc[(mt["role"] == role) & ((mt["n_real"] + mt["n_fake"]) > 0)]
+        if sub.empty:
+            continue
+        st.subheader(title)
+        st.dataframe(tables.paper_table(sub), hide_index=True, key=key, width="stretch")
+        exports(sub, role, f"dfatlas-{key}-{view.level}", key)
+
+
+page()

@@ -1,0 +1,71 @@
+"""Empty and broken states: a friendly message with the command that fixes it, never a traceback."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import duckdb
+import streamlit as st
+
+from data_catalog.errors import AtlasError
+from engine.store import StoreBusy, StoreError, StoreMissing
+
+DEMO = "dfatlas demo --workspace {ws}"
+
+
+@contextmanager
+def guard(ws: str):
+    """Turn store and user errors inside a page into st.info / st.warning."""
+    try:
+        yield
+    except StoreMissing as exc:
+        st.info(f"**No results yet.** {exc}\n\nTo build the synthetic demo here:\n\n"
+                f"```\n{DEMO.format(ws=ws)}\n```")
+    except StoreBusy as exc:
+        st.warning(f"**The store is busy.** {exc}\n\nThe page reads it again on the next interaction; "
+                   "a job writing it right now (training, embedding) holds it briefly.")
+        st.button("Try again", key="_retry_busy")
+    except StoreError as exc:
+        st.warning(f"**The store cannot be read.** {exc}")
+    except AtlasError as exc:
+        st.warning(str(exc))
+    except duckdb.Error as exc:
+        st.warning(f"**The store could not be queried** ({type(exc).__name__}): {str(exc).splitlines()[0]}\n\n"
+                   f"If it comes from an older or partial pipeline run, run the pipeline again, e.g. "
+                   f"`{DEMO.format(ws=ws)}`.")
+
+
+def no_runs(ws: str) -> None:
+    st.info("**No trained runs in this workspace yet.** Train the four approaches with\n\n"
+            "```\ndfatlas train --config CONFIG --workspace " + ws + "\n```\n\nor build the synthetic demo with "
+            f"`{DEMO.format(ws=ws)}`.")
+
+
+def run_not_ready(view, ws: str) -> bool:
+    """A run that is still training (or failed): say so; True when the page should stop."""
+    if view.status == "finished":
+        return False
+    if view.status in ("created", "training"):
+        st.info(f"**Run `{view.run_id}` is still {view.status}.** Its embeddings and predictions appear here "
+                f"when it has finished (`dfatlas train`, then `dfatlas embed`, `dfatlas classify`, "
+                f"`dfatlas project`). Pick a finished run in the sidebar meanwhile.")
+    else:
+        st.warning(f"**Run `{view.run_id}` {view.status}.** Re-run `dfatlas train --config CONFIG "
+                   f"--workspace {ws}` to resume it.")
+    return True
+
+
+def no_predictions(view, ws: str) -> None:
+    st.info(f"**No predictions for run `{view.run_id}` yet.** Compute them with\n\n"
+            f"```\ndfatlas embed --config CONFIG --workspace {ws} --run {view.run_id}\n"
+            f"dfatlas classify --config CONFIG --workspace {ws} --run {view.run_id}\n```")
+
+
+def no_projection(view, ws: str) -> None:
+    st.info(f"**No t-SNE map for run `{view.run_id}` yet.** Compute the projections (cached; a few seconds to "
+            f"minutes) with\n\n```\ndfatlas project --config CONFIG --workspace {ws} --run {view.run_id}\n```\n\n"
+            "The metrics below do not need it.")
+
+
+def metrics_unavailable(exc: Exception) -> None:
+    st.warning(f"Metrics are not available: {exc}")
