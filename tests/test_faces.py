@@ -276,3 +276,18 @@ def test_model_resolution_order_and_errors(tmp_path, monkeypatch, blazeface_mode
     # a good cached copy is used and says where it came from
     (cache / "face_detection_short_range.tflite").write_bytes(real.read_bytes())
     assert resolve_model("short_range", root=cache, allow_download=False, allow_wheel=False).source.startswith("cache")
+
+
+def test_model_that_does_not_load_stops_the_run(workspace, blazeface_models, tmp_path, monkeypatch):
+    """A broken model is a setup error (one clear message), not a per-video status."""
+    from data_catalog.errors import AtlasError
+
+    real = Path(blazeface_models["short_range"].path).read_bytes()
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(real[:8] + b"\x07" * 4000)  # TFLite header, garbage body
+    root = tmp_path / "db"
+    rows = video_rows(workspace.store(), "m", root, [face_video(root / "a.avi", n_frames=4)])
+    faces = FacesSection(frames_per_video=2, crop_size=48, tiling="off", blazeface_model=str(bad))
+    with pytest.raises(AtlasError, match="failed to load.*bad.tflite"):
+        _extract(workspace, rows, faces, executor="process", workers=1)
+    assert workspace.store().scalar("SELECT count(*) FROM face_videos") == 0

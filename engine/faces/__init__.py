@@ -19,13 +19,13 @@ from .detector import Detection, FaceFinder, quiet_native_stderr
 from .extract import STATUSES, FinderSpec, VideoResult, VideoTask, process_video, sample_indices, square_crop
 from .models import MODELS, ModelFile, ModelUnavailable, cache_dir, models_for, resolve_model, resolve_models
 from .pipeline import (EXECUTORS, FaceSummary, crop_relpath, extract_faces, read_crops, record_settings,
-                       settings_params, status_by_class)
+                       resolve_face_models, settings_params, status_by_class)
 from .run import extract_for_config, faces_for, videos_for_config
 
 __all__ = [
     "Detection", "FaceFinder", "quiet_native_stderr", "STATUSES", "FinderSpec", "VideoResult", "VideoTask",
     "process_video", "sample_indices", "square_crop", "MODELS", "ModelFile", "ModelUnavailable", "cache_dir",
     "models_for", "resolve_model", "resolve_models", "EXECUTORS", "FaceSummary", "crop_relpath", "extract_faces",
-    "read_crops", "record_settings", "settings_params", "status_by_class", "extract_for_config", "faces_for",
+    "read_crops", "record_settings", "resolve_face_models", "settings_params", "status_by_class", "extract_for_config", "faces_for",
     "videos_for_config",
 ]

@@ -110,7 +110,10 @@ def close_worker_finder() -> None:
 
 def init_worker(spec: FinderSpec | None = None) -> None:
     """Pool initializer: one thread per worker, detectors closed before the process exits."""
+    import signal
+
     os.environ["OMP_NUM_THREADS"] = "1"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no traceback per worker
     import cv2
     from multiprocessing import util
 

@@ -3,8 +3,9 @@
 MediaPipe >= 1.x ships no face-detection model; its Tasks `FaceDetector`
 loads a `.tflite` by path. Resolution order for each model:
 
-1. an explicit file: `[faces] blazeface_model` in the config (short range
-   only) or `$DFATLAS_BLAZEFACE` (short range) / `$DFATLAS_BLAZEFACE_FULL`;
+1. an explicit file: `[faces] blazeface_model` in the config (the model of
+   `[faces] detector`) or `$DFATLAS_BLAZEFACE` (short range) /
+   `$DFATLAS_BLAZEFACE_FULL` (full range);
 2. the user cache `$XDG_CACHE_HOME/dfatlas/models` (else `~/.cache/...`);
 3. the official MediaPipe model download (short time-out: fails fast offline);
 4. the same model file carried inside the `mediapipe==0.10.21` wheel,
@@ -203,7 +204,7 @@ def _from_wheel(specs: list[ModelSpec], root: Path) -> tuple[dict[str, ModelFile
 
 def _explicit(spec: ModelSpec, explicit: str | None) -> tuple[ModelFile | None, str, bool]:
     """(file, problem, was_given). An explicit path that is bad is an error, not a fall-through."""
-    for source, value in (("config [faces] blazeface_model", explicit if spec.name == "short_range" else None),
+    for source, value in (("config [faces] blazeface_model", explicit),
                           (f"${spec.env}", os.environ.get(spec.env))):
         if not value:
             continue
@@ -221,7 +222,8 @@ def _explicit(spec: ModelSpec, explicit: str | None) -> tuple[ModelFile | None, 
 def resolve_model(name: str = "short_range", explicit: str | None = None, *, allow_download: bool = True,
                   allow_wheel: bool = True, timeout: float = DOWNLOAD_TIMEOUT_S,
                   root: Path | None = None) -> ModelFile:
-    """One model file, by the resolution order above; ModelUnavailable names every option tried."""
+    """One model file, by the resolution order above; ModelUnavailable names every option tried.
+    `explicit` (the config's path) is used for this model."""
     return resolve_models([name], explicit, allow_download=allow_download, allow_wheel=allow_wheel,
                           timeout=timeout, root=root)[name]
 

@@ -35,7 +35,7 @@ import pyarrow as pa
 from data_catalog.errors import AtlasError
 
 from .extract import DETECTOR_LOAD_FAILED, FINAL_STATUSES, STATUSES, FinderSpec, VideoResult, VideoTask, init_worker, process_video
-from .models import ModelFile, models_for, resolve_models
+from .models import ModelFile, ModelUnavailable, models_for, resolve_models
 
 EXECUTORS = ("process", "ray", "inline")
 
@@ -69,6 +69,20 @@ class FaceSummary:
         d = dataclasses.asdict(self)
         d.update(videos_per_s=self.videos_per_s, faces_per_s=self.faces_per_s)
         return d
+
+
+def resolve_face_models(faces) -> dict[str, ModelFile]:
+    """The configured detector's model (required; the config's path applies to it) and the
+    full-range fall-back for small faces (optional: skipped with a warning if unavailable)."""
+    models = resolve_models([faces.detector], faces.blazeface_model or None)
+    for name in models_for(faces.detector, faces.tiling):
+        if name not in models:
+            try:
+                models.update(resolve_models([name]))
+            except ModelUnavailable as exc:
+                print(f"warning: small-face fall-back model unavailable, continuing without it ({exc})",
+                      file=sys.stderr)
+    return models
 
 
 # --- settings ---------------------------------------------------------------------
@@ -318,6 +332,13 @@ class _quiet_python_stderr:
         sys.stderr = self._saved
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 # --- the public entry -------------------------------------------------------------------
 def extract_faces(workspace, videos, faces, *, workers: int | None = None, executor: str = "process",
                   progress: bool = True, batch_videos: int = 16, batch_seconds: float = 5.0,
@@ -336,7 +357,7 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
     table = _video_table(videos)
     key = faces.settings_key()
     if models is None:
-        models = resolve_models(models_for(faces.detector, faces.tiling), faces.blazeface_model or None)
+        models = resolve_face_models(faces)
     record_settings(store, faces, models)
     done = _done_ids(store, key)
     ids = table.column("video_id").to_pylist()
@@ -351,7 +372,7 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
                               faces.crop_format, faces.crop_quality, faces.thumbnail_size))
     if limit is not None:
         todo = todo[:limit]
-    n_workers = workers if workers and workers > 0 else (faces.workers or os.cpu_count() or 1)
+    n_workers = workers if workers and workers > 0 else (faces.workers or _cores())
     n_workers = max(1, min(n_workers, len(todo) or 1))
     log_dir = workspace.root / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
