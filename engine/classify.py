@@ -356,18 +356,21 @@ def classify_run(store: Store, run_id: str, cfg: ClassifiersSection, names=None,
                         "selection_json) VALUES (?, ?, ?, ?, ?, ?)",
                         [run_id, name, params_json, ",".join(sorted(val_sets)), int(len(val.y)),
                          json.dumps(selection) if selection else None])
+        pending, n_pending = [], 0
         for i, d in enumerate(others):
             t = store.arrow("SELECT face_id, embedding FROM embeddings WHERE run_id = ? AND dataset = ? ORDER BY face_id",
                             [run_id, d])
             fids = t["face_id"].to_pylist()
             X = arrow_to_matrix(t["embedding"])
-            parts = []
             for s in range(0, len(fids), chunk):
                 pred = predict_with(est, X[s:s + chunk], val.n_classes)
-                parts.append(_pred_table(run_id, name, fids[s:s + chunk], [d] * len(fids[s:s + chunk]), pred, False))
-            with store.transaction() as con:
-                for p in parts:
-                    store.insert("predictions", p, replace=True, con=con)
+                pending.append(_pred_table(run_id, name, fids[s:s + chunk], [d] * len(fids[s:s + chunk]), pred, False))
+                n_pending += len(fids[s:s + chunk])
+            if n_pending >= 500_000 or i == len(others) - 1:  # few, large transactions
+                with store.transaction() as con:
+                    for p in pending:
+                        store.insert("predictions", p, replace=True, con=con)
+                pending, n_pending = [], 0
             if progress:
                 progress(name, i + 1, len(others))
         summary.append({"classifier": name, "status": "fitted" if not same else "extended", "params": params,

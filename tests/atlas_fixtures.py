@@ -38,8 +38,9 @@ def _videos(seed: int, per_class: int):
 
 
 def build_store(ws, approaches=("binary", "attribution", "triplet", "arcfacemod"), per_class: int = 8,
-                frames: int = 3, dim: int = 8, seed: int = 0, synthetic: bool = True):
-    """Fill `ws.store()`; returns {approach: run_id}."""
+                frames: int = 3, dim: int = 8, seed: int = 0, synthetic: bool = True, noise: float = 1.0,
+                embed: bool = True):
+    """Fill `ws.store()`; returns {approach: run_id}. `embed=False`: runs without embeddings."""
     store = ws.store()
     rows, rng = _videos(seed, per_class)
     vids = [f"{db}/{rel}" for db, _, _, rel in rows]
@@ -95,7 +96,9 @@ def build_store(ws, approaches=("binary", "attribution", "triplet", "arcfacemod"
                 "'finished', ?, 'abc')",
                 [run_id, approach, json.dumps(cfg), CLASSES, SETTINGS, dim, synthetic])
             r = np.random.default_rng(seed + 10 + k)
-            emb = centres[cls_index] + r.normal(0, 1.0, size=(n, dim))
+            emb = centres[cls_index] + r.normal(0, noise, size=(n, dim))
+            if not embed:
+                continue
             store.insert("embeddings", pa.table({
                 "run_id": [run_id] * n, "face_id": face_ids, "dataset": face_ds,
                 "embedding": matrix_to_arrow(emb)}), con=con)

@@ -1,0 +1,114 @@
+"""engine.evaluation and `dfatlas evaluate` on a tiny store holding the four approaches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from atlas_fixtures import build_store
+from data_catalog.errors import AtlasError
+from engine.classify import classify_run
+from engine.config import ClassifiersSection
+from engine.evaluation import confusion, detection_losses, metrics_table
+from engine.metrics import evaluate, video_level
+from engine.store import Store, StoreError
+
+
+@pytest.fixture(scope="module")
+def four_ws(tmp_path_factory):
+    from engine.workspace import resolve_workspace
+
+    ws = resolve_workspace(tmp_path_factory.mktemp("four")).ensure()
+    runs = build_store(ws, per_class=6, frames=3, noise=2.5)
+    for a in ("triplet", "arcfacemod"):
+        classify_run(ws.store(), runs[a], ClassifiersSection(enabled=("knn", "lr"), cv_folds=3))
+    return ws, runs
+
+
+@pytest.fixture
+def four(four_ws):
+    ws, runs = four_ws
+    return ws.store(read_only=True), runs
+
+
+def test_default_table_has_the_papers_rows(four):
+    store, runs = four
+    df = metrics_table(store)
+    assert set(df.label) == {"Binary", "Attribution", "TripletLoss-NN", "ArcFaceMod-LR"}
+    same = df[df.role == "same-db"]
+    assert sorted(same.dataset.unique()) == ["dba", "dbb"] and len(same) == 8
+    cross = df[df.role == "cross-db"]
+    assert sorted(cross.dataset.unique()) == ["dbx", "dby"]
+    # dby has no reals: AUC undefined and said so
+    dby = cross[cross.dataset == "dby"]
+    assert dby.auc.isna().all() and dby.note.str.contains("no real").all()
+    ok = df[df.note.isna() | (df.note == "")]
+    assert ((ok.hter - (ok.fpr + ok.fnr) / 2).abs() < 1e-12).all()
+    assert df[df.approach == "binary"].accuracy.isna().all()
+    assert df[df.approach == "attribution"].accuracy.notna().any()
+
+
+def test_table_matches_direct_computation(four):
+    store, runs = four
+    rid = runs["triplet"]
+    df = metrics_table(store, [rid], ["knn"])
+    raw = store.df("""SELECT p.real_score, p.pred_class, f.video_id, v.database, v.split, v.is_fake
+                      FROM predictions p JOIN faces f USING (face_id) JOIN videos v USING (video_id)
+                      WHERE p.run_id = ? AND p.classifier = 'knn'""", [rid])
+    vl = video_level(raw.video_id, raw.real_score).merge(
+        raw.drop_duplicates("video_id")[["video_id", "database", "split", "is_fake"]], on="video_id")
+    val = vl[vl.split == "val"]
+    test = vl[(vl.database == "dbb") & (vl.split == "test")]
+    m = evaluate(val.real_score, ~val.is_fake.to_numpy(bool), test.real_score, ~test.is_fake.to_numpy(bool))
+    row = df[(df.dataset == "dbb") & (df.role == "same-db")].iloc[0]
+    assert row.threshold == m.threshold
+    assert (row.auc, row.fpr, row.fnr, row.hter) == pytest.approx((m.auc, m.fpr, m.fnr, m.hter))
+    assert (row.n_real, row.n_fake) == (6, 12)
+
+
+def test_all_classifiers_frame_level_and_bootstrap(four):
+    store, runs = four
+    df = metrics_table(store, classifiers="all", level="frame", bootstrap=50)
+    assert set(df[df.approach == "triplet"].classifier) == {"knn", "lr"}
+    row = df[(df.dataset == "dba") & (df.run_id == runs["attribution"])].iloc[0]
+    assert row.n_real == 18 and row.level == "frame"
+    assert row.hter_lo <= row.hter <= row.hter_hi
+
+
+def test_confusion_has_unseen_rows_per_database(four):
+    store, runs = four
+    cm = confusion(store, runs["attribution"], "native", ["dbx/test", "dby/test", "dba/test"])
+    assert {"unseen-fake (dbx)", "unseen-fake (dby)"} <= set(cm.index)
+    assert cm.values.sum() == 6 * 3 + 6 + 6 + 6
+    assert detection_losses(store).empty  # no face_videos rows in this store
+
+
+def test_bad_input(workspace):
+    build_store(workspace, approaches=("binary",), per_class=2, frames=1)
+    store = workspace.store()
+    with pytest.raises(AtlasError, match="unknown run id 'nope'"):
+        metrics_table(store, ["nope"])
+    with pytest.raises(AtlasError, match="level"):
+        metrics_table(store, level="clip")
+    # a store written by a newer schema
+    store.execute("INSERT INTO schema_version (version) VALUES (99)")
+    with pytest.raises(StoreError, match="newer"):
+        metrics_table(Store(workspace.store_path, read_only=True))
+
+
+def test_cli_prints_both_tables(four_ws, capsys):
+    from engine.cli import main
+
+    workspace = four_ws[0]
+
+    assert main(["evaluate", "--workspace", str(workspace.root), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "Table 1" in out and "Table 2" in out and "TripletLoss-NN" in out and "ArcFaceMod-LR" in out
+    assert "SYNTHETIC" in out and "no real samples" in out
+    assert main(["evaluate", "--workspace", str(workspace.root), "--runs", "nope"]) == 2
+    assert "unknown run id" in capsys.readouterr().err
+    assert main(["evaluate", "--workspace", str(workspace.root), "--format", "csv", "--classifier", "all"]) == 0
+    csv = capsys.readouterr().out
+    body = pd.read_csv(__import__("io").StringIO("\n".join(l for l in csv.splitlines() if not l.startswith("#"))))
+    assert {"run_id", "auc", "hter", "note"} <= set(body.columns)
