@@ -180,6 +180,17 @@ def collect(cfg: ExperimentConfig, databases: Iterable[str] | None = None,
     return CatalogReport(scans, duplicates, skipped)
 
 
+def _real_path(path, real_dirs: dict[str, str]) -> str:
+    """os.path.realpath, resolving each folder once per call site's `real_dirs`
+    cache (thousands of videos share a few folders)."""
+    head, tail = os.path.split(os.path.abspath(path))
+    real_dir = real_dirs.get(head)
+    if real_dir is None:
+        real_dir = real_dirs[head] = os.path.realpath(head)
+    full = os.path.join(real_dir, tail)
+    return os.path.realpath(full) if os.path.islink(full) else full
+
+
 def deduplicate(scans: Sequence[DatabaseScan]) -> list[Duplicate]:
     """Fill each scan's `records` with the records it keeps; return the duplicates.
 
@@ -189,9 +200,10 @@ def deduplicate(scans: Sequence[DatabaseScan]) -> list[Duplicate]:
     """
     groups: dict[str, list[tuple[int, int, VideoRecord]]] = defaultdict(list)
     shared: set[tuple[int, int]] = set()
+    real_dirs: dict[str, str] = {}
     for d, scan in enumerate(scans):
         for i, rec in enumerate(scan.result.records):
-            groups[os.path.realpath(rec.path)].append((d, i, rec))
+            groups[_real_path(rec.path, real_dirs)].append((d, i, rec))
     dropped: set[tuple[int, int]] = set()
     duplicates: list[Duplicate] = []
     for real, claims in groups.items():

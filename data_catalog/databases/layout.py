@@ -46,6 +46,10 @@ def list_videos(folder: Path, problems: list[Problem] | None = None) -> list[Pat
 
 def posix_rel(path: Path, root: Path) -> str:
     """`path` relative to `root`, POSIX-style (the lexical path: symlinks are kept as named)."""
+    p, r = os.fspath(path), os.fspath(root).rstrip(os.sep)
+    if p.startswith(r + os.sep) and os.sep + ".." + os.sep not in p:  # the common case, cheaply
+        rel = p[len(r) + 1:]
+        return rel if os.sep == "/" else rel.replace(os.sep, "/")
     return PurePosixPath(*Path(os.path.relpath(path, root)).parts).as_posix()
 
 
