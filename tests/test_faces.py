@@ -291,3 +291,36 @@ def test_model_that_does_not_load_stops_the_run(workspace, blazeface_models, tmp
     with pytest.raises(AtlasError, match="failed to load.*bad.tflite"):
         _extract(workspace, rows, faces, executor="process", workers=1)
     assert workspace.store().scalar("SELECT count(*) FROM face_videos") == 0
+
+
+def test_search_plan_and_always_tiling(blazeface_models):
+    from faces_media import astronaut, place
+
+    with _finder(blazeface_models, tiling="auto") as f:
+        assert f.plan() == [("short_range", "whole"), ("short_range", "tiles"),
+                            ("full_range", "whole"), ("full_range", "tiles")]
+    with _finder(blazeface_models, tiling="off") as f:
+        assert f.plan() == [("short_range", "whole")]
+    canvas = place(np.full((1080, 1920, 3), 120, np.uint8), astronaut(), 300, 900, 500)
+    with _finder(blazeface_models, tiling="always") as f:
+        det = f.find(canvas)  # every pass runs; the best face wins
+    assert det is not None and abs(det.x + det.w / 2 - 900) < 30
+
+
+def test_read_crops_resizes(workspace, tmp_path):
+    import cv2
+
+    from engine.faces import read_crops
+
+    for name, side in (("a.png", 32), ("b.png", 48)):
+        img = np.zeros((side, side, 3), np.uint8)
+        img[..., 2] = 255  # BGR red
+        cv2.imwrite(str(workspace.root / name), img)
+    x = read_crops(workspace, ["a.png", "b.png"], size=40)
+    assert x.shape == (2, 40, 40, 3) and (x[..., 0] == 255).all()  # RGB order
+    from data_catalog.errors import AtlasError
+
+    with pytest.raises(AtlasError, match="different sizes"):
+        read_crops(workspace, ["a.png", "b.png"])
+    with pytest.raises(AtlasError, match="missing"):
+        read_crops(workspace, ["nope.png"])

@@ -56,8 +56,11 @@ def quiet_native_stderr(target: str | None = None) -> Iterator[None]:
         sys.stderr.flush()
     except Exception:
         pass
+    try:
+        fd = os.open(target or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:  # e.g. a Ray worker on another machine without the workspace
+        fd = os.open(os.devnull, os.O_WRONLY)
     saved = os.dup(2)
-    fd = os.open(target or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.dup2(fd, 2)
         yield
