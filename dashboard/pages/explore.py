@@ -13,13 +13,23 @@ from data_catalog.records import REAL, UNSEEN_FAKE
 MAX_THUMBS = 60
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+# Figures are cached as shared resources, not pickled copies: unpickling a 50,000-point figure costs more
+# than the whole rerun budget, and a pickled go.Figure loses its template, which changes the chart's
+# element id between reruns and drops the user's selection. They are read-only: nothing mutates them.
+@st.cache_resource(show_spinner=False, max_entries=12)
 def map_figure(path, sig, run_id, classifier, datasets, level, colour, density, _style):
-    """The map as a plain dict (a pickled go.Figure loses its template, which would change the chart's
-    element id between reruns and drop the user's selection)."""
+    """(figure, per-trace row indices, number of points)."""
     pts = data.map_points(path, sig, run_id, classifier, datasets, level)
     fig, rows = figures.map_figure(pts, _style, colour, density)
-    return fig.to_dict(), rows
+    return fig, rows, len(pts)
+
+
+@st.cache_resource(show_spinner=False, max_entries=12)
+def summary(path, sig, run_id, classifier, datasets, level, mapped, _view):
+    """Pooled metrics, confusion / distribution figures for the shown points (cached per view)."""
+    pts = data.map_points(path, sig, run_id, classifier, datasets, level) if mapped else _labelled_scores(_view)
+    pooled = evaluate_points(_view, pts) if len(datasets) > 1 else None
+    return pooled, confusion_parts(_view, pts)
 
 
 def is_real_of(true_class: np.ndarray) -> np.ndarray:
@@ -47,29 +57,39 @@ def evaluate_points(view, pts: pd.DataFrame):
                     pts["real_score"].to_numpy()[keep], y[keep].astype(bool))
 
 
-def confusion_or_distribution(view, pts: pd.DataFrame, key: str) -> None:
+def confusion_parts(view, pts: pd.DataFrame) -> dict:
+    """Confusion of true vs predicted (labelled points), predicted-class distribution (unlabelled)."""
     if view.level == "video":
         pts = pts.drop_duplicates("video_id")
     labelled = pts.loc[pts["true_class"] != data.UNLABELLED]
     unlabelled = pts.loc[pts["true_class"] == data.UNLABELLED]
-    unit = "videos" if view.level == "video" else "faces"
+    out = {"unit": "videos" if view.level == "video" else "faces", "n_labelled": len(labelled),
+           "n_unlabelled": len(unlabelled), "confusion": None, "distribution": None, "top": []}
     if len(labelled):
         true = labelled["true_class"].to_numpy(dtype=object)
         unseen = true == UNSEEN_FAKE
         true = np.where(unseen, UNSEEN_FAKE + " @ " + labelled["database"].to_numpy(dtype=object), true)
         names = {t: f"Unseen fake ({t.split(' @ ')[1]})" for t in set(true[unseen])}
-        st.markdown(f"**True vs predicted attribution** ({len(labelled):,} {unit})")
-        st.plotly_chart(figures.confusion_figure(true, labelled["pred"].to_numpy(dtype=object), view.style, names),
-                        key=f"{key}_confusion", config={"displaylogo": False})
+        out["confusion"] = figures.confusion_figure(true, labelled["pred"].to_numpy(dtype=object), view.style, names)
     if len(unlabelled):
-        st.markdown(f"**Unlabelled: which known classes does it look like?** ({len(unlabelled):,} {unit})")
-        st.plotly_chart(figures.distribution_figure(unlabelled["pred"].to_numpy(dtype=object), view.style),
-                        key=f"{key}_distribution", config={"displaylogo": False})
+        out["distribution"] = figures.distribution_figure(unlabelled["pred"].to_numpy(dtype=object), view.style)
         top = unlabelled["pred"].value_counts(normalize=True).head(2)
-        st.caption("Looks most like: " + ", ".join(f"{view.style.name(c)} ({s:.0%})" for c, s in top.items()))
+        out["top"] = [(view.style.name(c), float(v)) for c, v in top.items()]
+    return out
 
 
-def metrics_panel(view, pts: pd.DataFrame) -> None:
+def confusion_or_distribution(parts: dict, key: str) -> None:
+    if parts["confusion"] is not None:
+        st.markdown(f"**True vs predicted attribution** ({parts['n_labelled']:,} {parts['unit']})")
+        st.plotly_chart(parts["confusion"], key=f"{key}_confusion", config={"displaylogo": False})
+    if parts["distribution"] is not None:
+        st.markdown(f"**Unlabelled: which known classes does it look like?** "
+                    f"({parts['n_unlabelled']:,} {parts['unit']})")
+        st.plotly_chart(parts["distribution"], key=f"{key}_distribution", config={"displaylogo": False})
+        st.caption("Looks most like: " + ", ".join(f"{n} ({v:.0%})" for n, v in parts["top"]))
+
+
+def metrics_panel(view, pooled) -> None:
     st.markdown(f"**Metrics** — {view.level} level, θ from validation at FPR ≤ 10 %")
     try:
         mt = data.metrics_table(view.path, view.sig, view.level)
@@ -81,7 +101,7 @@ def metrics_panel(view, pts: pd.DataFrame) -> None:
                  & ((mt["n_real"] + mt["n_fake"]) > 0)]
     table = tables.paper_table(sel).drop(columns=["Approach"])
     st.dataframe(table, hide_index=True, key="metrics_table", width="stretch")
-    m = evaluate_points(view, pts) if len(view.datasets) > 1 else None
+    m = pooled
     if m is not None:
         st.caption("All shown databases pooled: AUC {:.2f} · FNR {:.2f} % · FPR {:.2f} % · HTER {:.2f} %".format(
             100 * m.auc, 100 * m.fnr, 100 * m.fpr, 100 * m.hter))
@@ -130,31 +150,33 @@ def page() -> None:
     if not view.datasets:
         st.info("Pick at least one test database in the sidebar.")
         return
-    pts = data.map_points(view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level)
+    key = (view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level)
     left, right = st.columns([3, 2], gap="medium")
     rows = np.zeros(0, dtype=np.int64)
     with left:
-        if pts.empty:
+        density = st.session_state.get("density", False)
+        fig, trace_rows, n_points = map_figure(*key, view.colour, density, _style=view.style)
+        if n_points == 0:
             states.no_projection(view, ws)
         else:
-            density = st.toggle("Density contours", key="density", value=False,
-                                help="contour lines of point density; useful for very large sets")
-            fig, trace_rows = map_figure(view.path, view.sig, view.run_id, view.classifier, view.datasets,
-                                         view.level, view.colour, density, _style=view.style)
+            st.toggle("Density contours", key="density", value=False,
+                      help="contour lines of point density; useful for very large sets")
             event = st.plotly_chart(fig, key="map", on_select="rerun", selection_mode=("box", "lasso", "points"),
                                     config={"displaylogo": False,
                                             "toImageButtonOptions": {"format": "png", "filename": "dfatlas-map"}})
             rows = figures.selected_rows(event, trace_rows)
-            st.caption(f"{len(pts):,} faces on the map · colour: {figures.COLOUR_MODES[view.colour]} · "
+            st.caption(f"{n_points:,} faces on the map · colour: {figures.COLOUR_MODES[view.colour]} · "
                        "marker: true class · box/lasso-select to see the faces and their metrics · "
                        "PNG: camera icon in the map's toolbar")
             st.download_button("Map as HTML", data=lambda: figures.to_html(fig),
                                file_name=f"dfatlas-map-{view.run_id}.html", mime="text/html",
                                on_click="ignore", key="map_html")
     with right:
-        metrics_panel(view, pts if len(pts) else _labelled_scores(view))
-        confusion_or_distribution(view, pts if len(pts) else _labelled_scores(view), key="map")
+        pooled, parts = summary(*key, n_points > 0, _view=view)
+        metrics_panel(view, pooled)
+        confusion_or_distribution(parts, key="map")
     if len(rows):
+        pts = data.map_points(*key)
         selection_panel(view, pts, rows)
 
 

@@ -1,0 +1,106 @@
+"""Start the dashboard with `streamlit run` on a free localhost port and drive it in headless Chromium.
+
+Debian's `chromium` package via the Python `playwright` package; never lets
+playwright download a browser of its own. Used by the browser test, the
+dashboard benchmark and the screenshot script.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+MAP = ".js-plotly-plot .scatterlayer, .js-plotly-plot canvas.gl-canvas"
+
+
+def browser_available() -> str | None:
+    """None when the browser test can run, else why not."""
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    return None
+
+
+@contextmanager
+def dashboard_server(workspace: Path, start_port: int = 8650, timeout: float = 60.0):
+    """Yield the URL of a dashboard serving `workspace`; stops it afterwards."""
+    sys.path.insert(0, str(ROOT))
+    from engine.commands.serve import ENTRY, free_port, streamlit_command
+
+    port = free_port("127.0.0.1", start_port)
+    env = dict(os.environ, DFATLAS_WORKSPACE=str(workspace), PYTHONUNBUFFERED="1")
+    log = open(Path(workspace) / "streamlit.log", "w")
+    proc = subprocess.Popen(streamlit_command(ENTRY, "127.0.0.1", port), env=env, cwd=str(ROOT), stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"dashboard did not start: {(Path(workspace) / 'streamlit.log').read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextmanager
+def chromium_page(width: int = 1500, height: int = 1000):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_for_map(page, timeout_ms: int = 90000) -> None:
+    page.wait_for_selector(MAP, timeout=timeout_ms)
+    page.wait_for_function(
+        "() => { const g = document.querySelector('.js-plotly-plot'); return g && g._fullData && "
+        "g._fullData.length > 0; }", timeout=timeout_ms)
+
+
+def box_select(page, frac=(0.05, 0.05, 0.6, 0.6)) -> None:
+    """Switch the first plot to box select and drag a box over part of it."""
+    plot = page.locator(".js-plotly-plot").first
+    plot.hover()
+    page.locator('.js-plotly-plot .modebar-btn[data-val="select"]').first.click()
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    x0, y0 = box["x"] + frac[0] * box["width"], box["y"] + frac[1] * box["height"]
+    x1, y1 = box["x"] + frac[2] * box["width"], box["y"] + frac[3] * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+
+
+def error_count(page) -> int:
+    return page.locator('[data-testid="stException"]').count()
