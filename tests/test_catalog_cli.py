@@ -60,7 +60,7 @@ def test_scan_options_and_symlinked_root(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["root_missing", "split_not_json", "csv_unknown_label", "csv_escapes", "empty_folder",
-                                  "hififace_no_splits"])
+                                  "hififace_no_splits", "root_is_file"])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case):
     args = ["catalog", "scan"]
     if case == "root_missing":
@@ -82,6 +82,10 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, case):
         (tmp_path / "empty").mkdir()
         args += ["--db", "celebdf", "--root", str(tmp_path / "empty")]
         expect = [str(tmp_path / "empty"), "no videos found"]
+    elif case == "root_is_file":
+        touch(tmp_path / "file.mp4")
+        args += ["--db", "google_dfd", "--root", str(tmp_path / "file.mp4")]
+        expect = [str(tmp_path / "file.mp4"), "not a folder"]
     else:
         touch(tmp_path / "hifi" / "000_001.mp4")
         args += ["--db", "hififace", "--root", str(tmp_path / "hifi")]

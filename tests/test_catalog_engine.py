@@ -177,3 +177,19 @@ def test_videos_kept_once_stay_members_of_every_claiming_test_set(tmp_path, tree
     # a conflict moves the video: DFR's 002 (test) is not also a member of faceforensics/train
     row = store.df("SELECT dataset, also_in IS NULL AS alone FROM videos WHERE relpath LIKE '%/002.mp4'")
     assert row.dataset.tolist() == ["deeperforensics/test"] and row.alone[0]
+
+
+def test_symlinked_file_in_another_database_is_the_same_video(tmp_path):
+    ff = make_ff(tmp_path / "ff", methods=("Deepfakes",))
+    other = tmp_path / "mobio"
+    (other / "real").mkdir(parents=True)
+    (other / "real" / "x.mp4").symlink_to(ff / "original_sequences/youtube/c23/videos/009.mp4")
+    touch(other / "fake" / "y.mp4")
+    cfg = load_config(write_config(tmp_path, ["faceforensics"], ["mobio"],
+                                   f'[sources.faceforensics]\nroot = "{ff}"\nmethods = "Deepfakes"\n'
+                                   f'[sources.mobio]\nadapter = "generic"\nroot = "{other}"\n'))
+    report = catalog.collect(cfg)
+    (dup,) = report.duplicates
+    assert not dup.conflict and dup.kept == "faceforensics/original_sequences/youtube/c23/videos/009.mp4"
+    assert dup.also_in == ["mobio/test"]
+    assert report.scan("mobio").counts() == {"test": {"unseen-fake": 1}}
