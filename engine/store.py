@@ -279,8 +279,8 @@ class Store:
     def _check_schema(self, con: duckdb.DuckDBPyConnection) -> None:
         has_table = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()[0]
-        version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0] if has_table else 0
+        ).fetchall()[0][0]  # fetchall: DuckDB 2 refuses con.sql() while a fetchone() result is unfinished
+        version = con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] if has_table else 0
         version = version or 0
         if version > SCHEMA_VERSION:
             raise StoreError(
