@@ -145,7 +145,7 @@ def _blocks(table: pa.Table, level: str) -> tuple[list[_Block], dict]:
     n = table.num_rows
     if n == 0:
         return [], {}
-    vcode, _ = _codes(table["video_id"])
+    vcode, video_names = _codes(table["video_id"])
     db, db_names = _codes(table["database"])
     sp, sp_names = _codes(table["split"])
     dset, ds_names = _codes(table["dataset"])
@@ -163,7 +163,7 @@ def _blocks(table: pa.Table, level: str) -> tuple[list[_Block], dict]:
     starts = np.r_[0, bounds]
     ends = np.r_[bounds, n]
     has_probs = "probs" in table.column_names
-    names = {"database": db_names, "split": sp_names, "dataset": ds_names,
+    names = {"database": db_names, "split": sp_names, "dataset": ds_names, "video": video_names,
              "true_class": [None if c == "\x00" else c for c in tc_names]}
     blocks = []
     for s, e in zip(starts, ends):  # one iteration per (run, classifier): a dozen
@@ -185,6 +185,22 @@ def _blocks(table: pa.Table, level: str) -> tuple[list[_Block], dict]:
                              vl.real_score.to_numpy(), vl.pred_class.to_numpy(), is_real[rows], labelled[rows],
                              db[rows], sp[rows], dset[rows], tc[rows]))
     return blocks, names
+
+
+def _extra_members(store: Store, video_names: list) -> dict[str, np.ndarray]:
+    """dataset -> codes of videos that belong to it only through `videos.also_in`
+    (a file two databases share is stored once, e.g. FF++ originals that are
+    also HifiFace / DeeperForensics reals)."""
+    if not video_names:
+        return {}
+    t = store.arrow("SELECT video_id, unnest(also_in) AS dataset FROM videos WHERE also_in IS NOT NULL AND len(also_in) > 0")
+    if t.num_rows == 0:
+        return {}
+    idx = pc.index_in(t["video_id"], value_set=pa.array(video_names, pa.string())).to_numpy(zero_copy_only=False)
+    ds = np.asarray(t["dataset"].to_pylist(), dtype=object)
+    ok = ~pd.isna(idx)
+    idx, ds = idx[ok].astype(np.int64), ds[ok]
+    return {d: idx[ds == d] for d in np.unique(ds)}
 
 
 def _resolve_classifiers(store: Store, infos: dict[str, RunInfo], classifiers) -> list[tuple[str, str]]:
@@ -229,6 +245,7 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
     clfs = sorted({c for _, c in pairs})
     table = _load(store, runs, clfs, with_probs=(level == "video"))
     blocks, names = _blocks(table, level)
+    extra = _extra_members(store, names.get("video", []))
     rows = []
     for b in blocks:
         if (b.run_id, b.classifier) not in pairs:
@@ -256,13 +273,23 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
         true_index = np.array([class_idx.get(c, -1) if c is not None else -1 for c in tc_names], dtype=np.int64)
         true_idx = true_index[b.true_class] if len(tc_names) else np.full(b.score.size, -1)
         groups = []  # (role, display dataset, mask)
-        for code in np.unique(b.database[in_super & (split == "test")]):
-            groups.append(("same-db", names["database"][code], in_super & (split == "test") & (b.database == code)))
-        for code in np.unique(b.database[in_cross]):
-            groups.append(("cross-db", names["database"][code], in_cross & (b.database == code)))
+        ds_names = names["dataset"]
+
+        def also(datasets):  # samples of videos kept once under another database but also in `datasets`
+            codes = [extra[d] for d in datasets if d in extra]
+            return np.isin(b.sample_video, np.concatenate(codes)) if codes else np.zeros(b.score.size, bool)
+
+        for d in sorted(superset):
+            mask = (in_super & (split == "test") & (db_names[b.database] == d)) | also([f"{d}/test"])
+            if mask.any():
+                groups.append(("same-db", d, mask))
+        for d in sorted(cross):
+            mask = (db_names[b.database] == d) | also([x for x in extra if x.split("/")[0] == d])
+            if mask.any():
+                groups.append(("cross-db", d, mask))
         other = ~in_super & ~in_cross
         for code in np.unique(b.dataset[other]):
-            groups.append(("unknown", names["dataset"][code], other & (b.dataset == code)))
+            groups.append(("unknown", ds_names[code], (other & (b.dataset == code)) | also([ds_names[code]])))
         for role, name, mask in groups:
             m_lab = mask & b.labelled
             if not m_lab.any():
@@ -302,7 +329,8 @@ def sample_scores(store: Store, run_id: str, classifier: str, datasets=None, lev
     params: list = [run_id, classifier]
     where = "p.run_id = ? AND p.classifier = ?"
     if datasets:
-        where += " AND p.dataset IN (SELECT unnest(?))"
+        # membership through video_datasets: shared videos (videos.also_in) count for every dataset claiming them
+        where += " AND f.video_id IN (SELECT video_id FROM video_datasets WHERE dataset IN (SELECT unnest(?)))"
         params.append(list(datasets))
     t = store.arrow(f"""
         SELECT p.face_id, f.video_id, p.dataset, v.database, v.true_class, v.is_fake,

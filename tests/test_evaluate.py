@@ -112,3 +112,19 @@ def test_cli_prints_both_tables(four_ws, capsys):
     csv = capsys.readouterr().out
     body = pd.read_csv(__import__("io").StringIO("\n".join(l for l in csv.splitlines() if not l.startswith("#"))))
     assert {"run_id", "auc", "hter", "note"} <= set(body.columns)
+
+
+def test_shared_videos_count_for_every_database_claiming_them(workspace):
+    runs = build_store(workspace, approaches=("attribution",), per_class=4, frames=1)
+    store = workspace.store()
+    before = metrics_table(store).set_index("dataset")
+    # dba's test reals are also dbb's test reals (stored once, like FF++ originals in HifiFace)
+    store.execute("UPDATE videos SET also_in = ['dbb/test'] WHERE database = 'dba' AND split = 'test' AND NOT is_fake")
+    after = metrics_table(store).set_index("dataset")
+    assert after.loc["dbb", "n_real"] == before.loc["dbb", "n_real"] + 4
+    assert after.loc["dba", "n_real"] == before.loc["dba", "n_real"]
+    assert after.loc["dba", "threshold"] == before.loc["dba", "threshold"]  # pooled val unchanged
+    from engine.evaluation import sample_scores
+
+    s = sample_scores(store, runs["attribution"], "native", ["dbb/test"])
+    assert (s.is_real == True).sum() == 8  # noqa: E712
