@@ -706,7 +706,20 @@ def _projection(store: Store, workspace: Workspace, cfg, run: RunInfo, report: P
                        [run.run_id])
     if pid:
         return pid
-    return _project_run(store, run.run_id, cfg, progress=lambda d, t: report("project", d, t))
+    return _project_run(store, run.run_id, _projection_section(cfg, run),
+                        progress=lambda d, t: report("project", d, t))
+
+
+def _projection_section(cfg, run: RunInfo):
+    """The config's [projection] section, else (no config given) the run's stored one."""
+    section = getattr(cfg, "projection", None)
+    if section is None:
+        from .config import ProjectionSection
+
+        known = {f.name for f in dataclasses.fields(ProjectionSection)}
+        section = ProjectionSection(**{k: (tuple(v) if isinstance(v, list) else v)
+                                       for k, v in run.config.get("projection", {}).items() if k in known})
+    return section
 
 
 def _project_run(store: Store, run_id: str, cfg, progress=None) -> str:
@@ -716,10 +729,10 @@ def _project_run(store: Store, run_id: str, cfg, progress=None) -> str:
     return project_run(store, run_id, cfg, progress=progress)
 
 
-def _transform(store: Store, projection_id: str, emb: np.ndarray) -> np.ndarray:
+def _transform(store: Store, projection_id: str, emb: np.ndarray, progress=None, n_jobs: int = 0) -> np.ndarray:
     from .projection import transform_into
 
-    return np.asarray(transform_into(store, projection_id, emb), dtype=np.float64)
+    return np.asarray(transform_into(store, projection_id, emb, n_jobs=n_jobs, progress=progress), dtype=np.float64)
 
 
 def analyze(workspace: Workspace, cfg, run_id: str, input_path: str | Path, name: str | None = None,
@@ -816,7 +829,8 @@ def analyze(workspace: Workspace, cfg, run_id: str, input_path: str | Path, name
 
         t0 = time.perf_counter()
         pid = _projection(store, workspace, cfg, run, report)
-        coords = _transform(store, pid, out["embedding"])
+        coords = _transform(store, pid, out["embedding"], progress=lambda d, t: report("project", d, t),
+                            n_jobs=_projection_section(cfg, run).n_jobs)
         report("project", 1, 1)
         timings["project_s"] = time.perf_counter() - t0
 

@@ -211,7 +211,7 @@ def stubbed(workspace, monkeypatch):
                                                "reference": ["synth/val"], "params_json": ["{}"], "seed": [0]}))
         return "proj-new"
 
-    def fake_transform(store_, pid, emb):
+    def fake_transform(store_, pid, emb, progress=None, n_jobs=0):
         calls["transform"] += 1
         if calls["fail_at"] == "transform":
             raise RuntimeError("transform exploded")
