@@ -15,14 +15,15 @@ from data_catalog.errors import AtlasError
 
 # Order here is the order in `dfatlas --help`: the pipeline's order.
 COMMAND_MODULES = [
+    "engine.commands.demo",
     "engine.commands.demo_data",
     "engine.commands.catalog",
-    "engine.commands.analyze",
     "engine.commands.models",
     "engine.commands.faces",
     "engine.commands.train",
     "engine.commands.embeddings",
     "engine.commands.serve",
+    "engine.commands.analyze",
 ]
 
 
