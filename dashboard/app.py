@@ -19,6 +19,7 @@ PAGES = [
     ("compare.py", "Compare", ":material/compare:", "compare"),
     ("curves.py", "Curves", ":material/show_chart:", "curves"),
     ("tables.py", "Tables & export", ":material/table_chart:", "tables"),
+    ("analyse.py", "Analyse", ":material/travel_explore:", "analyse"),
     ("runs.py", "Runs & provenance", ":material/info:", "runs"),
 ]
 

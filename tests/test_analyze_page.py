@@ -160,3 +160,15 @@ def test_uploads_are_checked_and_sanitised(workspace):
     assert an.looks_like_video(b"RIFF\0\0\0\0AVI LIST", "a.avi")
     assert not an.looks_like_video(b"RIFF\0\0\0\0WAVEfmt ", "a.avi")
     assert an.sanitize_filename("..\\..\\.hidden.Mp4") == "hidden.mp4"
+
+
+def test_page_is_in_the_apps_navigation(page_ws):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.app import PAGES
+
+    assert any(f == "analyse.py" for f, *_ in PAGES)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at.switch_page("dashboard/pages/analyse.py").run()
+    assert not at.exception, at.exception
+    assert "Analyse an unknown set" in _texts(at)
