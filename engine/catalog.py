@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from data_catalog.databases import ADAPTERS, Problem, ScanResult
 from data_catalog.databases.layout import SPLIT_RANK
-from data_catalog.errors import ConfigError
+from data_catalog.errors import AtlasError, ConfigError
 from data_catalog.records import VideoRecord
 
 from .config import ExperimentConfig
@@ -126,10 +126,16 @@ class CatalogReport:
         raise KeyError(name)
 
     def problems(self) -> list[tuple[str, Problem]]:
-        """(database, problem) for every adapter problem, duplicate and split conflict."""
+        """(database, problem) for every adapter problem, and for every duplicate and
+        split conflict once per reported database that claims the video."""
         out = [(s.name, p) for s in self.scans for p in s.result.problems]
+        names = [s.name for s in self.scans]
         for d in self.duplicates:
-            out.append((d.database, Problem("split_conflict" if d.conflict else "duplicate", d.path, d.message())))
+            # filed under every reported database that claims the video, so a
+            # partial re-record replaces exactly its own rows
+            claimants = dict.fromkeys(v.split("/", 1)[0] for v, _ in d.claims)
+            for db in (c for c in claimants if c in names):
+                out.append((db, Problem("split_conflict" if d.conflict else "duplicate", d.path, d.message())))
         return out
 
     def to_json(self) -> dict:
@@ -151,33 +157,51 @@ def roles_of(cfg: ExperimentConfig) -> dict[str, str]:
 
 def collect(cfg: ExperimentConfig, databases: Iterable[str] | None = None,
             on_database: Callable[[str], None] | None = None) -> CatalogReport:
-    """Scan the config's superset and cross-db databases (or only `databases`)
-    and de-duplicate across them. Fatal input problems raise `AtlasError`."""
+    """Scan the config's superset and cross-db databases and de-duplicate across them.
+
+    With `databases`, the report holds only those; the others are still
+    scanned so that de-duplication sees every claim (a database that cannot
+    be scanned then is skipped with a problem, not an error). Fatal input
+    problems of a reported database raise `AtlasError`.
+    """
     roles = roles_of(cfg)
     if not roles:
         raise ConfigError(cfg.path, "[sources]", "names no databases in superset or cross_db: nothing to catalog")
-    names = list(roles)
+    wanted = list(roles)
     if databases is not None:
         wanted = list(databases)
         for n in wanted:
             cfg.source(n)  # a clear error for an unknown name
             if n not in roles:
                 raise ConfigError(cfg.path, "[sources]", f"database {n!r} is in neither superset nor cross_db")
-        names = [n for n in names if n in wanted]
     scans: list[DatabaseScan] = []
-    for name in names:
+    context_problems: list[Problem] = []
+    for name in roles:
         if on_database:
             on_database(name)
         src = cfg.source(name)
         adapter = ADAPTERS[src.adapter]
-        result = adapter.scan(src.root, name=name, options=dict(src.options), taxonomy=cfg.taxonomy)
+        try:
+            result = adapter.scan(src.root, name=name, options=dict(src.options), taxonomy=cfg.taxonomy)
+        except AtlasError as exc:
+            if name in wanted:
+                raise
+            context_problems.append(Problem("not_checked", str(src.root),
+                                            f"duplicates against {name!r} not checked: {exc}"))
+            continue
         if roles[name] == "cross_db":
             result.records = [r if r.split == "test" else replace(r, split="test") for r in result.records]
         synthetic = bool(cfg.synthetic or src.options.get("synthetic", False))
         scans.append(DatabaseScan(name, src.adapter, roles[name], src.root, synthetic, result))
     duplicates = deduplicate(scans)
+    kept = [s for s in scans if s.name in wanted]
+    if len(kept) < len(scans):
+        names = {s.name for s in kept}
+        duplicates = [d for d in duplicates if any(v.split("/", 1)[0] in names for v, _ in d.claims)]
+    if kept:  # recorded with the first reported database
+        kept[0].result.problems.extend(context_problems)
     skipped = [n for n in cfg.sources.databases if n not in roles]
-    return CatalogReport(scans, duplicates, skipped)
+    return CatalogReport(kept, duplicates, skipped)
 
 
 def _real_path(path, real_dirs: dict[str, str]) -> str:

@@ -66,8 +66,8 @@ def test_dedup_keeps_one_record_and_resolves_conflicts_towards_test(tmp_path, tr
     assert len(reals) == 12
     # problems include the conflicts, named by the kept database
     probs = [(db, p.kind) for db, p in report.problems()]
-    assert probs.count(("deeperforensics", "split_conflict")) == 2
-    assert probs.count(("faceforensics", "duplicate")) == 2
+    assert probs.count(("deeperforensics", "split_conflict")) == 2 and probs.count(("faceforensics", "split_conflict")) == 2
+    assert probs.count(("faceforensics", "duplicate")) == 2 and probs.count(("deeperforensics", "duplicate")) == 2
 
 
 def test_cross_db_is_tested_whole(tmp_path):
@@ -98,11 +98,11 @@ def test_record_writes_videos_datasets_problems_and_replaces(tmp_path, trees):
     row = store.df("SELECT * FROM videos WHERE video_id = 'faceforensics/manipulated_sequences/Deepfakes/c23/videos/001_000.mp4'")
     assert row.identity[0] == "001" and list(row.source_ids[0]) == ["001", "000"] and not row.synthetic[0]
     kinds = store.df("SELECT kind, count(*) AS n FROM catalog_problems GROUP BY kind")
-    assert dict(zip(kinds.kind, kinds.n))["split_conflict"] == 2
+    assert dict(zip(kinds.kind, kinds.n))["split_conflict"] == 4  # filed under both claiming databases
     # recording again replaces (no growth); a smaller config's database keeps the others' rows
     catalog.record(store, catalog.collect(cfg), cfg)
     assert store.scalar("SELECT count(*) FROM videos") == n
-    assert store.scalar("SELECT count(*) FROM catalog_problems WHERE kind = 'split_conflict'") == 2
+    assert store.scalar("SELECT count(*) FROM catalog_problems WHERE kind = 'split_conflict'") == 4
     (dfr / "manipulated_videos" / "end_to_end_level_2").rename(tmp_path / "gone")
     catalog.record(store, catalog.collect(cfg, ["deeperforensics"]), cfg)
     assert store.scalar("SELECT count(*) FROM videos WHERE method = 'end_to_end_level_2'") == 0
@@ -193,3 +193,26 @@ def test_symlinked_file_in_another_database_is_the_same_video(tmp_path):
     assert not dup.conflict and dup.kept == "faceforensics/original_sequences/youtube/c23/videos/009.mp4"
     assert dup.also_in == ["mobio/test"]
     assert report.scan("mobio").counts() == {"test": {"unseen-fake": 1}}
+
+
+def test_partial_collect_still_deduplicates_against_the_other_databases(tmp_path, trees):
+    ff, dfr, _ = trees
+    cfg = ff_dfr_config(tmp_path, ff, dfr)
+    store = Store(tmp_path / "a.duckdb")
+    catalog.record(store, catalog.collect(cfg), cfg)
+    full = store.df("SELECT video_id, dataset FROM videos ORDER BY 1")
+    n_problems = store.scalar("SELECT count(*) FROM catalog_problems")
+    part = catalog.collect(cfg, ["deeperforensics"])
+    assert [s.name for s in part.scans] == ["deeperforensics"]
+    assert len(part.duplicates) == 4  # DFR's four reals, all claimed by FF++ too
+    catalog.record(store, part, cfg)
+    assert store.df("SELECT video_id, dataset FROM videos ORDER BY 1").equals(full)
+    assert store.scalar("SELECT count(*) FROM catalog_problems") == n_problems
+    # a context database that cannot be scanned is a problem, not an error
+    import shutil
+    shutil.rmtree(ff / "original_sequences" / "actors")
+    shutil.rmtree(ff / "manipulated_sequences" / "DeepFakeDetection")
+    part = catalog.collect(cfg, ["faceforensics"])
+    assert any(p.kind == "not_checked" and "'dfd'" in p.message for p in part.scan("faceforensics").result.problems)
+    with pytest.raises(Exception, match="no videos found for database 'dfd'"):
+        catalog.collect(cfg, ["dfd"])
