@@ -80,8 +80,6 @@ def ensure_benchmark(ws: Workspace, size: str, seed: int) -> tuple[Path, str]:
                 return out / "demo.toml", "cache hit"
         except ValueError:
             pass
-    if out.exists() and any(out.iterdir()) and not marker.is_file() and not (out / "demo.toml").exists():
-        raise AtlasError(f"{out} exists and holds other files; move them away or use another --workspace")
     marker.unlink(missing_ok=True)
     bar, tick = _bar_tick("benchmark (SYNTHETIC)", "video")
     try:
