@@ -74,6 +74,7 @@ class VideoResult:
     fps: float | None = None
     decode_s: float = 0.0
     detect_s: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the worker on this video (steadier than wall time on a busy machine)
     faces: list = field(default_factory=list)
 
     @property
@@ -241,9 +242,12 @@ def _sampled_frames(path: str, targets: list[int], timer: dict):
 
 def process_video(task: VideoTask, spec: FinderSpec) -> VideoResult:
     """The per-video function (process pool and Ray run this one)."""
+    cpu0 = time.process_time()
     try:
         with quiet_native_stderr(spec.log_path or None):
-            return _process(task, spec)
+            res = _process(task, spec)
+        res.cpu_s = time.process_time() - cpu0
+        return res
     except DetectorLoadError as exc:
         return VideoResult(task.video_id, "error", str(exc)[:500])
     except Exception as exc:  # a bug or a library failure on one file: recorded, the run goes on

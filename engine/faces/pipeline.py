@@ -52,6 +52,7 @@ class FaceSummary:
     seconds: float = 0.0
     decode_s: float = 0.0         # summed over workers
     detect_s: float = 0.0
+    cpu_s: float = 0.0            # worker CPU time, summed
     startup_s: float = 0.0        # until the first result, less its own worker time (pool start, imports, detectors)
     workers: int = 1
     executor: str = "process"
@@ -405,6 +406,7 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
             summary.frames += res.n_sampled
             summary.decode_s += res.decode_s
             summary.detect_s += res.detect_s
+            summary.cpu_s += res.cpu_s
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(ok=summary.counts["ok"], no_face=summary.counts["no_face"],
