@@ -119,7 +119,7 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
             hover = (f"<b>%{{text}}</b>{where}<br>true: {style.name(t)}<br>predicted: {style.name(p)}"
                      "<br>real-score: %{customdata:.3f}<extra></extra>")
             fig.add_trace(go.Scattergl(
-                x=x[idx], y=y[idx], mode="markers", text=vid[idx], customdata=score[idx],
+                x=x[idx], y=y[idx], mode="markers", text=vid[idx].tolist(), customdata=score[idx],
                 hovertemplate=hover, name=f"{label_fn(ck)} / {style.name(sk)}", legendgroup=f"c:{ck}",
                 showlegend=False,
                 marker=dict(color=colour_fn(ck), symbol=style.symbol(sk), size=6, opacity=0.85,

@@ -7,11 +7,11 @@ import streamlit as st
 from dashboard import controls, data, figures, states, tables
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=8)  # shared, read-only (see explore.map_figure)
 def side_figure(path, sig, run_id, classifier, datasets, level, colour, _style):
     pts = data.map_points(path, sig, run_id, classifier, datasets, level)
     fig, _rows = figures.map_figure(pts, _style, colour, height=480)
-    return fig.to_dict(), len(pts)
+    return fig, len(pts)
 
 
 def options(ov: dict) -> list[str]:
