@@ -979,3 +979,22 @@ def save_uploads(workspace: Workspace, set_name: str, files, max_upload_mb: floa
         (folder / candidate).write_bytes(bytes(data))
         saved.append(candidate)
     return UploadResult(folder, saved, refused)
+
+
+def open_set_rates(store: Store, run_id: str, datasets: list[str], osm: OpenSetModel | None = None) -> pd.DataFrame:
+    """Share of faces and of videos judged "resembles no known class" in already-embedded datasets
+    (e.g. the super-set's test split, where it should stay near the calibrated 5 %)."""
+    run = load_run(store, run_id)
+    osm = osm or calibrate_open_set(store, run)
+    rows = []
+    for d in datasets:
+        tbl = store.arrow("SELECT f.video_id, e.embedding FROM embeddings e JOIN faces f ON f.face_id = e.face_id "
+                          "WHERE e.run_id = ? AND e.dataset = ? ORDER BY e.face_id", [run_id, d])
+        if tbl.num_rows == 0:
+            continue
+        emb = arrow_to_matrix(tbl.column("embedding"))
+        _, _, face_open = osm.judge_faces(emb)
+        _, _, _, video_open = osm.judge_videos(emb, np.asarray(tbl.column("video_id").to_pylist(), dtype=object))
+        rows.append({"dataset": d, "faces": int(len(emb)), "face_open_rate": float(face_open.mean()),
+                     "videos": int(len(video_open)), "video_open_rate": float(video_open.mean())})
+    return pd.DataFrame(rows, columns=["dataset", "faces", "face_open_rate", "videos", "video_open_rate"])

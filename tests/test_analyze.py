@@ -359,3 +359,12 @@ def test_cli_job_mode_updates_the_jobs_row(stubbed, tmp_path, capsys):
     assert rc == 2
     job = read_job(store, "job-2")
     assert job["status"] == "failed" and "already analysed" in job["message"]
+
+
+def test_open_set_rates_on_known_and_novel_sets(tmp_path):
+    store = build_store(tmp_path, n_val_videos=30)
+    _add_unknown_set(store)
+    rates = an.open_set_rates(store, RUN_ID, ["synth/train", "unknown/case", "nothing/here"]).set_index("dataset")
+    assert list(rates.index) == ["synth/train", "unknown/case"]
+    assert rates.loc["synth/train", "face_open_rate"] < 0.15  # same distribution as validation: ~5 %
+    assert rates.loc["unknown/case", "video_open_rate"] == pytest.approx(3 / 12)

@@ -123,6 +123,8 @@ def run(args) -> int:
             updater(overall_fraction(stage, done, total), f"{stage}: {done}/{total}")
 
         job = job_progress
+        updater(0.0, "waiting for the workspace lock (another dfatlas job is writing)" if _lock_busy(ws) else "starting",
+                force=True)
     try:
         cfg = config_of(args) if args.config else None  # None: the run's stored config
         bars = _bars() if job is None else None
@@ -147,3 +149,19 @@ def run(args) -> int:
     else:
         print_report(rep)
     return 0
+
+
+def _lock_busy(ws) -> bool:
+    """Whether another process holds the workspace lock right now (a peek; nothing is held after)."""
+    import fcntl
+
+    try:
+        with open(ws.lock_path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
