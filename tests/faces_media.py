@@ -88,3 +88,27 @@ def blazeface_models():
     from engine.faces import resolve_models
 
     return resolve_models(["short_range", "full_range"], allow_download=False)
+
+
+def rotated_video(path: Path, n_frames: int = 8) -> Path:
+    """An MP4 stored landscape (640x360) with a 90-degree display matrix in its `tkhd` box,
+    as phones write them: shown upright it is a 360x640 portrait with the face at (180, 300)."""
+    import struct
+
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 360))
+    portrait = place(np.full((640, 360, 3), 110, np.uint8), astronaut(), 150, 180, 300)
+    stored = cv2.cvtColor(cv2.rotate(portrait, cv2.ROTATE_90_COUNTERCLOCKWISE), cv2.COLOR_RGB2BGR)
+    for _ in range(n_frames):
+        writer.write(stored)
+    writer.release()
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    assert i > 0 and data[i + 4] == 0, "expected a version-0 tkhd box"
+    off = i + 4 + 4 + 20 + 8 + 8  # version/flags, times/track/duration, reserved, layer/group/volume/reserved
+    data[off:off + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 from engine.config import FacesSection
-from faces_media import FACE_SIZE, blazeface_models, face_video, video_rows  # noqa: F401 (fixture)
+from faces_media import blazeface_models, face_video, rotated_video, video_rows  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -101,16 +100,23 @@ def test_moving_face_video_crops_and_rows(workspace, blazeface_models, tmp_path)
     paths = [face_video(root / "clip.avi", n_frames=30),
              face_video(root / "grey.avi", n_frames=30, grey=True),
              face_video(root / "short.avi", n_frames=4),
-             face_video(root / "portrait.avi", size=(360, 640), n_frames=20, face_px=60, centre=(0.5, 0.7))]
+             face_video(root / "portrait.avi", size=(360, 640), n_frames=20, face_px=60, centre=(0.5, 0.7)),
+             rotated_video(root / "rotated.mp4")]
     rows = video_rows(workspace.store(), "astro", root, paths)
     faces = FacesSection(frames_per_video=6, crop_size=96)
     summary = _extract(workspace, rows, faces)
-    assert summary.processed == 4 and summary.counts["ok"] == 4, _status(workspace)
+    assert summary.processed == 5 and summary.counts["ok"] == 5, _status(workspace)
     st = _status(workspace)
     assert st["astro/clip.avi"].n_sampled == 6 and st["astro/clip.avi"].n_faces == 6
     assert st["astro/grey.avi"].n_faces == 6
     assert st["astro/short.avi"].n_sampled == 4 and "only 4 frames" in st["astro/short.avi"].reason
     assert st["astro/portrait.avi"].n_faces >= 5
+    # rotation metadata is applied: frames come upright, 360 wide and 640 high, the face where it shows
+    rot = st["astro/rotated.mp4"]
+    assert (rot.width, rot.height, rot.n_faces) == (360, 640, 6)
+    rbox = workspace.store().df("SELECT box_x + box_w / 2 AS cx, box_y + box_h / 2 AS cy FROM faces "
+                                "WHERE video_id = 'astro/rotated.mp4'")
+    assert (abs(rbox.cx - 180) < 25).all() and (abs(rbox.cy - 300) < 25).all()
     key = faces.settings_key()
     got = faces_for(workspace.store(), key, ["astro/clip.avi"]).to_pydict()
     assert got["frame_index"] == [0, 6, 12, 17, 23, 29]

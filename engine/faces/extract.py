@@ -293,8 +293,7 @@ def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
         faces, sampled = [], 0
         for index, rgb in _sampled_frames(path, sample_indices(n, task.frames_per_video), timer):
             sampled += 1
-            if res.width is None:
-                res.height, res.width = rgb.shape[:2]
+            res.height, res.width = rgb.shape[:2]  # as displayed (after rotation metadata), not as stored
             t1 = time.perf_counter()
             det = finder.find(rgb)
             if det is not None:
