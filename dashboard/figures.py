@@ -194,7 +194,7 @@ def confusion_figure(true_labels: np.ndarray, pred_labels: np.ndarray, style: Cl
         z=share, x=xlab, y=ylab, text=counts, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
         colorbar=dict(title="share of row"),
         hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{text}<br>share: %{z:.2f}<extra></extra>"))
-    fig.update_layout(height=120 + 34 * len(rows), margin=dict(l=10, r=10, t=10, b=10),
+    fig.update_layout(height=max(260, 150 + 34 * len(rows)), margin=dict(l=10, r=10, t=10, b=10),
                       xaxis=dict(title="predicted class", side="bottom"),
                       yaxis=dict(title="true class", autorange="reversed"))
     return fig
