@@ -295,7 +295,9 @@ def _run_ray(tasks: list[VideoTask], spec: FinderSpec, workers: int) -> Iterator
         raise AtlasError("--executor ray needs Ray: pip install 'dfatlas[cluster]'") from None
     started = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        import logging
+
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
         if not os.environ.get("RAY_ADDRESS"):
             kwargs["num_cpus"] = workers
         with _quiet_python_stderr():
