@@ -30,7 +30,7 @@ tiling = "off"
     return cfg
 
 
-def test_faces_command_records_catalog_and_prints_summary(tmp_path, workspace, blazeface_models, capsys):
+def test_faces_command_records_catalog_and_prints_summary(tmp_path, workspace, blazeface_models, capfd):
     pytest.importorskip("engine.catalog")
     from engine.cli import main
 
@@ -41,8 +41,10 @@ def test_faces_command_records_catalog_and_prints_summary(tmp_path, workspace, b
     (root / "fake" / "swap" / "broken.avi").write_bytes(b"")
     cfg = _config(tmp_path, root)
     assert main(["faces", "--config", str(cfg), "--workers", "2"]) == 0
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()
     assert "4 videos, 0 already done, 4 processed" in out
+    # MediaPipe's native logging (from the worker processes' fd 2) stays out of the terminal
+    assert "XNNPACK" not in err and "LiteRT" not in err and "Traceback" not in err
     assert "short_range (cache" in out or "short_range (env" in out or "short_range (explicit" in out
     lines = [ln.split() for ln in out.splitlines()]
     header = next(ln for ln in lines if ln[:2] == ["class", "ok"])
@@ -53,7 +55,7 @@ def test_faces_command_records_catalog_and_prints_summary(tmp_path, workspace, b
     assert unseen[1:6] == ["1", "1", "1", "0", "0"]  # no-face and broken videos stay counted
     # again: everything is skipped
     assert main(["faces", "--config", str(cfg), "--workers", "2"]) == 0
-    assert "4 videos, 4 already done, 0 processed" in capsys.readouterr().out
+    assert "4 videos, 4 already done, 0 processed" in capfd.readouterr().out
 
 
 def test_faces_command_unknown_db_is_one_line_error(tmp_path, workspace, capsys):
