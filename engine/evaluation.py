@@ -99,23 +99,46 @@ def _dataset_roles(store: Store, infos: dict[str, RunInfo]) -> dict[str, tuple[s
 
 # --- scores -----------------------------------------------------------------
 
-def _load(store: Store, run_ids: list[str], classifiers: list[str] | None, with_probs: bool) -> pa.Table:
-    where = ["p.run_id IN (SELECT unnest(?))"]
-    params: list = [run_ids]
-    if classifiers is not None:
-        where.append("p.classifier IN (SELECT unnest(?))")
-        params.append(classifiers)
-    probs = ", p.probs" if with_probs else ""
-    sql = f"""
-        SELECT p.run_id, p.classifier, p.real_score, p.pred_class{probs},
-               f.video_id, v.database, v.split, v.dataset, v.is_fake, v.true_class
-        FROM predictions p
-        JOIN faces f ON f.face_id = p.face_id
-        JOIN videos v ON v.video_id = f.video_id
-        WHERE {' AND '.join(where)} AND v.split <> 'train'
-        ORDER BY p.run_id, p.classifier
-    """
-    return store.arrow(sql, params)
+class _Reader:
+    """Several queries on one open connection: one unit of work (DESIGN.md 'Store')."""
+
+    def __init__(self, con):
+        self.con = con
+
+    def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self.con.execute(sql, params or []).df()
+
+    def arrow(self, sql: str, params: list | None = None) -> pa.Table:
+        return self.con.sql(sql, params=params or None).to_arrow_table()
+
+
+_VIDEO_CODES = "SELECT video_id, row_number() OVER (ORDER BY video_id) - 1 AS vc FROM videos WHERE split <> 'train'"
+
+
+def _load_meta(q) -> pa.Table:
+    """Per-video metadata, row i = video code i (labelled by ordering on the key)."""
+    return q.arrow(f"""
+        SELECT video_id, database, split, dataset, is_fake, true_class FROM videos
+        WHERE split <> 'train' ORDER BY video_id""")
+
+
+def _load_scores(q, pairs: list[tuple[str, str]], with_probs: bool) -> pa.Table:
+    """Face rows of the wanted (run, classifier) pairs: combo code, video code, score, prediction (, probs)."""
+    combos = pa.table({"run_id": [r for r, _ in pairs], "classifier": [c for _, c in pairs],
+                       "combo": pa.array(range(len(pairs)), pa.int32())})
+    q.con.register("_combos", combos)
+    try:
+        probs = ", p.probs" if with_probs else ""
+        return q.arrow(f"""
+            WITH vv AS ({_VIDEO_CODES})
+            SELECT c.combo, vv.vc, p.real_score, p.pred_class{probs}
+            FROM predictions p
+            JOIN _combos c ON c.run_id = p.run_id AND c.classifier = p.classifier
+            JOIN faces f ON f.face_id = p.face_id
+            JOIN vv ON vv.video_id = f.video_id
+            ORDER BY c.combo""")
+    finally:
+        q.con.unregister("_combos")
 
 
 def _codes(col) -> tuple[np.ndarray, list]:
@@ -126,77 +149,79 @@ def _codes(col) -> tuple[np.ndarray, list]:
 
 
 @dataclass
-class _Block:
-    """One (run, classifier)'s samples at the requested level, as arrays."""
-    run_id: str
-    classifier: str
-    sample_video: np.ndarray  # global video code per sample
-    score: np.ndarray
-    pred: np.ndarray
-    is_real: np.ndarray
-    labelled: np.ndarray
-    database: np.ndarray      # codes into db_names
+class _Meta:
+    """Per-video arrays indexed by video code."""
+    video_id: pa.Array
+    database: np.ndarray      # codes into names["database"]
     split: np.ndarray
     dataset: np.ndarray
-    true_class: np.ndarray    # codes into class_names (-1 = NULL)
+    true_class: np.ndarray    # codes into names["true_class"] (None = unlabelled)
+    is_real: np.ndarray
+    labelled: np.ndarray
+    names: dict
 
 
-def _blocks(table: pa.Table, level: str) -> tuple[list[_Block], dict]:
-    n = table.num_rows
-    if n == 0:
-        return [], {}
-    vcode, video_names = _codes(table["video_id"])
+def _meta(table: pa.Table) -> _Meta:
     db, db_names = _codes(table["database"])
     sp, sp_names = _codes(table["split"])
-    dset, ds_names = _codes(table["dataset"])
-    tc_col = table["true_class"]
-    tc, tc_names = _codes(pc.fill_null(tc_col, "\x00"))
+    ds, ds_names = _codes(table["dataset"])
+    tc, tc_names = _codes(pc.fill_null(table["true_class"], "\x00"))
     is_fake = table["is_fake"]
     labelled = pc.is_valid(is_fake).to_numpy(zero_copy_only=False)
     is_real = to_is_real(pc.fill_null(is_fake, True).to_numpy(zero_copy_only=False))
+    vid = table["video_id"].combine_chunks() if table.num_rows else pa.array([], pa.string())
+    return _Meta(vid, db, sp, ds, tc, is_real, labelled,
+                 {"database": np.array(db_names, dtype=object), "split": np.array(sp_names, dtype=object),
+                  "dataset": np.array(ds_names, dtype=object),
+                  "true_class": [None if c == "\x00" else c for c in tc_names]})
+
+
+@dataclass
+class _Block:
+    """One (run, classifier)'s samples at the requested level."""
+    combo: int
+    video: np.ndarray   # video code per sample
+    score: np.ndarray
+    pred: np.ndarray
+
+
+def _blocks(table: pa.Table, level: str) -> list[_Block]:
+    n = table.num_rows
+    if n == 0:
+        return []
+    combo = table["combo"].to_numpy()
+    vcode = table["vc"].to_numpy().astype(np.int64)
     score = table["real_score"].to_numpy()
     pred = pc.fill_null(table["pred_class"], UNATTRIBUTED).to_numpy(zero_copy_only=False).astype(np.int64)
-    run_c, run_names = _codes(table["run_id"])
-    clf_c, clf_names = _codes(table["classifier"])
-    combo = run_c * len(clf_names) + clf_c
-    bounds = np.flatnonzero(np.diff(combo)) + 1  # rows are sorted by (run, classifier)
-    starts = np.r_[0, bounds]
-    ends = np.r_[bounds, n]
+    bounds = np.flatnonzero(np.diff(combo)) + 1  # rows are sorted by combo
+    starts, ends = np.r_[0, bounds], np.r_[bounds, n]
     has_probs = "probs" in table.column_names
-    names = {"database": db_names, "split": sp_names, "dataset": ds_names, "video": video_names,
-             "true_class": [None if c == "\x00" else c for c in tc_names]}
-    blocks = []
+    out = []
     for s, e in zip(starts, ends):  # one iteration per (run, classifier): a dozen
-        sl = slice(s, e)
         if level == "frame":
-            blocks.append(_Block(run_names[run_c[s]], clf_names[clf_c[s]], vcode[sl], score[sl], pred[sl],
-                                 is_real[sl], labelled[sl], db[sl], sp[sl], dset[sl], tc[sl]))
+            out.append(_Block(int(combo[s]), vcode[s:e], score[s:e], pred[s:e]))
             continue
         probs = None
         if has_probs:
             pcol = table["probs"].slice(s, e - s)
             if pcol.null_count == 0:
                 probs = arrow_to_matrix(pcol)
-        vl = video_level(vcode[sl], score[sl], pred[sl], probs)
-        # metadata of each video: from its first face row
-        uniq, first = np.unique(vcode[sl], return_index=True)
-        rows = s + first[np.searchsorted(uniq, vl.video_id.to_numpy())]
-        blocks.append(_Block(run_names[run_c[s]], clf_names[clf_c[s]], vl.video_id.to_numpy(),
-                             vl.real_score.to_numpy(), vl.pred_class.to_numpy(), is_real[rows], labelled[rows],
-                             db[rows], sp[rows], dset[rows], tc[rows]))
-    return blocks, names
+        vl = video_level(vcode[s:e], score[s:e], pred[s:e], probs)
+        out.append(_Block(int(combo[s]), vl.video_id.to_numpy().astype(np.int64), vl.real_score.to_numpy(),
+                          vl.pred_class.to_numpy()))
+    return out
 
 
-def _extra_members(store: Store, video_names: list) -> dict[str, np.ndarray]:
+def _extra_members(q, meta: _Meta) -> dict[str, np.ndarray]:
     """dataset -> codes of videos that belong to it only through `videos.also_in`
     (a file two databases share is stored once, e.g. FF++ originals that are
     also HifiFace / DeeperForensics reals)."""
-    if not video_names:
+    if len(meta.video_id) == 0:
         return {}
-    t = store.arrow("SELECT video_id, unnest(also_in) AS dataset FROM videos WHERE also_in IS NOT NULL AND len(also_in) > 0")
+    t = q.arrow("SELECT video_id, unnest(also_in) AS dataset FROM videos WHERE also_in IS NOT NULL AND len(also_in) > 0")
     if t.num_rows == 0:
         return {}
-    idx = pc.index_in(t["video_id"], value_set=pa.array(video_names, pa.string())).to_numpy(zero_copy_only=False)
+    idx = pc.index_in(t["video_id"], value_set=meta.video_id).to_numpy(zero_copy_only=False)
     ds = np.asarray(t["dataset"].to_pylist(), dtype=object)
     ok = ~pd.isna(idx)
     idx, ds = idx[ok].astype(np.int64), ds[ok]
@@ -236,68 +261,70 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
     """
     if level not in ("video", "frame"):
         raise AtlasError(f"level must be 'video' or 'frame', got {level!r}")
-    infos = runs_info(store, run_ids)
-    pairs = _resolve_classifiers(store, infos, classifiers)
-    if not pairs:
-        return pd.DataFrame(columns=COLUMNS)
-    roles = _dataset_roles(store, infos)
-    runs = sorted({r for r, _ in pairs})
-    clfs = sorted({c for _, c in pairs})
-    table = _load(store, runs, clfs, with_probs=(level == "video"))
-    blocks, names = _blocks(table, level)
-    extra = _extra_members(store, names.get("video", []))
+    with store.connect() as con:
+        q = _Reader(con)
+        infos = runs_info(q, run_ids)
+        pairs = _resolve_classifiers(q, infos, classifiers)
+        if not pairs:
+            return pd.DataFrame(columns=COLUMNS)
+        roles = _dataset_roles(q, infos)
+        meta = _meta(_load_meta(q))
+        table = _load_scores(q, pairs, with_probs=(level == "video"))
+        extra = _extra_members(q, meta)
+    names = meta.names
     rows = []
-    for b in blocks:
-        if (b.run_id, b.classifier) not in pairs:
-            continue
-        info = infos[b.run_id]
-        superset, cross = roles[b.run_id]
-        db_names = np.array(names["database"], dtype=object)
-        sp_names = np.array(names["split"], dtype=object)
-        in_super = np.isin(db_names[b.database], list(superset))
-        in_cross = np.isin(db_names[b.database], list(cross))
-        split = sp_names[b.split]
-        val = in_super & (split == "val") & b.labelled
-        base = dict(run_id=b.run_id, approach=info.approach, classifier=b.classifier,
-                    label=approach_label(info.approach, b.classifier), level=level)
+    for b in _blocks(table, level):
+        run_id, clf = pairs[b.combo]
+        info = infos[run_id]
+        superset, cross = roles[run_id]
+        db = names["database"][meta.database[b.video]]
+        split = names["split"][meta.split[b.video]]
+        is_real = meta.is_real[b.video]
+        labelled = meta.labelled[b.video]
+        in_super = np.isin(db, list(superset))
+        in_cross = np.isin(db, list(cross))
+        val = in_super & (split == "val") & labelled
+        base = dict(run_id=run_id, approach=info.approach, classifier=clf,
+                    label=approach_label(info.approach, clf), level=level)
         if not val.any():
             rows.append(base | dict(dataset="(all)", role="same-db", note="no validation predictions: θ undefined"))
             continue
         try:
-            theta = far_threshold(b.score[val & ~b.is_real], target_fpr)
+            theta = far_threshold(b.score[val & ~is_real], target_fpr)
         except AtlasError as exc:
             rows.append(base | dict(dataset="(all)", role="same-db", note=str(exc)))
             continue
         class_idx = {c: i for i, c in enumerate(info.classes)}
-        tc_names = names["true_class"]
-        true_index = np.array([class_idx.get(c, -1) if c is not None else -1 for c in tc_names], dtype=np.int64)
-        true_idx = true_index[b.true_class] if len(tc_names) else np.full(b.score.size, -1)
-        groups = []  # (role, display dataset, mask)
-        ds_names = names["dataset"]
+        true_index = np.array([class_idx.get(c, -1) if c is not None else -1 for c in names["true_class"]] or [-1],
+                              dtype=np.int64)
+        true_idx = true_index[meta.true_class[b.video]]
+        dataset = meta.dataset[b.video]
 
         def also(datasets):  # samples of videos kept once under another database but also in `datasets`
             codes = [extra[d] for d in datasets if d in extra]
-            return np.isin(b.sample_video, np.concatenate(codes)) if codes else np.zeros(b.score.size, bool)
+            return np.isin(b.video, np.concatenate(codes)) if codes else np.zeros(b.score.size, bool)
 
+        groups = []  # (role, display dataset, mask)
         for d in sorted(superset):
-            mask = (in_super & (split == "test") & (db_names[b.database] == d)) | also([f"{d}/test"])
+            mask = (in_super & (split == "test") & (db == d)) | also([f"{d}/test"])
             if mask.any():
                 groups.append(("same-db", d, mask))
         for d in sorted(cross):
-            mask = (db_names[b.database] == d) | also([x for x in extra if x.split("/")[0] == d])
+            mask = (db == d) | also([x for x in extra if x.split("/")[0] == d])
             if mask.any():
                 groups.append(("cross-db", d, mask))
         other = ~in_super & ~in_cross
-        for code in np.unique(b.dataset[other]):
-            groups.append(("unknown", ds_names[code], (other & (b.dataset == code)) | also([ds_names[code]])))
+        for code in np.unique(dataset[other]):
+            name = names["dataset"][code]
+            groups.append(("unknown", name, (other & (dataset == code)) | also([name])))
         for role, name, mask in groups:
-            m_lab = mask & b.labelled
+            m_lab = mask & labelled
             if not m_lab.any():
                 rows.append(base | dict(dataset=name, role=role, threshold=theta, n_real=0, n_fake=0,
                                         note="unlabelled: no metrics"))
                 continue
-            m = evaluate_at(theta, b.score[m_lab], b.is_real[m_lab], bootstrap=bootstrap, seed=seed,
-                            test_groups=b.sample_video[m_lab] if level == "frame" else None)
+            m = evaluate_at(theta, b.score[m_lab], is_real[m_lab], bootstrap=bootstrap, seed=seed,
+                            test_groups=b.video[m_lab] if level == "frame" else None)
             acc = None
             if info.approach != "binary":
                 acc = attribution_accuracy(true_idx[m_lab], b.pred[m_lab])

@@ -149,3 +149,18 @@ def test_attribution_confusion_and_per_class_fpr():
     assert cm.loc["fs", "real"] == 1 and cm.loc["unseen-fake (dfd)", "fs"] == 1 and cm.values.sum() == 3
     pc = per_class_fpr(0.5, [0.9, 0.6, 0.1, 0.7], ["real", "fs", "fs", "df"], [True, False, False, False])
     assert pc.set_index("true_class").fpr.to_dict() == {"df": 1.0, "fs": 0.5}
+
+
+def test_auc_equals_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from engine.metrics import auc_score
+
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = int(rng.integers(2, 80))
+        is_real = rng.random(n) < 0.4
+        if is_real.all() or not is_real.any():
+            continue
+        scores = np.round(rng.random(n), 1)
+        assert auc_score(scores, is_real) == pytest.approx(roc_auc_score(is_real, scores), abs=1e-12)
