@@ -420,6 +420,9 @@ def train(cfg: ExperimentConfig, approach: str, ws: Workspace, *, resume_only: b
         best_loss = float(ckpt["best_val_loss"])
         best_epoch = int(ckpt["best_epoch"])
         history = list(ckpt.get("history", []))
+        if d.main:  # a kill between the checkpoint and its epoch row: the rows come from the checkpoint
+            for rec in history:
+                write_epoch_row(ws, run_id, rec)
         say(f"resuming run {run_id} from epoch {start_epoch + 1}/{cfg.train.epochs} "
             f"(checkpoint of epoch {start_epoch}, best so far epoch {best_epoch + 1})")
     else:
@@ -501,9 +504,11 @@ def train(cfg: ExperimentConfig, approach: str, ws: Workspace, *, resume_only: b
                 best_loss, best_epoch = val_loss, epoch
             if d.main:
                 ck = checkpoint_dict(epoch)
-                _save_checkpoint(run_dir / LAST, ck)
+                # best before last: a kill between the two re-runs this epoch (last.pt still holds the
+                # previous one), so best.pt never lags behind the best_epoch that last.pt records
                 if improved:
                     _save_checkpoint(run_dir / BEST, ck)
+                _save_checkpoint(run_dir / LAST, ck)
                 with open(run_dir / LOG_FILE, "a") as fh:
                     fh.write(json.dumps(rec) + "\n")
                 write_epoch_row(ws, run_id, rec)

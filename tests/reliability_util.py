@@ -68,6 +68,12 @@ id = "real"
 name = "Real"
 color = "#0072B2"
 
+[[taxonomy.class]]
+id = "m"
+name = "Method m"
+color = "#E69F00"
+sources = ["clips:m"]
+
 [faces]
 frames_per_video = {frames}
 crop_size = 32
