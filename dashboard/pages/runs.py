@@ -17,7 +17,11 @@ def _sources(config_json: str) -> str:
         return "?"
     src = cfg.get("sources", {})
     dbs = src.get("databases", {})
-    names = list(dbs) if isinstance(dbs, dict) else list(dbs)
+    if isinstance(dbs, dict):
+        names = [f"{n} ({v.get('adapter', '?')}: {v.get('root', '?')})" if isinstance(v, dict) else f"{n} ({v})"
+                 for n, v in dbs.items()]
+    else:
+        names = [str(d) for d in dbs]
     sup, cross = src.get("superset", []), src.get("cross_db", [])
     return f"databases: {', '.join(names)}; training super-set: {', '.join(sup)}; cross-db: {', '.join(cross)}"
 
