@@ -112,3 +112,14 @@ def rotated_video(path: Path, n_frames: int = 8) -> Path:
     data[off:off + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
     path.write_bytes(bytes(data))
     return path
+
+
+def crash_on_request(task, spec):
+    """A stand-in per-video function whose worker process dies on videos named 'crash'."""
+    import os
+
+    from engine.faces import VideoResult
+
+    if "crash" in task.video_id:
+        os._exit(3)
+    return VideoResult(task.video_id, "ok", "fake")

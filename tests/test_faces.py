@@ -330,3 +330,16 @@ def test_read_crops_resizes(workspace, tmp_path):
         read_crops(workspace, ["a.png", "b.png"])
     with pytest.raises(AtlasError, match="missing"):
         read_crops(workspace, ["nope.png"])
+
+
+def test_worker_crash_is_pinned_on_its_video():
+    """A worker that dies (a decoder segfault) costs only the video that killed it."""
+    from engine.faces import FinderSpec, VideoTask
+    from engine.faces.pipeline import _run_pool
+    from faces_media import crash_on_request
+
+    tasks = [VideoTask(f"v/{name}", "/nonexistent") for name in ("a", "crash", "b", "c")]
+    results = {r.video_id: r for r in _run_pool(tasks, FinderSpec(()), 2, fn=crash_on_request)}
+    assert sorted(results) == sorted(t.video_id for t in tasks)
+    assert results["v/crash"].status == "error" and "crashed" in results["v/crash"].reason
+    assert all(r.status == "ok" for vid, r in results.items() if vid != "v/crash")

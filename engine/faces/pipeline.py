@@ -231,7 +231,8 @@ def _run_inline(tasks: list[VideoTask], spec: FinderSpec, workers: int) -> Itera
         close_worker_finder()
 
 
-def _run_pool(tasks: list[VideoTask], spec: FinderSpec, workers: int) -> Iterator[VideoResult]:
+def _run_pool(tasks: list[VideoTask], spec: FinderSpec, workers: int,
+              fn: Callable[[VideoTask, FinderSpec], VideoResult] = process_video) -> Iterator[VideoResult]:
     """A spawn-context process pool (detectors are never inherited by fork), a bounded
     number of tasks in flight; a worker that dies takes only its video with it."""
     import multiprocessing as mp
@@ -246,7 +247,7 @@ def _run_pool(tasks: list[VideoTask], spec: FinderSpec, workers: int) -> Iterato
         while (pending or inflight) and not broken:
             while pending and len(inflight) < 2 * workers:
                 t = pending.pop()
-                inflight[pool.submit(process_video, t, spec)] = t
+                inflight[pool.submit(fn, t, spec)] = t
             done, _ = wait(inflight, return_when=FIRST_COMPLETED)
             for fut in done:
                 t = inflight.pop(fut)
@@ -261,14 +262,14 @@ def _run_pool(tasks: list[VideoTask], spec: FinderSpec, workers: int) -> Iterato
     if broken:
         # Retry each suspect alone so the crash is pinned on the video that caused it.
         for t in suspects:
-            yield _run_isolated(t, spec, ctx)
-        yield from _run_pool(pending_left, spec, workers) if pending_left else iter(())
+            yield _run_isolated(t, spec, ctx, fn)
+        yield from _run_pool(pending_left, spec, workers, fn) if pending_left else iter(())
 
 
-def _run_isolated(task: VideoTask, spec: FinderSpec, ctx) -> VideoResult:
+def _run_isolated(task: VideoTask, spec: FinderSpec, ctx, fn=process_video) -> VideoResult:
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=init_worker, initargs=(spec,)) as pool:
         try:
-            return pool.submit(process_video, task, spec).result()
+            return pool.submit(fn, task, spec).result()
         except BrokenProcessPool:
             return VideoResult(task.video_id, "error", "the worker process crashed while decoding this video")
 
