@@ -54,5 +54,5 @@ def run(args) -> int:
     for line in summary.lines():
         print(f"  {line}")
     print(f"Experiment config: {summary.config}")
-    print(f"Next: dfatlas catalog scan --config {summary.config}")
+    print(f"Next: dfatlas catalog show --config {summary.config}")
     return 0
