@@ -200,3 +200,15 @@ def test_class_balanced_sampling_trains(workspace, tmp_path):
     cfg = load_config(make_toy(workspace, tmp_path, epochs=2, balanced=True))
     res = train(cfg, "binary", workspace, progress=False)
     assert res.status == "finished" and all(np.isfinite(h["train_loss"]) for h in res.history)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_channels_last_training(workspace, tmp_path):
+    cfg = load_config(make_toy(workspace, tmp_path, epochs=3, device="cuda", residual=True))
+    res = train(cfg, "attribution", workspace, progress=False)
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+    meta = json.loads((workspace.run_dir(res.run_id) / RUN_FILE).read_text())
+    assert meta["bf16"] == torch.cuda.is_bf16_supported() and meta["device"].startswith("cuda")
+    m = load_for_inference(workspace, res.run_id, device="cuda")
+    out = m.predict(np.stack([toy_image(np.random.default_rng(i), i % 3, 32) for i in range(5)]))
+    assert out["probs"].shape == (5, 3) and np.isfinite(out["embedding"]).all()

@@ -60,6 +60,7 @@ lr = {lr}
 num_workers = 0
 samples_per_class = 4
 balanced_sampling = {balanced}
+device = "{device}"
 """
 
 
@@ -79,9 +80,11 @@ def toy_image(rng: np.random.Generator, cls: int, size: int) -> np.ndarray:
 
 
 def write_config(path: Path, *, size: int = 32, input_size: int = 0, backbone: str = "test_resnet", epochs: int = 3,
-                 batch: int = 16, lr: float = 1e-3, residual: bool = False, balanced: bool = False) -> Path:
+                 batch: int = 16, lr: float = 1e-3, residual: bool = False, balanced: bool = False,
+                 device: str = "cpu") -> Path:
     path.write_text(CONFIG.format(size=size, input_size=input_size, backbone=backbone, epochs=epochs, batch=batch,
-                                  lr=lr, residual=str(residual).lower(), balanced=str(balanced).lower()))
+                                  lr=lr, residual=str(residual).lower(), balanced=str(balanced).lower(),
+                                  device=device))
     return path
 
 
