@@ -88,6 +88,9 @@ def test_explore_default_view_shows_map_metrics_and_confusion(fixture_ws, monkey
     assert all(t["type"] == "scattergl" for t in spec["data"])
     assert any("confusion" in c.proto.id for c in charts)
     check_metrics_table(at, fixture_ws, run_ids()["attribution"], "native", "video")
+    side_by_side = next(d.value for d in at.dataframe if "Approach" in d.value.columns)
+    assert set(side_by_side["Approach"]) == {"Binary", "Attribution", "TripletLoss-NN", "ArcFaceMod-LR"}
+    assert sorted(set(side_by_side["Test DB"])) == ["synth-a", "synth-b"]
     assert "SYNTHETIC benchmark" in "\n".join(m.value for m in at.sidebar.markdown)
     assert "fixed at launch" in "\n".join(c.value for c in at.sidebar.caption)
 

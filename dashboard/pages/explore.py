@@ -105,6 +105,14 @@ def metrics_panel(view, pooled) -> None:
     if m is not None:
         st.caption("All shown databases pooled: AUC {:.2f} · FNR {:.2f} % · FPR {:.2f} % · HTER {:.2f} %".format(
             100 * m.auc, 100 * m.fnr, 100 * m.fpr, 100 * m.hter))
+    with st.expander("All approaches on these databases (paper's Table 1/2 layout)"):
+        from dashboard.pages_common import default_classifier
+
+        others = mt.loc[mt["dataset"].isin(keys) & ((mt["n_real"] + mt["n_fake"]) > 0)]
+        avail = others.groupby("run_id")["classifier"].unique()
+        pick = [c == default_classifier(a, avail.get(r, [])) for r, a, c in
+                zip(others["run_id"], others["approach"], others["classifier"])]
+        st.dataframe(tables.paper_table(others.loc[pick]), hide_index=True, key="all_approaches")
     notes = sel["note"].dropna() if "note" in sel.columns else []
     for n in sorted(set(n for n in notes if n)):
         st.caption(f"note: {n}")
