@@ -134,7 +134,9 @@ def selection_panel(view, pts: pd.DataFrame, rows: np.ndarray) -> None:
         st.markdown("**Class breakdown** (rows true, columns predicted)")
         st.dataframe(breakdown, key="selection_breakdown")
     with c2:
-        shown = sub.iloc[:MAX_THUMBS]
+        # An even spread over the selection, grouped by predicted then true class.
+        ordered = sub.sort_values(["pred", "true_class", "video_id"], kind="stable")
+        shown = ordered.iloc[np.unique(np.linspace(0, len(ordered) - 1, min(MAX_THUMBS, len(ordered))).astype(int))]
         thumbs = data.thumbnails(view.path, view.sig, tuple(shown["face_id"]))
         caps = [f"{view.style.name(t)} → {view.style.name(p)}" for t, p in zip(shown["true_class"], shown["pred"])]
         have = [i for i, b in enumerate(thumbs) if b]
@@ -143,7 +145,7 @@ def selection_panel(view, pts: pd.DataFrame, rows: np.ndarray) -> None:
         else:
             st.caption("No thumbnails stored for these faces.")
         if len(sub) > MAX_THUMBS:
-            st.caption(f"showing the first {MAX_THUMBS} of {len(sub):,} faces")
+            st.caption(f"showing {len(shown)} of {len(sub):,} faces, spread over the selection")
 
 
 def page() -> None:
