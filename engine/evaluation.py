@@ -135,8 +135,7 @@ def _load_scores(q, pairs: list[tuple[str, str]], with_probs: bool) -> pa.Table:
             FROM predictions p
             JOIN _combos c ON c.run_id = p.run_id AND c.classifier = p.classifier
             JOIN faces f ON f.face_id = p.face_id
-            JOIN vv ON vv.video_id = f.video_id
-            ORDER BY c.combo""")
+            JOIN vv ON vv.video_id = f.video_id""")
     finally:
         q.con.unregister("_combos")
 
@@ -193,21 +192,25 @@ def _blocks(table: pa.Table, level: str) -> list[_Block]:
     vcode = table["vc"].to_numpy().astype(np.int64)
     score = table["real_score"].to_numpy()
     pred = pc.fill_null(table["pred_class"], UNATTRIBUTED).to_numpy(zero_copy_only=False).astype(np.int64)
-    bounds = np.flatnonzero(np.diff(combo)) + 1  # rows are sorted by combo
-    starts, ends = np.r_[0, bounds], np.r_[bounds, n]
     has_probs = "probs" in table.column_names
+    all_probs = None
+    if has_probs and table["probs"].null_count == 0 and level == "video":
+        all_probs = arrow_to_matrix(table["probs"])  # one flatten when every row has probabilities
     out = []
-    for s, e in zip(starts, ends):  # one iteration per (run, classifier): a dozen
+    for k in np.unique(combo):  # one iteration per (run, classifier): a dozen
+        rows = np.flatnonzero(combo == k)
         if level == "frame":
-            out.append(_Block(int(combo[s]), vcode[s:e], score[s:e], pred[s:e]))
+            out.append(_Block(int(k), vcode[rows], score[rows], pred[rows]))
             continue
         probs = None
-        if has_probs:
-            pcol = table["probs"].slice(s, e - s)
+        if all_probs is not None:
+            probs = all_probs[rows]
+        elif has_probs:
+            pcol = table["probs"].take(pa.array(rows))
             if pcol.null_count == 0:
                 probs = arrow_to_matrix(pcol)
-        vl = video_level(vcode[s:e], score[s:e], pred[s:e], probs)
-        out.append(_Block(int(combo[s]), vl.video_id.to_numpy().astype(np.int64), vl.real_score.to_numpy(),
+        vl = video_level(vcode[rows], score[rows], pred[rows], probs)
+        out.append(_Block(int(k), vl.video_id.to_numpy().astype(np.int64), vl.real_score.to_numpy(),
                           vl.pred_class.to_numpy()))
     return out
 

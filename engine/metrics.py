@@ -264,11 +264,15 @@ def video_level(face_video_ids, face_real_scores, face_pred_classes=None, face_p
         tb[c_of == 0] = mean_score[v_of[c_of == 0]]
     unattr = c_of == UNATTRIBUTED
     tb[unattr] = 1.0 - mean_score[v_of[unattr]]
-    # winner per video: most votes, then highest mean probability, then lowest class
-    order = np.lexsort((c_of, -tb, -votes, v_of))
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = v_of[order][1:] != v_of[order][:-1]
-    win = order[first]
+    # winner per video: most votes, then highest mean probability, then lowest class.
+    # (video, class) pairs come sorted by video then class, so segment maxima do it in O(n).
+    starts = np.flatnonzero(np.r_[True, v_of[1:] != v_of[:-1]])
+    seg = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, v_of.size]))
+    cand = votes == np.maximum.reduceat(votes, starts)[seg]
+    tb_c = np.where(cand, tb, -np.inf)
+    cand &= tb_c == np.maximum.reduceat(tb_c, starts)[seg]
+    idx = np.flatnonzero(cand)
+    win = idx[np.r_[True, seg[idx][1:] != seg[idx][:-1]]]  # first (lowest class) candidate per video
     out["pred_class"] = c_of[win].astype(np.int64)
     out["agreement"] = votes[win] / n_frames
     return out
