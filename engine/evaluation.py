@@ -249,7 +249,16 @@ def _resolve_classifiers(store: Store, infos: dict[str, RunInfo], classifiers) -
                     wanted.extend(sorted(x for x in avail if x[0] == r))
                 else:
                     wanted.append((r, c))
-    return [w for w in dict.fromkeys(wanted) if w in avail]
+    wanted = list(dict.fromkeys(wanted))
+    return [w for w in wanted if w in avail], [w for w in wanted if w not in avail]
+
+
+def _missing_note(approach: str, run_id: str, clf: str) -> str:
+    if clf == "native":
+        return f"no predictions: run `dfatlas embed --config CONFIG --run {run_id}`"
+    if approach not in ("triplet", "arcfacemod"):
+        return f"a {approach} run has no {clf!r} classifier (its own head is 'native')"
+    return f"no {clf!r} predictions: run `dfatlas classify --config CONFIG --run {run_id}`"
 
 
 def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "video", target_fpr: float = 0.10,
@@ -267,15 +276,18 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
     with store.connect() as con:
         q = _Reader(con)
         infos = runs_info(q, run_ids)
-        pairs = _resolve_classifiers(q, infos, classifiers)
+        pairs, missing = _resolve_classifiers(q, infos, classifiers)
+        notes = [dict(run_id=r, approach=infos[r].approach, classifier=c, label=approach_label(infos[r].approach, c),
+                      dataset="(all)", role="same-db", level=level, note=_missing_note(infos[r].approach, r, c))
+                 for r, c in missing]
         if not pairs:
-            return pd.DataFrame(columns=COLUMNS)
+            return pd.DataFrame(notes, columns=COLUMNS)
         roles = _dataset_roles(q, infos)
         meta = _meta(_load_meta(q))
         table = _load_scores(q, pairs, with_probs=(level == "video"))
         extra = _extra_members(q, meta)
     names = meta.names
-    rows = []
+    rows = list(notes)
     for b in _blocks(table, level):
         run_id, clf = pairs[b.combo]
         info = infos[run_id]

@@ -128,3 +128,11 @@ def test_shared_videos_count_for_every_database_claiming_them(workspace):
 
     s = sample_scores(store, runs["attribution"], "native", ["dbb/test"])
     assert (s.is_real == True).sum() == 8  # noqa: E712
+
+
+def test_classifier_without_predictions_is_a_note(four):
+    store, runs = four
+    df = metrics_table(store, classifiers=["svm"])
+    assert (df.dataset == "(all)").all()
+    assert df[df.approach == "triplet"].note.str.contains("dfatlas classify").all()
+    assert df[df.approach == "binary"].note.str.contains("native").all()

@@ -157,7 +157,9 @@ def run_evaluate(args) -> int:
     if clfs and ("default" in clfs):
         clfs = None
     df = metrics_table(store, args.runs, clfs, level=args.level, target_fpr=args.target_fpr, bootstrap=args.bootstrap)
-    if df.empty:
+    if df.empty or df.auc.isna().all() and df.fpr.isna().all() and (df.dataset == "(all)").all():
+        for note in dict.fromkeys(df.note.dropna()):
+            print(f"  {note}", file=sys.stderr)
         raise AtlasError("no predictions for these runs/classifiers: run `dfatlas embed` (and `dfatlas classify` "
                          "for triplet/arcfacemod runs) first")
     fmt = args.format
