@@ -117,14 +117,20 @@ def _is_video(path: Path) -> bool:
 
 
 def collect_videos(input_path: str | Path, name: str | None, labels_csv: str | Path | None,
-                   taxonomy: Taxonomy) -> InputSet:
-    """The input's videos as VideoRecords of the unknown set (see the module docstring)."""
+                   taxonomy: Taxonomy, roots=None) -> InputSet:
+    """The input's videos as VideoRecords of the unknown set (see the module docstring).
+
+    `roots` (the dashboard's `[dashboard] allowed_roots`): the input must resolve inside one of
+    them, and a video whose real path leaves them (a symlink) is reported and never read.
+    """
     from data_catalog.databases import ADAPTERS
 
     generic = ADAPTERS["generic"]
     path = Path(input_path).expanduser()
     if not path.exists():
         raise AnalysisError(f"input {path}: no such file or folder")
+    if roots is not None:
+        resolve_under_roots(path, roots)
     path = path.absolute()
     name = sanitize_name(name or (path.stem if path.is_file() else path.name))
     problems: list = []
@@ -171,6 +177,18 @@ def collect_videos(input_path: str | Path, name: str | None, labels_csv: str | P
                             "or a CSV manifest (.csv)")
     out = [VideoRecord(UNKNOWN_DB, name, Path(r.path), PurePosixPath(name, r.relpath).as_posix(),
                        r.true_class, r.is_fake, r.identity, r.method, tuple(r.source_ids)) for r in records]
+    if roots is not None:
+        from data_catalog.databases.base import Problem
+
+        inside = []
+        for r in out:
+            try:
+                resolve_under_roots(r.path, roots)
+                inside.append(r)
+            except AnalysisError:
+                problems.append(Problem("outside_allowed_roots", str(r.path),
+                                        "links outside [dashboard] allowed_roots; not read"))
+        out = inside
     if not out:
         raise AnalysisError(f"input {path}: no videos to analyse")
     labelled = any(r.is_fake is not None for r in out)
@@ -738,7 +756,7 @@ def _transform(store: Store, projection_id: str, emb: np.ndarray, progress=None,
 def analyze(workspace: Workspace, cfg, run_id: str, input_path: str | Path, name: str | None = None,
             labels_csv: str | Path | None = None, replace: bool = False, progress: ProgressFn | None = None,
             workers: int | None = None, device: str = "auto", executor: str = "process",
-            classifier: str | None = None, faces_progress_bar: bool = False) -> AnalysisReport:
+            classifier: str | None = None, faces_progress_bar: bool = False, roots=None) -> AnalysisReport:
     """Analyse the videos at `input_path` with run `run_id` and store them as `unknown/<name>`.
 
     `cfg` is the experiment config (its taxonomy reads labels; the run's *own*
@@ -755,7 +773,7 @@ def analyze(workspace: Workspace, cfg, run_id: str, input_path: str | Path, name
         raise AnalysisError(f"run {run_id} is {run.status!r}, not finished: finish its training "
                             "(and `dfatlas embed`) before analysing with it")
     taxonomy = cfg.taxonomy if cfg is not None else Taxonomy.from_dict(run.config.get("taxonomy", {}), f"run {run_id}")
-    inp = collect_videos(input_path, name, labels_csv, taxonomy)
+    inp = collect_videos(input_path, name, labels_csv, taxonomy, roots=roots)
     dataset = inp.dataset
     state = _existing_state(store, dataset, run_id)
     if state["complete"]:

@@ -89,10 +89,12 @@ def analysed_sets(path: str, sig: tuple, run_id: str) -> pd.DataFrame:
     return an.list_analyses(data._store(path), run_id)
 
 
-def _start(view, run_config: dict, input_path: Path, name: str, replace: bool) -> None:
+def _start(view, run_config: dict, input_path: Path, name: str, replace: bool, roots: list[str]) -> None:
     ws = resolve_workspace(None)
     job_id = jobs.new_job_id("analyze")
     argv = ["analyze", "--run", view.run_id, "--input", str(input_path), "--name", name]
+    for root in roots:  # the job reads nothing whose real path leaves these (symlinks included)
+        argv += ["--allowed-root", os.path.realpath(root)]
     cfg_path = run_config.get("path")
     if cfg_path and Path(cfg_path).is_file():
         argv += ["--config", str(cfg_path)]
@@ -140,7 +142,8 @@ def _source_form(view, run_config: dict) -> None:
                 chosen = res.folder
             elif chosen is None:
                 raise an.AnalysisError("choose a folder under the allowed roots first")
-            _start(view, run_config, chosen, name, replace)
+            _start(view, run_config, chosen, name, replace,
+                   [str(resolve_workspace(None).uploads_dir)] if mode == "Upload videos" else roots)
         except AtlasError as exc:
             st.error(str(exc))
 

@@ -36,6 +36,8 @@ def register(sub) -> None:
     p.add_argument("--classifier", metavar="NAME", help="classifier the report uses (default: native, or knn for metric heads)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="report format on stdout")
     p.epilog = "Without --config, the run's stored config (taxonomy, face settings) is used."
+    p.add_argument("--allowed-root", action="append", metavar="DIR",
+                   help="read only videos whose real path is inside DIR (repeatable; the dashboard passes its roots)")
     p.add_argument("--job-id", metavar="ID", help="background mode: keep the jobs row ID current (used by the dashboard)")
     add_wait_arg(p)
     p.set_defaults(func=run)
@@ -132,7 +134,7 @@ def run(args) -> int:
             with ws.lock(f"analyze {args.run}", wait=args.wait or bool(args.job_id)):
                 rep = analyze(ws, cfg, args.run, args.input, name=args.name, labels_csv=args.labels,
                               replace=args.replace, progress=job or bars, workers=args.workers,
-                              device=args.device, classifier=args.classifier)
+                              device=args.device, classifier=args.classifier, roots=args.allowed_root)
         finally:
             if bars is not None:
                 bars.close()
