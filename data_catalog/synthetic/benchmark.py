@@ -145,7 +145,7 @@ def plan(seed: int = 0, size: str = "default") -> list[VideoJob]:
             reals, fakes = preset.reals_per_id, preset.fakes_per_method
         else:
             splits = ["test"] * preset.cross_ids
-            reals, fakes = db.reals_per_id, min(db.fakes_per_method, preset.fakes_per_method * 2)
+            reals, fakes = db.reals_per_id, db.fakes_per_method
         by_split: dict[str, list[int]] = {}
         for i, s in enumerate(splits):
             by_split.setdefault(s, []).append(i)

@@ -209,19 +209,19 @@ def _draw_static(rng: np.random.Generator, d: dict) -> None:
         cv2.polylines(bm, [np.round(pts * 16).astype(np.int32)], False, 255, d["brow_thick"], cv2.LINE_AA, shift=4)
         _paint(img, alpha, bm.astype(np.float32) / 255 * 0.9, hair * 0.7)
     # hair on the head (drawn over the forehead)
-    if d["hair_style"] != 2 or True:
-        top = cy - b * d["hairline"]
-        wav = top + 0.08 * b * np.cos((xx - cx) / a * np.pi * rng.uniform(0.8, 1.6) + rng.uniform(0, 6))
-        if d["hair_style"] == 3:  # fringe: lower, uneven
-            wav = wav + 0.18 * b * (1 - np.abs(xx - cx) / a).clip(0, 1)
-        cap = _ellipse_mask(shape, (cx, cy - 0.1 * b), (1.08 * a, 1.04 * b)) * (yy < wav)
-        side_h = cy - b * (0.05 if d["hair_style"] in (0, 3) else -0.3)
-        sides = _ellipse_mask(shape, (cx, cy - 0.1 * b), (1.1 * a, 1.04 * b)) * (1 - face) * (yy < side_h)
-        cap = np.maximum(cap, sides)
-        cap = cv2.GaussianBlur(cap, (0, 0), 0.8)
-        if d["hair_style"] == 2:
-            cap *= 0.55  # buzz cut: the scalp shows through
-        _paint(img, alpha, cap, hair_tex)
+    # hair on the head, over the forehead (a buzz cut lets the scalp show through)
+    top = cy - b * d["hairline"]
+    wav = top + 0.08 * b * np.cos((xx - cx) / a * np.pi * rng.uniform(0.8, 1.6) + rng.uniform(0, 6))
+    if d["hair_style"] == 3:  # fringe: lower, uneven
+        wav = wav + 0.18 * b * (1 - np.abs(xx - cx) / a).clip(0, 1)
+    cap = _ellipse_mask(shape, (cx, cy - 0.1 * b), (1.08 * a, 1.04 * b)) * (yy < wav)
+    side_h = cy - b * (0.05 if d["hair_style"] in (0, 3) else -0.3)
+    sides = _ellipse_mask(shape, (cx, cy - 0.1 * b), (1.1 * a, 1.04 * b)) * (1 - face) * (yy < side_h)
+    cap = np.maximum(cap, sides)
+    cap = cv2.GaussianBlur(cap, (0, 0), 0.8)
+    if d["hair_style"] == 2:
+        cap *= 0.55  # buzz cut: the scalp shows through
+    _paint(img, alpha, cap, hair_tex)
     d["static"] = img
     d["static_alpha"] = np.clip(alpha, 0, 1)
     # glasses (over the eyes)
