@@ -87,6 +87,14 @@ def bench_slice(store: Store, dataset_rows: int) -> None:
         X = arrow_to_matrix(t["embedding"])
         times.append(time.perf_counter() - t0)
     best, med = min(times), float(np.median(times))
+    handle = Store(store.path, read_only=True)  # a dashboard keeps its handle: the schema is checked once
+    handle.tables()
+    reused = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        arrow_to_matrix(handle.arrow("SELECT face_id, embedding FROM embeddings WHERE run_id = ? AND dataset = ?",
+                                     ["triplet-0000000002", "db3/test"])["embedding"])
+        reused.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     df = Store(store.path, read_only=True).df(
         "SELECT face_id, embedding FROM embeddings WHERE run_id = ? AND dataset = ?", ["triplet-0000000002", "db3/test"])
@@ -94,6 +102,8 @@ def bench_slice(store: Store, dataset_rows: int) -> None:
     t_pd = time.perf_counter() - t0
     print(f"read one (run, dataset) slice: {X.shape[0]:,} x {X.shape[1]} in {med * 1000:.0f} ms median, "
           f"{best * 1000:.0f} ms best (open + query + close)  [target <= 100 ms]")
+    print(f"  with a kept Store handle (schema checked once; the file is still opened and closed): "
+          f"{np.median(reused) * 1000:.0f} ms median")
     print(f"  baseline, same query through pandas objects + np.stack: {t_pd * 1000:.0f} ms (x{t_pd / med:.1f})")
 
 

@@ -186,6 +186,15 @@ def run_evaluate(args) -> int:
             rows = [{"class": r.true_class, "n": r.n, "FPR (%)": f"{100 * r.fpr:.2f}"} for r in pc.itertuples()]
             out.write(f"per-class FPR at θ — {run_id} / {clf}\n")
             out.write(render(rows, fmt) + "\n")
+    if args.details:
+        from ..evaluation import detection_losses
+
+        lost = detection_losses(store)
+        lost = lost[lost.n_lost > 0]
+        out.write("videos lost to face extraction (per dataset and class)\n")
+        out.write(render([{"dataset": r.dataset, "class": r.true_class, "videos": r.n_videos, "lost": r.n_lost,
+                           "lost (%)": f"{100 * r.lost_share:.1f}", "statuses": r.statuses}
+                          for r in lost.itertuples()] or [{"dataset": "(none lost)"}], fmt) + "\n")
     prefix = {"latex": "% ", "markdown": "> "}.get(fmt, "")
     for line in provenance(store, args.runs):
         out.write(f"{prefix}{line}\n")
