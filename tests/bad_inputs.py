@@ -8,7 +8,8 @@ and which face-extraction statuses are acceptable for it:
 - zero-byte file, truncated AVI and truncated MP4, random bytes named `.mp4`,
   a PNG renamed to `.mp4`, a one-frame video, a very large frame (3840x2160,
   few frames), a grey-scale video, a video without a face, a folder and file
-  name with spaces and non-ASCII characters, a dangling symlink, a FIFO named
+  name with spaces and non-ASCII characters, a file name holding quotes and SQL,
+  a dangling symlink, a FIFO named
   `.mp4` (a special file: opening it would block), a symlink loop (a folder
   linking to its parent), and an unreadable file (chmod 000 — only when not
   running as root, since root reads it anyway; as root the dangling symlink and
@@ -112,6 +113,9 @@ def make_bad_corpus(root: Path, big_frames: int = 3) -> dict[str, Item]:
     face_video(odd / "clip ü ñ 日本 (1).avi", size=(320, 240), n_frames=GOOD_FRAMES, face_px=110)
     add("real/Ordner mit Leerzeichen ü ñ 日本/clip ü ñ 日本 (1).avi", "spaces and non-ASCII in the path", {"ok"},
         good=True)
+    sql = "it's \"quoted\"; DROP TABLE videos;--.avi"  # SQL text in a file name: must reach the store as data
+    face_video(real / sql, size=(320, 240), n_frames=GOOD_FRAMES, face_px=105)
+    add(f"real/{sql}", "quotes and SQL in the file name", {"ok"}, good=True)
     face_video(real / "grey.avi", size=(320, 240), n_frames=GOOD_FRAMES, face_px=110, grey=True)
     add("real/grey.avi", "grey-scale video", {"ok"}, good=True)
 

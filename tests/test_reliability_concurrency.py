@@ -135,3 +135,31 @@ def test_store_intact_after_concurrent_use(scenario):
     assert (runs.status == "finished").all()
     assert dict(zip(runs.run_id, runs.epochs_done)) == {a_id: A_EPOCHS, cfg.run_id("binary"): cfg.train.epochs}
     assert counts["epochs"] == A_EPOCHS + cfg.train.epochs
+
+
+def test_connection_discipline_in_the_source():
+    """Only engine/store.py opens the DuckDB file, and every `.connect()` elsewhere is the
+    context of a `with` (one unit of work); nothing cached across reruns holds a connection."""
+    import ast
+
+    offenders = []
+    files = [ROOT / "streamlit_app.py"] + sorted((ROOT / "engine").rglob("*.py")) + sorted(
+        (ROOT / "dashboard").rglob("*.py")) + sorted((ROOT / "data_catalog").rglob("*.py"))
+    for f in files:
+        rel = f.relative_to(ROOT).as_posix()
+        tree = ast.parse(f.read_text(), rel)
+        with_ctx = {id(item.context_expr) for n in ast.walk(tree) if isinstance(n, (ast.With, ast.AsyncWith))
+                    for item in n.items}
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "connect":
+                target = ast.unparse(n.func.value)
+                if target == "duckdb" and rel != "engine/store.py":
+                    offenders.append(f"{rel}:{n.lineno}: duckdb.connect outside engine/store.py")
+                elif target not in ("duckdb", "s", "socket") and rel != "engine/store.py" and id(n) not in with_ctx:
+                    offenders.append(f"{rel}:{n.lineno}: {target}.connect() outside a with block")
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                    "cache_resource" in ast.unparse(d) for d in n.decorator_list):
+                body = ast.unparse(n)
+                if "connect(" in body or "duckdb" in body:
+                    offenders.append(f"{rel}:{n.lineno}: cache_resource function {n.name} touches a connection")
+    assert not offenders, offenders
