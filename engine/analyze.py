@@ -985,8 +985,15 @@ def save_uploads(workspace: Workspace, set_name: str, files, max_upload_mb: floa
         accepted.append((sanitize_filename(name), data))
     if not accepted:
         raise AnalysisError("no video to analyse in the upload" + (": " + "; ".join(refused) if refused else ""))
-    folder = workspace.uploads_dir / f"{sanitize_name(set_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    folder.mkdir(parents=True, exist_ok=False)
+    stamp = f"{sanitize_name(set_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    workspace.uploads_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(1000):  # two uploads of one name in the same second (two sessions) get two folders
+        folder = workspace.uploads_dir / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            folder.mkdir(exist_ok=False)
+            break
+        except FileExistsError:
+            continue
     saved, used = [], set()
     for name, data in accepted:
         stem, suffix = os.path.splitext(name)

@@ -137,7 +137,7 @@ def test_uploads_are_limited_sanitised_and_kept_in_the_workspace(workspace, tmp_
     res = save_uploads(workspace, "../../Case 42", files, max_upload_mb=1)
     uploads = workspace.uploads_dir.resolve()
     assert res.folder.resolve().parent == uploads
-    assert re.fullmatch(r"case-42-\d{8}-\d{6}", res.folder.name), res.folder.name
+    assert re.fullmatch(r"case-42-\d{8}-\d{6}(-\d+)?", res.folder.name), res.folder.name
     refused = " ".join(res.refused)
     assert "big.mp4" in refused and "notes.txt" in refused and "fake.mp4" in refused and "riff.avi" in refused
     assert len(res.saved) + len(res.refused) == len(files)
@@ -149,6 +149,9 @@ def test_uploads_are_limited_sanitised_and_kept_in_the_workspace(workspace, tmp_
     assert len(set(res.saved)) == len(res.saved)
     created = {p for p in set(tmp_path.parent.rglob("*")) - before}
     assert all(str(p.resolve()).startswith(str(workspace.root.resolve())) for p in created), created
+    # two sessions uploading a set of the same name in the same second: two folders, nothing overwritten
+    two = [save_uploads(workspace, "same", [("a.avi", AVI_HEAD)], max_upload_mb=1) for _ in range(3)]
+    assert len({r.folder for r in two}) == 3
     with pytest.raises(AnalysisError):
         save_uploads(workspace, "nothing", [("a.txt", b"x"), ("b.mp4", b"not a video")], max_upload_mb=1)
 
