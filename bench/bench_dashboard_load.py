@@ -51,13 +51,44 @@ def _widgets(at):
     return out
 
 
+_COMPILE_LOCK = threading.Lock()
+
+
+def _one_script_cache_lock() -> None:
+    """Serialise page compilation across AppTest instances, as one server does.
+
+    A `streamlit run` server has ONE script cache whose lock serialises compiling the
+    pages; every AppTest instance has its own, so sessions in threads compile the same
+    pages at once — and CPython 3.11's AST constructor is not thread-safe
+    (python/cpython gh-106905: "SystemError: AST constructor recursion depth mismatch").
+    """
+    from streamlit.runtime.scriptrunner import script_cache
+
+    cls = script_cache.ScriptCache
+    if getattr(cls, "_dfatlas_locked", False):
+        return
+    original = cls.get_bytecode
+
+    def get_bytecode(self, script_path):
+        with _COMPILE_LOCK:
+            return original(self, script_path)
+
+    cls.get_bytecode = get_bytecode
+    cls._dfatlas_locked = True
+
+
 def session(ws: str, seconds: float, seed: int, times: list, errors: list, steps: list) -> None:
     from streamlit.testing.v1 import AppTest
 
     rng = random.Random(seed)
     t0 = time.perf_counter()
     at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
+    try:
+        at.run()
+    except Exception as exc:  # noqa: BLE001
+        errors.append([f"first run: {type(exc).__name__}: {exc}"[:300]])
+        steps.append(0)
+        return
     times.append(time.perf_counter() - t0)
     n = 0
     end = time.monotonic() + seconds
@@ -98,6 +129,7 @@ def run_load(ws: str | Path, sessions: int = 5, seconds: float = 60.0, seed: int
     import numpy as np
 
     os.environ["DFATLAS_WORKSPACE"] = str(ws)
+    _one_script_cache_lock()
     times: list = []
     errors: list = []
     steps: list = []
