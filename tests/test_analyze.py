@@ -368,3 +368,27 @@ def test_open_set_rates_on_known_and_novel_sets(tmp_path):
     assert list(rates.index) == ["synth/train", "unknown/case"]
     assert rates.loc["synth/train", "face_open_rate"] < 0.15  # same distribution as validation: ~5 %
     assert rates.loc["unknown/case", "video_open_rate"] == pytest.approx(3 / 12)
+
+
+def test_background_job_in_a_real_process_reports_failure(workspace, tmp_path):
+    """The dashboard's path: a detached `dfatlas analyze --job-id` subprocess keeps the jobs row current."""
+    import time
+
+    from engine import jobs
+
+    store = build_store(workspace.root)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    job_id = jobs.new_job_id("analyze")
+    proc = jobs.start_background(workspace, job_id, ["analyze", "--run", RUN_ID, "--input", str(empty)])
+    proc.wait(timeout=120)
+    job = jobs.read_job(store, job_id)
+    assert job is not None and job["status"] == "failed", (job, jobs.read_log_tail(workspace, job_id))
+    assert "is empty" in job["message"] and job["finished_at"] is not None
+    assert "is empty" in jobs.read_log_tail(workspace, job_id)
+    assert store.scalar("SELECT count(*) FROM videos WHERE dataset = 'unknown/empty'") == 0
+    # a row whose process died without finishing reads as failed
+    store.insert("jobs", pa.table({"job_id": ["ghost"], "kind": ["analyze"], "status": ["running"],
+                                   "message": ["faces: 3/9"], "pid": [proc.pid]}))
+    ghost = jobs.read_job(store, "ghost")
+    assert ghost["status"] == "failed" and "ended without finishing" in ghost["message"]

@@ -91,10 +91,10 @@ def print_report(rep, file=None) -> None:
         if r["verdict"] != "no face found":
             row |= {"pred": r["pred_class"], "agree": f"{r['agreement']:.2f}", "frames": int(r["n_frames"]),
                     "real_score": f"{r['real_score']:.3f}", "open_ratio": f"{r['open_ratio']:.2f}",
-                    "nearest": r["nearest_known"]}
+                    "nearest(d/r)": r["nearest_known"]}
         else:
             row |= {"pred": "", "agree": "", "frames": 0, "real_score": "", "open_ratio": "",
-                    "nearest": f"{r['status']}: {r['reason'] or ''}"[:60]}
+                    "nearest(d/r)": f"{r['status']}: {r['reason'] or ''}"[:60]}
         if rep.labelled:
             row["true"] = r["true_class"] if isinstance(r["true_class"], str) else ""
         rows.append(row)
