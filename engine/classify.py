@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -376,7 +376,3 @@ def classify_run(store: Store, run_id: str, cfg: ClassifiersSection, names=None,
         summary.append({"classifier": name, "status": "fitted" if not same else "extended", "params": params,
                         "datasets": len(others) + (1 if tables else 0), "n_fit": int(len(val.y))})
     return summary
-
-
-def config_dict(cfg: ClassifiersSection) -> dict:
-    return asdict(cfg)

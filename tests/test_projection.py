@@ -68,3 +68,50 @@ def test_errors(store_run):
         transform_into(store, pid, np.zeros((3, 5)))
     assert reference_datasets("superset/test", ["a", "b"]) == ["a/test", "b/test"]
     assert reference_datasets("x/val, unknown/y", ["a"]) == ["x/val", "unknown/y"]
+
+
+def test_cli_classify_and_project(workspace, tmp_path, capsys):
+    from engine.cli import main
+
+    runs = build_store(workspace, approaches=("binary", "triplet"), per_class=3, frames=2)
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text("""
+[experiment]
+synthetic = true
+[sources]
+superset = ["dba", "dbb"]
+cross_db = ["dbx", "dby"]
+[sources.dba]
+adapter = "generic"
+root = "dba"
+[sources.dbb]
+adapter = "generic"
+root = "dbb"
+[sources.dbx]
+adapter = "generic"
+root = "dbx"
+[sources.dby]
+adapter = "generic"
+root = "dby"
+[classifiers]
+enabled = ["knn"]
+knn_k = 3
+cv_folds = 3
+[projection]
+n_iter = 50
+early_exaggeration_iter = 25
+perplexity = 5
+n_jobs = 1
+""")
+    ws = ["--config", str(cfg), "--workspace", str(workspace.root)]
+    assert main(["classify", *ws, "--run", runs["triplet"]]) == 0
+    assert "knn" in capsys.readouterr().out
+    assert main(["classify", *ws, "--run", runs["binary"]]) == 2
+    assert "native" in capsys.readouterr().err
+    assert main(["project", *ws, "--run", runs["triplet"]]) == 0
+    out = capsys.readouterr().out
+    assert "tsne-" in out
+    n = workspace.store().scalar("SELECT count(*) FROM embeddings WHERE run_id = ?", [runs["triplet"]])
+    assert str(n) in out
+    assert main(["project", *ws, "--run", "nope"]) == 2
+    assert "unknown run id" in capsys.readouterr().err
