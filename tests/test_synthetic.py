@@ -71,6 +71,7 @@ def test_catalog_reads_every_database_with_expected_counts(small):
             fakes = [r for r in recs if r.is_fake]
             assert fakes and all(r.method in db.methods for r in fakes)
             assert classes[REAL] == SMALL.cross_ids * db.reals_per_id
+            assert classes[UNSEEN_FAKE] == SMALL.cross_ids * db.fakes_per_id
         assert all(r.identity for r in recs)
         assert all(r.is_fake == (r.true_class != REAL) for r in recs)
     variants = {r["method"] for r in _manifest(out, "synth-variants") if r["label"] == "fake"}

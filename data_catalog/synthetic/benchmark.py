@@ -50,8 +50,9 @@ class DatabaseSpec:
     description: str
     quality: tuple[int, int] = (70, 95)   # JPEG quality range, drawn per video
     size_factor: float = 1.0               # frame size relative to the size preset
-    reals_per_id: int = 2
-    fakes_per_method: int = 2              # per identity and method ("train") / fakes per identity ("cross")
+    # unseen sets only (training databases take the size preset's counts):
+    reals_per_id: int = 1
+    fakes_per_id: int = 2                  # methods taken in turn
 
 
 DATABASES = (
@@ -62,11 +63,10 @@ DATABASES = (
     DatabaseSpec("synth-gamma", "train", ("flicker-blend",),
                  "DeeperForensics-like: blend-mask flicker across frames"),
     DatabaseSpec("synth-variants", "cross", mm.VARIANT_METHODS,
-                 "unseen: variants of poisson-swap and upsample-texture on new identities",
-                 reals_per_id=1, fakes_per_method=2),
+                 "unseen: variants of poisson-swap and upsample-texture on new identities"),
     DatabaseSpec("synth-shift", "cross", mm.KNOWN_METHODS,
                  "unseen: all six known methods at lower resolution and stronger JPEG compression",
-                 quality=(30, 50), size_factor=2 / 3, reals_per_id=1, fakes_per_method=2),
+                 quality=(30, 50), size_factor=2 / 3),
 )
 
 
@@ -145,7 +145,7 @@ def plan(seed: int = 0, size: str = "default") -> list[VideoJob]:
             reals, fakes = preset.reals_per_id, preset.fakes_per_method
         else:
             splits = ["test"] * preset.cross_ids
-            reals, fakes = db.reals_per_id, db.fakes_per_method
+            reals, fakes = db.reals_per_id, db.fakes_per_id
         by_split: dict[str, list[int]] = {}
         for i, s in enumerate(splits):
             by_split.setdefault(s, []).append(i)
