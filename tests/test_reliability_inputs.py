@@ -67,6 +67,8 @@ def test_faces_give_every_item_a_status_and_reason(pipeline):
     st = store.df("SELECT v.relpath, fv.status, fv.reason, fv.n_faces, fv.n_sampled FROM face_videos fv "
                   "JOIN videos v USING (video_id) WHERE v.database = 'corpus' AND fv.settings_key = ?", [key])
     assert len(st) == len(set(st.relpath)) == len(pipeline["items"])
+    for row in st.sort_values("relpath").itertuples():
+        print(f"{pipeline['items'][row.relpath].kind:38} {row.status:10} faces {row.n_faces}  {row.reason or ''}")
     for row in st.itertuples():
         item = pipeline["items"][row.relpath]
         assert row.status in item.statuses, (item.kind, row.status, row.reason)
@@ -199,8 +201,17 @@ from engine.faces import resolve_models
 m = resolve_models(["short_range", "full_range"], allow_download=False)
 spec = FinderSpec(tuple((k, v.path) for k, v in m.items()))
 r = process_video(VideoTask("v", sys.argv[1], frames_per_video=int(sys.argv[2]), crop_size=64), spec)
+def peak_mb():
+    # VmHWM: this process's own peak (ru_maxrss can carry the forking parent's peak across exec)
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"status": r.status, "faces": r.n_faces, "frames": r.n_frames, "w": r.width, "h": r.height,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": peak_mb()}))
 """
 
 
