@@ -41,6 +41,8 @@ def save_small(png: bytes, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workspace", type=Path)
+    ap.add_argument("--prefix", default="", help="file name prefix, e.g. 'demo-' for a demo workspace")
+    ap.add_argument("--views", default="", help="comma-separated view names (default: all)")
     args = ap.parse_args()
     from tests.browser_util import box_select, browser_available, chromium_page, dashboard_server, error_count, \
         wait_for_map
@@ -58,6 +60,9 @@ def main() -> None:
         ids = run_ids()
         with dashboard_server(ws) as url, chromium_page(1400, 950) as page:
             for name, path, query, has_map in VIEWS:
+                if args.views and name not in args.views.split(","):
+                    continue
+                name = args.prefix + name
                 page.goto(f"{url}/{path}?{query.format(**ids)}", timeout=60000)
                 if has_map:
                     wait_for_map(page)

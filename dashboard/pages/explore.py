@@ -129,7 +129,11 @@ def selection_panel(view, pts: pd.DataFrame, rows: np.ndarray) -> None:
         else:
             st.caption("No labelled faces in the selection: no metrics.")
         unit = sub.drop_duplicates("video_id") if view.level == "video" else sub
-        breakdown = pd.crosstab(unit["true_class"].map(view.style.name), unit["pred"].map(view.style.name))
+        breakdown = pd.crosstab(unit["true_class"], unit["pred"])
+        rank = {c: i for i, c in enumerate(view.style.order())}
+        breakdown = breakdown.loc[sorted(breakdown.index, key=lambda c: rank.get(c, 99)),
+                                  sorted(breakdown.columns, key=lambda c: rank.get(c, 99))]
+        breakdown = breakdown.rename(index=view.style.name, columns=view.style.name)
         breakdown.index.name, breakdown.columns.name = "true \\ predicted", None
         st.markdown("**Class breakdown** (rows true, columns predicted)")
         st.dataframe(breakdown, key="selection_breakdown")
