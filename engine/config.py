@@ -113,7 +113,6 @@ class ClassifiersSection:
     lr_c: float = 0.001
     svm_c: float = 0.01
     svm_kernel: str = field(default="rbf", metadata=_choices("rbf", "linear"))  # linear: LinearSVC + calibration (large sets)
-    svm_kernel: str = field(default="rbf", metadata=_choices("rbf", "linear"))  # linear: LinearSVC + calibration (large sets)
     model_selection: bool = False  # pick hyper-parameters by CV on the validation split only
     cv_folds: int = 5
     knn_k_grid: tuple = (1, 3, 5, 9, 14, 21, 31)
