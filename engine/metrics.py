@@ -238,6 +238,8 @@ def video_level(face_video_ids, face_real_scores, face_pred_classes=None, face_p
     out = pd.DataFrame({"video_id": uniques, "real_score": mean_score, "n_frames": n_frames})
     if face_pred_classes is None:
         return out
+    if codes.size == 0:
+        return out.assign(pred_class=np.zeros(0, np.int64), agreement=np.zeros(0))
     pred = np.asarray(face_pred_classes, dtype=np.int64).reshape(-1)
     if pred.size != codes.size:
         raise AtlasError(f"video_level: {pred.size} predictions for {codes.size} faces")

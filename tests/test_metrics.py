@@ -164,3 +164,8 @@ def test_auc_equals_sklearn_with_ties():
             continue
         scores = np.round(rng.random(n), 1)
         assert auc_score(scores, is_real) == pytest.approx(roc_auc_score(is_real, scores), abs=1e-12)
+
+
+def test_video_level_empty_input():
+    v = video_level(np.array([], dtype=object), np.array([]), np.array([], dtype=np.int64), np.zeros((0, 3)))
+    assert len(v) == 0 and {"video_id", "real_score", "pred_class", "agreement", "n_frames"} <= set(v.columns)
