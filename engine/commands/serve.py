@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from data_catalog.errors import AtlasError
@@ -65,9 +66,18 @@ def run(args) -> int:
         print(f"note: no store in {ws.root} yet; the page will say how to make one (e.g. `dfatlas demo`)",
               file=sys.stderr)
     env = dict(os.environ, DFATLAS_WORKSPACE=str(ws.root))
-    print(f"dashboard: http://{args.host}:{port}  (workspace {ws.root}; Ctrl+C to stop)", flush=True)
-    try:
-        return subprocess.call(streamlit_command(ENTRY, args.host, port, args.max_upload_mb), env=env,
-                               cwd=str(ENTRY.parent))
-    except KeyboardInterrupt:
-        return 0
+    for attempt in range(3):
+        print(f"dashboard: http://{args.host}:{port}  (workspace {ws.root}; Ctrl+C to stop)", flush=True)
+        started = time.monotonic()
+        try:
+            code = subprocess.call(streamlit_command(ENTRY, args.host, port, args.max_upload_mb), env=env,
+                                   cwd=str(ENTRY.parent))
+        except KeyboardInterrupt:
+            return 0
+        # Another server took the port between our check and Streamlit's bind: try the next one.
+        if code != 0 and time.monotonic() - started < 20 and not port_is_free(args.host, port):
+            port = free_port(args.host, port + 1)
+            print(f"port taken meanwhile; retrying on {port}", file=sys.stderr)
+            continue
+        return code
+    raise AtlasError(f"could not start the dashboard: ports around {args.port} keep being taken")
