@@ -286,6 +286,7 @@ def test_project_killed_then_resumed_matches_uninterrupted(toy, tmp_path):
 
 # --- the whole demo ------------------------------------------------------------------
 
+@pytest.mark.timeout(3600)
 @pytest.mark.skipif(not os.environ.get("DFATLAS_TEST_DEMO_KILL"),
                     reason="runs `dfatlas demo --size small` twice (minutes on 2 cores): set DFATLAS_TEST_DEMO_KILL=1")
 def test_demo_killed_then_resumed_matches_uninterrupted(tmp_path):
