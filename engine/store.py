@@ -333,7 +333,16 @@ class Store:
 
     def arrow(self, sql: str, params: list | None = None) -> pa.Table:
         with self.connect() as con:
-            return con.sql(sql, params=params or None).to_arrow_table()
+            try:
+                return con.sql(sql, params=params or None).to_arrow_table()
+            except duckdb.ResourceInUseException:
+                # DuckDB 2.0 refuses `sql()` while an earlier result on the
+                # connection is unfinished; the DB-API path always works.
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    return con.execute(sql, params or []).to_arrow_table()
 
     def scalar(self, sql: str, params: list | None = None) -> Any:
         with self.connect() as con:
