@@ -9,6 +9,7 @@ its file and line and leaves the recorded catalog as it was; decoding a
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,8 @@ def test_faces_give_every_item_a_status_and_reason(pipeline):
         assert row.status != "error", (item.kind, row.reason)
         if row.status != "ok":
             assert row.reason, f"{item.kind}: status {row.status} without a reason"
+        if "FIFO" in item.kind:
+            assert "not a regular file" in row.reason, row.reason
         if item.good:
             assert row.status == "ok" and row.n_faces == min(GOOD_FRAMES, pipeline["cfg"].faces.frames_per_video)
     assert pipeline["summary"].counts.get("error", 0) == 0
@@ -241,3 +244,36 @@ def test_large_frames_are_decoded_one_at_a_time(tmp_path, blazeface_models):
     (tmp_path / "rss.json").write_text(json.dumps({"big": b, "small": s, "frame_mb": frame_mb}))
     print(f"peak RSS: 4K {b['rss_mb']:.0f} MiB, small {s['rss_mb']:.0f} MiB, extra {extra:.0f} MiB "
           f"(whole video would be {n * frame_mb:.0f} MiB)")
+
+
+UNPRIVILEGED_PROBE = """
+import json, os, sys
+import cv2  # imported while still root: the interpreter lives under /root
+from engine.faces.extract import FinderSpec, VideoTask, process_video
+os.setgid(65534)
+os.setuid(65534)  # nobody: now chmod 000 means unreadable
+assert not os.access(sys.argv[1], os.R_OK)
+r = process_video(VideoTask("locked", sys.argv[1], frames_per_video=4, crop_size=32), FinderSpec(()))
+print(json.dumps({"status": r.status, "reason": r.reason}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as a normal user the corpus itself holds a chmod 000 file")
+def test_unreadable_file_when_running_unprivileged(tmp_path):
+    """Root reads a chmod 000 file anyway, so drop to `nobody` after the imports and try again."""
+    import tempfile
+
+    from faces_media import face_video
+
+    folder = Path(tempfile.mkdtemp(prefix="dfatlas-unreadable-", dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        locked = face_video(folder / "locked.avi", size=(160, 120), n_frames=3, face_px=60)
+        locked.chmod(0)
+        res = subprocess.run([sys.executable, "-c", UNPRIVILEGED_PROBE, str(locked)], capture_output=True, text=True,
+                             cwd=str(ROOT), timeout=120)
+        assert res.returncode == 0, res.stderr[-2000:]
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        assert out["status"] == "unreadable" and "permission denied" in out["reason"], out
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -262,6 +262,12 @@ def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
     if not os.path.exists(path):
         res.reason = f"file not found: {path}"
         return res
+    if not os.path.isfile(path):  # a FIFO or device would block or never end when decoded
+        res.reason = "not a regular file (a FIFO, device or folder)"
+        return res
+    if not os.access(path, os.R_OK):
+        res.reason = "permission denied: the file cannot be read"
+        return res
     if os.path.getsize(path) == 0:
         res.reason = "zero-byte file"
         return res
