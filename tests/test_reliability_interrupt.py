@@ -108,12 +108,14 @@ def test_faces_killed_mid_batch_then_resumed(tmp_path, blazeface_models):
                             start_new_session=True)
     from reliability_util import kill_group, wait_for
 
-    started = wait_for(lambda: (ws / "atlas.duckdb").exists() and
-                       (count(ws, "SELECT count(*) FROM face_videos") or 0) >= 2 or proc.poll() is not None, 240)
-    assert started, log.read_text()[-2000:]
-    time.sleep(rng.uniform(*window))
-    killed = proc.poll() is None
-    kill_group(proc)
+    try:
+        started = wait_for(lambda: (ws / "atlas.duckdb").exists() and
+                           (count(ws, "SELECT count(*) FROM face_videos") or 0) >= 2 or proc.poll() is not None, 240)
+        assert started, log.read_text()[-2000:]
+        time.sleep(rng.uniform(*window))
+        killed = proc.poll() is None
+    finally:
+        kill_group(proc)
     done_at_kill = count(ws, "SELECT count(*) FROM face_videos")
     assert_store_consistent(ws / "atlas.duckdb")
 
@@ -237,10 +239,13 @@ def test_embed_killed_then_resumed_matches_uninterrupted(toy, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", EMBED_HELPER, str(ws), toy["run_id"]],
                             stdout=open(tmp_path / "embed.log", "ab"), stderr=subprocess.STDOUT, cwd=str(ROOT),
                             env=cli_env(ws), start_new_session=True)
-    assert wait_for(lambda: (count(ws, "SELECT count(*) FROM embeddings") or 0) > 0 or proc.poll() is not None, 240)
-    time.sleep(rng.uniform(0.0, 0.4))
-    killed = proc.poll() is None
-    kill_group(proc)
+    try:
+        assert wait_for(lambda: (count(ws, "SELECT count(*) FROM embeddings") or 0) > 0 or proc.poll() is not None,
+                        240)
+        time.sleep(rng.uniform(0.0, 0.4))
+        killed = proc.poll() is None
+    finally:
+        kill_group(proc)
     n_at_kill = count(ws, "SELECT count(*) FROM embeddings")
     assert n_at_kill % 16 == 0 or not killed, "a chunk is committed whole or not at all"
     assert_store_consistent(ws / "atlas.duckdb")
