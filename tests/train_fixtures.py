@@ -126,9 +126,10 @@ def make_toy(workspace, tmp_path: Path, *, videos_per_class: dict | None = None,
     return cfg_path
 
 
-def ddp_worker(rank: int, world: int, port: int, cfg_path: str, ws_root: str, approach: str, out_dir: str) -> None:
-    """One rank of the 2-process gloo test: train through engine.train.train and
-    record, after every optimiser step, whether all ranks hold identical weights."""
+def ddp_worker(rank: int, world: int, port: int, cfg_path: str, ws_root: str, approaches: list, out_dir: str) -> None:
+    """One rank of the 2-process gloo test: train each approach through
+    engine.train.train (one process group) and record, after every optimiser
+    step, whether all ranks hold identical weights and which batch it took."""
     import json
     import os
 
@@ -142,22 +143,24 @@ def ddp_worker(rank: int, world: int, port: int, cfg_path: str, ws_root: str, ap
     from engine.train import dist_from_env, train
     from engine.workspace import resolve_workspace
 
-    record = {"batches": [], "max_param_diff": [], "losses": []}
-
-    def hook(epoch, step, idx, unit, loss):
-        flat = torch.cat([p.detach().reshape(-1) for p in unit.parameters()])
-        gathered = [torch.zeros_like(flat) for _ in range(world)]
-        dist.all_gather(gathered, flat)
-        record["max_param_diff"].append(float(max((g - flat).abs().max() for g in gathered)))
-        record["batches"].append([epoch, step, [int(i) for i in idx]])
-        record["losses"].append([epoch, float(loss)])
-
+    records = {}
     try:
-        res = train(load_config(cfg_path), approach, resolve_workspace(ws_root), dist_info=dist_from_env(),
-                    progress=False, step_hook=hook)
-        record["history"] = res.history
+        for approach in approaches:
+            record = records[approach] = {"batches": [], "max_param_diff": [], "losses": []}
+
+            def hook(epoch, step, idx, unit, loss, record=record):
+                flat = torch.cat([p.detach().reshape(-1) for p in unit.parameters()])
+                gathered = [torch.zeros_like(flat) for _ in range(world)]
+                dist.all_gather(gathered, flat)
+                record["max_param_diff"].append(float(max((g - flat).abs().max() for g in gathered)))
+                record["batches"].append([epoch, step, [int(i) for i in idx]])
+                record["losses"].append([epoch, float(loss)])
+
+            res = train(load_config(cfg_path), approach, resolve_workspace(ws_root), dist_info=dist_from_env(),
+                        progress=False, step_hook=hook)
+            record["history"] = res.history
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
-        json.dump(record, fh)
+        json.dump(records, fh)
