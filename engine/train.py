@@ -327,7 +327,8 @@ class TrainResult:
     def summary(self) -> dict:
         last = self.history[-1] if self.history else {}
         best = next((h for h in self.history if h["epoch"] == self.best_epoch), {})
-        return {"run": self.run_id, "status": self.status, "epochs": self.epochs_done, "best_epoch": self.best_epoch,
+        return {"run": self.run_id, "status": self.status, "epochs": self.epochs_done,
+                "best epoch": self.best_epoch + 1 if self.best_epoch >= 0 else "",
                 "val_loss": _fmt(best.get("val_loss")), "val_acc": _fmt(best.get("val_accuracy")),
                 "img/s": _fmt(last.get("images_per_s"), 0), "train_s": f"{self.train_seconds:.0f}"}
 
@@ -433,7 +434,7 @@ def train(cfg: ExperimentConfig, approach: str, ws: Workspace, *, resume_only: b
     ddp_unit = unit
     if d.enabled:
         ddp_unit = nn.parallel.DistributedDataParallel(
-            unit, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=True)
+            unit, device_ids=[device.index] if device.type == "cuda" else None)  # buffers: rank 0's, every forward
     step_fn = ddp_unit
     if cfg.train.compile:
         step_fn = torch.compile(ddp_unit)
@@ -728,6 +729,16 @@ def run_training(config: str | Path | ExperimentConfig, approach: str, workspace
     cfg = config if isinstance(config, ExperimentConfig) else load_config(config)
     cfg = apply_overrides(cfg, backbone, epochs)
     return train(cfg, approach, workspace, resume_only=resume_only, progress=progress)
+
+
+def finished_result(ws: Workspace, run_id: str) -> TrainResult:
+    """The TrainResult of a run from its folder (after a DDP run in other processes)."""
+    run_dir = ws.run_dir(run_id)
+    meta = json.loads((run_dir / RUN_FILE).read_text())
+    return TrainResult(run_id, meta["approach"], meta.get("status", "?"),
+                       -1 if meta.get("best_epoch") is None else int(meta["best_epoch"]),
+                       meta.get("epochs_done", 0), meta.get("train_seconds", 0.0), meta.get("pretrained_source", ""),
+                       _read_log(run_dir), run_dir)
 
 
 def _ddp_worker(rank: int, world: int, port: int, config_path: str, approach: str, ws_root: str,

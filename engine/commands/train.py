@@ -34,7 +34,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..train import apply_overrides, check_request, run_ddp, train
+    from ..train import apply_overrides, check_request, finished_result, run_ddp, train
 
     cfg = apply_overrides(config_of(args), args.backbone, args.epochs)
     approaches = list(APPROACHES) if args.all else [args.approach]
@@ -49,7 +49,7 @@ def run(args) -> int:
             if args.ddp > 1:
                 run_ddp(args.config, a, ws, args.ddp, backbone=args.backbone, epochs=args.epochs,
                         resume_only=args.resume)
-                rows.append({"run": cfg.run_id(a), "status": "ddp x%d done" % args.ddp})
+                rows.append(finished_result(ws, cfg.run_id(a)).summary() | {"ranks": args.ddp})
             else:
                 res = train(cfg, a, ws, resume_only=args.resume)
                 rows.append(res.summary())
