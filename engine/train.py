@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import math
 import os
@@ -116,7 +117,9 @@ def dist_from_env() -> Dist:
 def init_distributed(d: Dist, device: torch.device) -> None:
     if d.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, rank=d.rank, world_size=d.world)
+        # long timeout: rank 0 alone decodes the crop cache (minutes at paper scale) while the others wait
+        dist.init_process_group(backend=backend, rank=d.rank, world_size=d.world,
+                                timeout=datetime.timedelta(hours=2))
 
 
 # --- device / precision ------------------------------------------------------------
