@@ -212,3 +212,23 @@ def test_cuda_bf16_channels_last_training(workspace, tmp_path):
     m = load_for_inference(workspace, res.run_id, device="cuda")
     out = m.predict(np.stack([toy_image(np.random.default_rng(i), i % 3, 32) for i in range(5)]))
     assert out["probs"].shape == (5, 3) and np.isfinite(out["embedding"]).all()
+
+
+def test_pretrained_sources_offline_and_local_file(tmp_path, monkeypatch, capsys):
+    import timm
+
+    from engine.models import RANDOM_INIT_OFFLINE, create_backbone
+
+    monkeypatch.setenv("DFATLAS_OFFLINE", "1")
+    monkeypatch.setattr("engine.models._cached_pretrained_file", lambda pcfg: None)
+    _, source = create_backbone("test_resnet", pretrained=True)
+    assert source == RANDOM_INIT_OFFLINE and "random initialisation" in capsys.readouterr().err
+    weights = tmp_path / "w.pth"
+    ref = timm.create_model("test_resnet", num_classes=0)
+    torch.save(ref.state_dict(), weights)
+    m, source = create_backbone("test_resnet", pretrained=True, checkpoint=str(weights), in_chans=6)
+    assert source == f"file:{weights}"
+    first = next(k for k in ref.state_dict() if k.endswith("weight"))
+    assert m.state_dict()[first].shape[1] == 6  # timm adapted the stem to the residual channels
+    with pytest.raises(AtlasError, match="file not found"):
+        create_backbone("test_resnet", pretrained=True, checkpoint=str(tmp_path / "missing.pth"))
