@@ -153,7 +153,7 @@ def run_demo(ws: Workspace, size: str = "default", seed: int = 0, workers: int |
             res = train(cfg, approach, ws)
             s = res.summary()
             return ("cache hit" if res.status == "cached" else
-                    f"{s['epochs']} epochs, best {s['best_epoch']}, val acc {s['val_acc']}, {s['img/s']} img/s")
+                    f"{s['epochs']} epochs, best {s['best epoch']}, val acc {s['val_acc']}, {s['img/s']} img/s")
 
         timed(f"train {approach}", fit)
 
