@@ -115,6 +115,6 @@ class TripletLoss(nn.Module):
                 loss = self.loss(embeddings, labels)
         # no triplet found: a zero loss that still touches the graph (DDP needs every
         # parameter to receive a gradient on every rank)
-        if loss.grad_fn is None:
+        if torch.is_grad_enabled() and loss.grad_fn is None:
             loss = embeddings.sum() * 0.0
         return loss

@@ -113,3 +113,12 @@ def test_triplet_loss_without_triplets_is_zero_with_a_graph():
     value = crit(emb, torch.zeros(4, dtype=torch.long))  # one class: nothing to mine
     value.backward()
     assert value.item() == 0 and emb.grad is not None
+
+
+def test_triplet_validation_loss_is_not_zeroed_without_grad():
+    torch.manual_seed(0)
+    labels = torch.arange(16) % 4
+    emb = F.normalize(torch.randn(16, 8), dim=1)
+    with torch.no_grad():
+        value = TripletLoss(margin=0.2)(emb, labels, mine=False)
+    assert value.item() > 0
