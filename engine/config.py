@@ -90,6 +90,7 @@ class TrainSection:
     lr: float = 2e-4
     weight_decay: float = 0.0
     optimizer: str = field(default="adam", metadata=_choices("adam", "adamw", "sgd"))
+    lr_schedule: str = field(default="constant", metadata=_choices("constant", "cosine"))  # paper: constant
     balanced_sampling: bool = False  # class-balanced batches for the real/fake imbalance
     samples_per_class: int = 4  # K of the P x K batches (triplet; balanced sampling)
     augment: bool = False

@@ -480,6 +480,8 @@ def train(cfg: ExperimentConfig, approach: str, ws: Workspace, *, resume_only: b
     try:
         for epoch in range(start_epoch, cfg.train.epochs):
             t_epoch = time.perf_counter()
+            for group in opt.param_groups:
+                group["lr"] = epoch_lr(cfg.train, epoch)
             unit.train()
             batches = epoch_batches(n_train, cfg.train.batch_size, seed=seed, epoch=epoch, rank=d.rank,
                                     world=d.world, balance_labels=balance,
@@ -575,6 +577,14 @@ def _read_log(run_dir: Path) -> list:
         except (ValueError, KeyError):
             continue
     return [out[k] for k in sorted(out)]
+
+
+def epoch_lr(t, epoch: int) -> float:
+    """The learning rate of an epoch: a function of the epoch alone, so a
+    resumed run continues exactly (no scheduler state to checkpoint)."""
+    if t.lr_schedule == "cosine" and t.epochs > 1:
+        return t.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / t.epochs))
+    return t.lr
 
 
 def _optimizer(cfg: ExperimentConfig, params):

@@ -133,7 +133,7 @@ def test_videos_are_mjpg_with_the_planned_frames_and_boxes(small):
             assert 0 <= x0 < x1 <= job.frame_size and 0 <= y0 < y1 <= job.frame_size
     assert SIZES["default"].n_frames >= 16 and SIZES["default"].frame_size >= 160
     assert min(j.frame_size for j in plan(0, "default") if j.database != "synth-shift") >= 160
-    assert 300 <= len(plan(0, "default")) <= 1200
+    assert 300 <= len(plan(0, "default")) <= 1500  # generation stays well under 90 s on 2 cores
 
 
 def test_shift_set_is_smaller_and_more_compressed():

@@ -82,7 +82,7 @@ class SizePreset:
 
 SIZES = {
     "small": SizePreset(frame_size=160, n_frames=8, train_ids=(4, 2, 2), cross_ids=4, reals_per_id=1, fakes_per_method=1),
-    "default": SizePreset(frame_size=192, n_frames=16, train_ids=(20, 6, 8), cross_ids=16, reals_per_id=2, fakes_per_method=2),
+    "default": SizePreset(frame_size=192, n_frames=16, train_ids=(48, 6, 8), cross_ids=16, reals_per_id=2, fakes_per_method=2),
     "large": SizePreset(frame_size=256, n_frames=32, train_ids=(60, 15, 20), cross_ids=40, reals_per_id=2, fakes_per_method=2),
 }
 
