@@ -44,7 +44,6 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -56,7 +55,7 @@ import pyarrow as pa
 
 from data_catalog.databases.base import VIDEO_SUFFIXES
 from data_catalog.errors import AtlasError
-from data_catalog.records import REAL, VideoRecord, to_is_real
+from data_catalog.records import VideoRecord, to_is_real
 from data_catalog.taxonomy import Taxonomy
 
 from .openset import METRIC_HEADS, OpenSetModel, knn_votes, metric_for, prepare
@@ -157,12 +156,11 @@ def collect_videos(input_path: str | Path, name: str | None, labels_csv: str | P
             records = [dataclasses.replace(r, true_class=by_rel[r.relpath].true_class, is_fake=by_rel[r.relpath].is_fake,
                                            identity=by_rel[r.relpath].identity, method=by_rel[r.relpath].method)
                        if r.relpath in by_rel else r for r in records]
-        root = path
     elif path.suffix.lower() == ".csv":
         if labels_csv:
             raise AnalysisError("give labels either in the input manifest or with --labels, not both")
         scan = generic.scan(path.parent, name=UNKNOWN_DB, options={"manifest": str(path)}, taxonomy=taxonomy)
-        records, problems, root = scan.records, list(scan.problems), path.parent
+        records, problems = scan.records, list(scan.problems)
     elif _is_video(path):
         rec = VideoRecord(UNKNOWN_DB, name, path, path.name, None, None)
         if labels_csv:
@@ -171,7 +169,7 @@ def collect_videos(input_path: str | Path, name: str | None, labels_csv: str | P
             match = [r for r in labels.records if r.relpath == path.name]
             if match:
                 rec = dataclasses.replace(match[0], split=name)
-        records, root = [rec], path.parent
+        records = [rec]
     else:
         raise AnalysisError(f"input {path}: not a video ({', '.join(VIDEO_SUFFIXES)}), a folder of videos, "
                             "or a CSV manifest (.csv)")

@@ -19,6 +19,7 @@ from typing import Callable
 
 from data_catalog.errors import AtlasError
 
+from .commands.common import progress_tick
 from .config import APPROACHES, ExperimentConfig, load_config
 from .workspace import Workspace
 
@@ -54,19 +55,6 @@ def peak_rss_mb() -> float:
     return max(own, kids) / 1024.0
 
 
-def _bar_tick(desc: str, unit: str):
-    from .commands.common import progress
-
-    bar = progress(total=None, desc=desc, unit=unit)
-
-    def tick(done, total, *_):
-        if total is not None:
-            bar.total = total
-        bar.update(done - bar.n)
-
-    return bar, tick
-
-
 def ensure_benchmark(ws: Workspace, size: str, seed: int) -> tuple[Path, str]:
     """Generate the benchmark under the workspace unless the same one is already complete."""
     from data_catalog.synthetic import generate
@@ -81,7 +69,7 @@ def ensure_benchmark(ws: Workspace, size: str, seed: int) -> tuple[Path, str]:
         except ValueError:
             pass
     marker.unlink(missing_ok=True)
-    bar, tick = _bar_tick("benchmark (SYNTHETIC)", "video")
+    bar, tick = progress_tick("benchmark (SYNTHETIC)", "video")
     try:
         summary = generate(out, seed=seed, size=size, progress=tick, force=True)
     finally:
@@ -160,7 +148,7 @@ def run_demo(ws: Workspace, size: str = "default", seed: int = 0, workers: int |
     def embed():
         notes = []
         for run_id in run_ids:
-            bar, tick = _bar_tick(f"embed {run_id}", "face")
+            bar, tick = progress_tick(f"embed {run_id}", "face")
             try:
                 res = embed_run(ws, run_id, databases, progress=tick)
             finally:
@@ -182,7 +170,7 @@ def run_demo(ws: Workspace, size: str = "default", seed: int = 0, workers: int |
 
     def project():
         for run_id in run_ids:
-            bar, tick = _bar_tick(f"project {run_id}", "face")
+            bar, tick = progress_tick(f"project {run_id}", "face")
             try:
                 project_run(store, run_id, cfg, progress=tick)
             finally:

@@ -43,7 +43,7 @@ from data_catalog.errors import AtlasError
 
 from .config import APPROACHES, ExperimentConfig, load_config
 from .data import BatchSource, build_crop_cache, epoch_batches, sampler_labels, training_faces
-from .models import (CHECKPOINT_FORMAT, METRIC_APPROACHES, AtlasModel, ModelSpec, build_criterion,
+from .models import (CHECKPOINT_FORMAT, METRIC_APPROACHES, AtlasModel, build_criterion,
                      build_model, check_backbone, model_spec, read_checkpoint)
 from .workspace import Workspace
 

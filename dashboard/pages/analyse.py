@@ -13,12 +13,10 @@ and are written under `<workspace>/uploads/` with sanitised names.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 

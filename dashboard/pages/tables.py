@@ -23,7 +23,6 @@ def exports(mt, role: str, stem: str, key: str) -> None:
 
 def page() -> None:
     view = controls.current()
-    ov = data.overview(view.path, view.sig)
     st.header("All approaches: the paper's Table 1 and Table 2")
     c1, c2 = st.columns([2, 1])
     scope = c1.radio("Classifiers", ["paper", "all"], key="tables_scope", horizontal=True,

@@ -277,10 +277,8 @@ def _hair_texture(rng, S, hair, cx, crown_y) -> np.ndarray:
 def draw_dynamic(ident: Identity, openness: float, mouth_open: float) -> tuple[np.ndarray, np.ndarray]:
     """The canonical head layer with eyes at `openness` and the mouth at `mouth_open` (0..1)."""
     d = ident
-    S = d.size
     img = d.static.copy()
     alpha = d.static_alpha.copy()
-    shape = (S, S)
     # eyes: ROI-local drawing
     for s in (-1, 1):
         ex, ey = d.cx + s * d.eye_dx, d.eye_y

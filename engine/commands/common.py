@@ -52,6 +52,19 @@ def progress(iterable=None, total=None, desc: str = "", unit: str = "it", disabl
                 disable=disable, mininterval=0.5)
 
 
+def progress_tick(desc: str, unit: str = "it"):
+    """A progress bar and a `tick(done, total)` callback for engine functions
+    that report progress as counts; close the bar when done."""
+    bar = progress(total=None, desc=desc, unit=unit)
+
+    def tick(done, total=None, *_):
+        if total is not None:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    return bar, tick
+
+
 @contextmanager
 def stage(name: str):
     """Print a stage's name and, at the end, its wall time."""

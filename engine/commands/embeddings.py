@@ -7,7 +7,7 @@ import sys
 from data_catalog.errors import AtlasError
 
 from ..config import CLASSIFIERS
-from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, progress,
+from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, progress_tick,
                      stage, workspace_of)
 
 
@@ -78,11 +78,7 @@ def run_embed(args) -> int:
     rows = []
     with ws.lock("embed", wait=args.wait):
         for run_id in runs_for_config(_store(ws), cfg, args.run):
-            bar = progress(total=None, desc=f"embed {run_id}", unit="face")
-
-            def tick(done, total, bar=bar):
-                bar.total = total
-                bar.update(done - bar.n)
+            bar, tick = progress_tick(f"embed {run_id}", "face")
 
             try:
                 res = embed_run(ws, run_id, dbs, device=args.device, batch_size=args.batch_size, progress=tick)
@@ -127,11 +123,7 @@ def run_project(args) -> int:
     with ws.lock("project", wait=args.wait):
         store = _store(ws)
         for run_id in runs_for_config(store, cfg, args.run):
-            bar = progress(total=None, desc=f"project {run_id}", unit="face")
-
-            def tick(done, total, bar=bar):
-                bar.total = total
-                bar.update(done - bar.n)
+            bar, tick = progress_tick(f"project {run_id}", "face")
 
             try:
                 pid = project_run(store, run_id, cfg, progress=tick,
