@@ -57,16 +57,8 @@ def _store(path: str) -> Store:
 
 
 def _arrow(store: Store, sql: str, params: list):
-    """One query as an Arrow table (through `execute`: `Store.arrow`'s `con.sql` trips on DuckDB 2.0's
-    pending-result check after the schema check)."""
-    import warnings
-
-    def run(con):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return con.execute(sql, params).to_arrow_table()
-
-    return store.with_retry(run)
+    """One query as an Arrow table."""
+    return store.arrow(sql, params)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

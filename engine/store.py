@@ -326,13 +326,26 @@ class Store:
         with self.transaction() as con:
             con.execute(sql, params or [])
 
-    def df(self, sql: str, params: list | None = None):
-        """Run one query and return a pandas DataFrame."""
-        with self.connect() as con:
+    @staticmethod
+    @contextmanager
+    def _registered(con: duckdb.DuckDBPyConnection, tables: dict | None):
+        """Make Arrow tables (e.g. a list of ids to join against) visible to one query."""
+        for name, table in (tables or {}).items():
+            con.register(name, table)
+        try:
+            yield con
+        finally:
+            for name in tables or {}:
+                con.unregister(name)
+
+    def df(self, sql: str, params: list | None = None, tables: dict | None = None):
+        """Run one query and return a pandas DataFrame; `tables` names Arrow
+        tables the query may read (registered for this query only)."""
+        with self.connect() as con, self._registered(con, tables):
             return con.execute(sql, params or []).df()
 
-    def arrow(self, sql: str, params: list | None = None) -> pa.Table:
-        with self.connect() as con:
+    def arrow(self, sql: str, params: list | None = None, tables: dict | None = None) -> pa.Table:
+        with self.connect() as con, self._registered(con, tables):
             try:
                 return con.sql(sql, params=params or None).to_arrow_table()
             except duckdb.ResourceInUseException:

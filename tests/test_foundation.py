@@ -167,3 +167,14 @@ def test_cli_reports_user_errors_without_traceback(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "[train] epochs" in proc.stderr
+
+
+def test_store_queries_can_join_a_list_of_ids(tmp_path):
+    store = Store(tmp_path / "a.duckdb")
+    store.execute("INSERT INTO jobs (job_id, kind, status) VALUES ('a', 'k', 'queued'), ('b', 'k', 'queued'), "
+                  "('c', 'k', 'queued')")
+    wanted = pa.table({"job_id": ["a", "c", "zz"]})
+    sql = "SELECT job_id FROM jobs WHERE job_id IN (SELECT job_id FROM _wanted) ORDER BY 1"
+    assert store.df(sql, tables={"_wanted": wanted}).job_id.tolist() == ["a", "c"]
+    ro = Store(tmp_path / "a.duckdb", read_only=True)  # first call on a fresh read-only handle
+    assert ro.arrow(sql, tables={"_wanted": wanted}).column("job_id").to_pylist() == ["a", "c"]

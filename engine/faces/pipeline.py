@@ -442,17 +442,8 @@ def status_by_class(store, settings_key: str, video_ids: Iterable[str] | None = 
     if video_ids is None:
         return store.df(sql.format(filter=""), [settings_key])
     ids = pa.table({"video_id": pa.array(list(video_ids), pa.string())})
-
-    def q(con):
-        con = con.cursor()  # a fresh cursor: the store's schema check may leave a result open
-        con.register("_wanted", ids)
-        try:
-            return con.execute(sql.format(filter="AND fv.video_id IN (SELECT video_id FROM _wanted)"),
-                               [settings_key]).df()
-        finally:
-            con.unregister("_wanted")
-
-    return store.with_retry(q)
+    return store.df(sql.format(filter="AND fv.video_id IN (SELECT video_id FROM _wanted)"), [settings_key],
+                    tables={"_wanted": ids})
 
 
 def read_crops(workspace, crop_paths: Iterable[str], size: int | None = None, threads: int = 1) -> np.ndarray:

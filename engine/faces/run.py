@@ -22,17 +22,8 @@ def videos_for_config(cfg, workspace, db: str | None = None, split: str | None =
     ids = pa.table({"database": pa.array(names, pa.string())})
     sql = ("SELECT video_id, path, true_class, dataset FROM videos "
            "WHERE database IN (SELECT database FROM _dbs) {split} ORDER BY video_id")
-
-    def q(con):
-        con = con.cursor()  # a fresh cursor: the store's schema check may leave a result open
-        con.register("_dbs", ids)
-        try:
-            return con.sql(sql.format(split="AND split = ?" if split else ""),
-                           params=[split] if split else None).to_arrow_table()
-        finally:
-            con.unregister("_dbs")
-
-    return store.with_retry(q)
+    return store.arrow(sql.format(split="AND split = ?" if split else ""), [split] if split else None,
+                       tables={"_dbs": ids})
 
 
 def _record_catalog(cfg, workspace, db: str | None) -> None:
@@ -73,14 +64,5 @@ def faces_for(store, settings_key: str, video_ids=None, columns: str = "face_id,
     if video_ids is None:
         return store.arrow(sql.format(filter=""), [settings_key])
     ids = pa.table({"video_id": pa.array(list(video_ids), pa.string())})
-
-    def q(con):
-        con = con.cursor()  # a fresh cursor: the store's schema check may leave a result open
-        con.register("_wanted", ids)
-        try:
-            return con.sql(sql.format(filter="AND video_id IN (SELECT video_id FROM _wanted)"),
-                           params=[settings_key]).to_arrow_table()
-        finally:
-            con.unregister("_wanted")
-
-    return store.with_retry(q)
+    return store.arrow(sql.format(filter="AND video_id IN (SELECT video_id FROM _wanted)"), [settings_key],
+                       tables={"_wanted": ids})
