@@ -210,8 +210,8 @@ def render_job(job: VideoJob) -> tuple[list[np.ndarray], list[tuple[float, float
                 mask = mask * rr.warp(source.inner_mask, M, S)
             if method == "poisson-swap":
                 frame = mm.poisson_swap(frame, src, mask, params, rng)
-            elif method == "poisson-swap-mixed":
-                frame = mm.poisson_swap(frame, src, mask, params, rng, mixed=True)
+            elif method == "poisson-swap-wide":
+                frame = mm.poisson_swap(frame, src, mask, params, rng, wide=True)
             elif method == "lowres-resynth":
                 frame = mm.lowres_resynth(frame, src, mask, params, rng)
             elif method == "pyramid-swap":

@@ -22,8 +22,8 @@ manipulated frame (uint8 BGR). Traces each leaves:
 - ``flicker-blend``: alpha-blended swap whose mask size, softness, strength
   and position jitter from frame to frame (temporal inconsistency).
 
-Variants used only in unseen sets: ``poisson-swap-mixed`` (mixed-gradient
-Poisson cloning, no colour transfer, wider mask) and
+Variants used only in unseen sets: ``poisson-swap-wide`` (the same Poisson
+cloning without colour transfer, over a wider mask) and
 ``upsample-texture-mouth`` (the up-sampling artefact confined to the mouth
 region, weaker pattern, bilinear mix).
 """
@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 
 KNOWN_METHODS = ("poisson-swap", "lowres-resynth", "reenact-warp", "upsample-texture", "pyramid-swap", "flicker-blend")
-VARIANT_METHODS = ("poisson-swap-mixed", "upsample-texture-mouth")
-SWAPS = {"poisson-swap", "lowres-resynth", "pyramid-swap", "flicker-blend", "poisson-swap-mixed"}
+VARIANT_METHODS = ("poisson-swap-wide", "upsample-texture-mouth")
+SWAPS = {"poisson-swap", "lowres-resynth", "pyramid-swap", "flicker-blend", "poisson-swap-wide"}
 
 
 def draw_params(method: str, rng: np.random.Generator) -> dict:
@@ -60,7 +60,7 @@ def draw_params(method: str, rng: np.random.Generator) -> dict:
     p["transfer"] = float(rng.uniform(0.7, 1.0))
     # face alignment resamples the source face: its detail and camera noise
     # come out low-passed (the swaps' main local trace besides the seams)
-    p["resample"] = {"poisson-swap": (0.6, 0.8), "poisson-swap-mixed": (0.6, 0.8), "flicker-blend": (0.55, 0.75),
+    p["resample"] = {"poisson-swap": (0.6, 0.8), "poisson-swap-wide": (0.6, 0.8), "flicker-blend": (0.55, 0.75),
                      "pyramid-swap": (0.7, 0.9)}.get(method)
     if p["resample"]:
         p["resample"] = float(rng.uniform(*p["resample"]))
@@ -102,11 +102,11 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
-def poisson_swap(target, source, mask, params, rng, mixed=False):
+def poisson_swap(target, source, mask, params, rng, wide=False):
     source = resample(source, params.get("resample"))
-    src = source if mixed else color_transfer(source, target, mask, params["transfer"])
+    src = source if wide else color_transfer(source, target, mask, params["transfer"])
     m = (mask > 0.5).astype(np.uint8) * 255
-    if mixed:
+    if wide:
         m = cv2.dilate(m, np.ones((5, 5), np.uint8))
     # keep the clone region inside the frame (seamlessClone needs a 1 px margin)
     m[:2], m[-2:], m[:, :2], m[:, -2:] = 0, 0, 0, 0
@@ -116,7 +116,7 @@ def poisson_swap(target, source, mask, params, rng, mixed=False):
     sub_src = src[y0:y1 + 1, x0:x1 + 1]
     sub_m = m[y0:y1 + 1, x0:x1 + 1]
     center = (x0 + sub_m.shape[1] // 2, y0 + sub_m.shape[0] // 2)
-    return cv2.seamlessClone(sub_src, target, sub_m, center, cv2.MIXED_CLONE if mixed else cv2.NORMAL_CLONE)
+    return cv2.seamlessClone(sub_src, target, sub_m, center, cv2.NORMAL_CLONE)
 
 
 def lowres_resynth(target, source, mask, params, rng):
