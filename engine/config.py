@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from data_catalog.databases.options import coerce_kind
 from data_catalog.errors import ConfigError
 from data_catalog.taxonomy import Taxonomy, paper_taxonomy
 
@@ -220,28 +221,19 @@ def _short_hash(obj: Any, n: int = 10) -> str:
 
 
 def _check_value(file: Path, key: str, value: Any, hint: Any, f: dataclasses.Field) -> Any:
-    origin = typing.get_origin(hint)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(file, key, f"expected true or false, got {value!r}")
-    elif hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(file, key, f"expected an integer, got {value!r}")
-    elif hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(file, key, f"expected a number, got {value!r}")
-        value = float(value)
-    elif hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(file, key, f"expected a string, got {value!r}")
-        choices = f.metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(file, key, f"expected one of {', '.join(choices)}, got {value!r}")
-    elif hint is tuple or origin is tuple:
+    if hint is tuple or typing.get_origin(hint) is tuple:
         if not isinstance(value, list):
             raise ConfigError(file, key, f"expected a list, got {value!r}")
-        value = tuple(value)
-    return value
+        return tuple(value)
+    if hint is str and not isinstance(value, str):  # unlike adapter options, no list of strings here
+        raise ConfigError(file, key, f"expected a string, got {value!r}")
+    kind = f.metadata.get("choices") or {bool: "bool", int: "int", float: "float", str: "str"}.get(hint)
+    if kind is None:
+        return value
+    try:
+        return coerce_kind(kind, value)
+    except ValueError as exc:
+        raise ConfigError(file, key, str(exc)) from None
 
 
 def _build_section(cls, data: Any, file: Path, section: str):

@@ -23,7 +23,13 @@ def coerce_option(adapter, opt: str, value: Any, base: Path, from_text: bool = F
     if opt not in adapter.options:
         known = ", ".join(["adapter", "root", *adapter.options])
         raise ValueError(f"unknown option for adapter {adapter.name!r} (known: {known})")
-    kind = adapter.options[opt]
+    return coerce_kind(adapter.options[opt], value, base, from_text)
+
+
+def coerce_kind(kind, value: Any, base: Path | None = None, from_text: bool = False) -> Any:
+    """Check one value against a kind ("path", "str", "bool", "int", "float" or a
+    tuple of allowed strings); the one type checker of adapter options and the
+    experiment config's sections. Raises `ValueError` saying what was expected."""
     if kind == "path":
         if not isinstance(value, str) or not value:
             raise ValueError(f"expected a path string, got {value!r}")
