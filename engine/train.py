@@ -360,6 +360,8 @@ def train(cfg: ExperimentConfig, approach: str, ws: Workspace, *, resume_only: b
     meta = check_run_folder(run_dir, run_id, approach)
     if meta and meta.get("status") == "finished" and (run_dir / BEST).is_file():
         say(f"run {run_id} already finished (best epoch {meta.get('best_epoch')}): cached, nothing to do")
+        if d.main:  # a kill between run.json and the store row: the run folder is the record
+            write_run_row(ws, meta)
         return TrainResult(run_id, approach, "cached", meta.get("best_epoch", -1), meta.get("epochs_done", 0),
                            meta.get("train_seconds", 0.0), meta.get("pretrained_source", ""),
                            _read_log(run_dir), run_dir)

@@ -232,3 +232,15 @@ def test_pretrained_sources_offline_and_local_file(tmp_path, monkeypatch, capsys
     assert m.state_dict()[first].shape[1] == 6  # timm adapted the stem to the residual channels
     with pytest.raises(AtlasError, match="file not found"):
         create_backbone("test_resnet", pretrained=True, checkpoint=str(tmp_path / "missing.pth"))
+
+
+def test_cache_hit_repairs_a_store_row_left_behind_by_a_kill(toy):
+    """A kill between writing run.json ('finished') and the store row leaves the
+    row at 'training'; the next train call is a cache hit that mends the row."""
+    ws, cfg = toy
+    run_id = cfg.run_id("attribution")
+    train(cfg, "attribution", ws, progress=False)
+    ws.store().execute("UPDATE runs SET status = 'training' WHERE run_id = ?", [run_id])
+    res = train(cfg, "attribution", ws, progress=False)
+    assert res.status == "cached"
+    assert ws.store().scalar("SELECT status FROM runs WHERE run_id = ?", [run_id]) == "finished"
