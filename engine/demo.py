@@ -19,7 +19,7 @@ from typing import Callable
 
 from data_catalog.errors import AtlasError
 
-from .commands.common import progress_tick
+from .progress import progress_tick
 from .config import APPROACHES, ExperimentConfig, load_config
 from .workspace import Workspace
 

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from data_catalog.errors import AtlasError
 from data_catalog.records import UNSEEN_FAKE, to_is_real
 
+from .provenance import code_revision, package_versions
 from .metrics import UNATTRIBUTED, attribution_accuracy, confusion_matrix, evaluate_at, far_threshold, \
     per_class_fpr, video_level
 from .store import Store, arrow_to_matrix
@@ -442,36 +443,6 @@ def detection_losses(store: Store, settings_key: str | None = None) -> pd.DataFr
 
 
 # --- provenance and formatting ----------------------------------------------
-
-_PACKAGES = ("dfatlas", "torch", "timm", "scikit-learn", "openTSNE", "duckdb", "numpy")
-
-
-def code_revision() -> str | None:
-    """`git describe` of the checkout this code runs from, if it is one."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=5)
-        if out.returncode != 0:
-            return None
-        rev = out.stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
-        return rev + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for p in _PACKAGES:
-        try:
-            out[p] = version(p)
-        except PackageNotFoundError:
-            pass
-    return out
-
 
 def provenance(store: Store, run_ids=None) -> list[str]:
     """Footer lines: data kind, config hashes, code revision(s), package versions."""

@@ -389,7 +389,7 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
     runner = {"process": _run_pool, "ray": _run_ray, "inline": _run_inline}[executor]
     bar = None
     if progress:
-        from engine.commands.common import progress as make_bar
+        from engine.progress import progress as make_bar
 
         bar = make_bar(total=len(todo), desc=f"faces {key}", unit="video")
     start = time.perf_counter()

@@ -1,0 +1,27 @@
+"""The four approaches of the paper as registered objects (see `base.Approach`).
+
+Import order is registration order, which is the order tables list them.
+To add an approach, write one module with a `@register_approach` class and
+import it here.
+"""
+
+from . import binary, attribution, triplet, arcfacemod  # noqa: F401  (registration, in the paper's order)
+from .base import UNATTRIBUTED, Approach
+from .registry import approach_names, get_approach, register_approach
+
+from data_catalog.errors import AtlasError
+
+
+def display_label(approach: str, classifier: str) -> str:
+    """'TripletLoss-NN', 'ArcFaceMod-LR', 'Attribution' — the paper's names."""
+    from ..classify import CLASSIFIERS
+
+    try:
+        base = get_approach(approach).label
+    except AtlasError:  # a run of an approach this dfatlas does not know: show its id
+        base = approach
+    suffix = CLASSIFIERS[classifier].suffix if classifier in CLASSIFIERS else classifier
+    return f"{base}-{suffix}" if suffix else base
+
+
+__all__ = ["Approach", "UNATTRIBUTED", "approach_names", "get_approach", "register_approach", "display_label"]

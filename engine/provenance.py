@@ -1,0 +1,44 @@
+"""Where a result came from: the code revision and package versions, recorded by
+training and printed under every metrics table."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+
+
+_PACKAGES = ("dfatlas", "torch", "timm", "pytorch-metric-learning", "scikit-learn", "openTSNE", "duckdb", "numpy")
+
+
+def code_revision() -> str | None:
+    """The short commit of the checkout this code runs from (`+dirty` with local changes), if it is one."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        rev = out.stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
+        return rev + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a result (recorded with runs, printed with tables)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for p in _PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def environment() -> dict[str, str]:
+    """Python and package versions, as a run records them."""
+    return {"python": platform.python_version()} | package_versions()

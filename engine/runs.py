@@ -1,0 +1,132 @@
+"""One run record: what a trained (or imported) run is, read from the store.
+
+Every reader — evaluation, classify, embed, projection, analysis, the demo
+and the dashboard — gets a run as a `RunRecord` from `read_run` /
+`read_runs`, and rebuilds a stored config section with `RunRecord.section`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+from data_catalog.errors import AtlasError
+
+from .approaches import get_approach
+from .store import Store
+from .store import runs as run_table
+
+
+class UnknownRun(AtlasError):
+    """A run id that the store does not hold."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    approach: str
+    classes: tuple[str, ...]            # taxonomy order used by the run; classes[0] == 'real'
+    superset: tuple[str, ...]           # databases of the training super-set
+    cross_db: tuple[str, ...]           # cross-database sets named by its config
+    config: dict = field(default_factory=dict, compare=False, hash=False)  # the stored config sections
+    status: str = "finished"
+    seed: int = 0
+    settings_key: str | None = None     # face settings it was trained on
+    embedding_dim: int | None = None
+    backbone: str | None = None
+    synthetic: bool = False
+    config_hash: str | None = None
+    code_revision: str | None = None
+    versions: dict = field(default_factory=dict, compare=False, hash=False)
+    pretrained_source: str | None = None
+
+    @property
+    def kind(self):
+        """The registered approach object (engine.approaches)."""
+        return get_approach(self.approach)
+
+    @property
+    def validation_datasets(self) -> tuple[str, ...]:
+        """The super-set's validation split: where classifiers are fitted and θ is set."""
+        return self.split_datasets("val")
+
+    def split_datasets(self, split: str) -> tuple[str, ...]:
+        return tuple(f"{db}/{split}" for db in self.superset)
+
+    @property
+    def default_classifier(self) -> str:
+        return self.kind.default_classifier
+
+    def class_name(self, idx: int) -> str:
+        return "fake" if idx < 0 else (self.classes[idx] if idx < len(self.classes) else f"class-{idx}")
+
+    def section(self, cls, name: str, fallback=None):
+        """The run's stored `[name]` config section as `cls` (else `fallback`, else the defaults).
+
+        Keys this dfatlas does not know are left out; lists become tuples.
+        """
+        stored = self.config.get(name) if isinstance(self.config, dict) else None
+        if not stored:
+            return fallback if fallback is not None else cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in known})
+
+
+def _json(text, default):
+    try:
+        return json.loads(text) if text else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _int_or_none(v):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else int(v)
+
+
+def _str_or_none(v):
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def read_runs(store: Store, run_ids=None) -> dict[str, RunRecord]:
+    """The runs in the store, oldest first (or `run_ids`, each of which must exist)."""
+    df = run_table.run_rows(store, run_ids)
+    if run_ids:
+        missing = [r for r in run_ids if r not in set(df.run_id)]
+        if missing:
+            raise unknown_run(store, missing[0])
+    superset_default = cross_default = None
+    out = {}
+    for r in df.to_dict("records"):  # one row per run: a handful
+        cfg = _json(r.get("config_json"), {})
+        cfg = cfg if isinstance(cfg, dict) else {}
+        src = cfg.get("sources", {}) if isinstance(cfg.get("sources"), dict) else {}
+        superset, cross = tuple(src.get("superset", ())), tuple(src.get("cross_db", ()))
+        if not superset:  # a run stored without its sources: the catalog's roles fill the gap
+            if superset_default is None:
+                superset_default = tuple(run_table.dataset_databases(store, "superset"))
+            superset = superset_default
+        if not cross:
+            if cross_default is None:
+                cross_default = tuple(run_table.dataset_databases(store, "cross_db"))
+            cross = cross_default
+        out[r["run_id"]] = RunRecord(
+            run_id=r["run_id"], approach=r["approach"], classes=tuple(r["classes"]), superset=superset,
+            cross_db=cross, config=cfg, status=r["status"], seed=_int_or_none(r.get("seed")) or 0,
+            settings_key=_str_or_none(r.get("settings_key")), embedding_dim=_int_or_none(r.get("embedding_dim")),
+            backbone=_str_or_none(r.get("backbone")), synthetic=bool(r.get("synthetic")),
+            config_hash=_str_or_none(r.get("config_hash")), code_revision=_str_or_none(r.get("code_revision")),
+            versions=_json(r.get("versions_json"), {}), pretrained_source=_str_or_none(r.get("pretrained_source")))
+    return out
+
+
+def read_run(store: Store, run_id: str) -> RunRecord:
+    """One run, or `UnknownRun` listing the runs the store holds."""
+    return read_runs(store, [run_id])[run_id]
+
+
+def unknown_run(store: Store, run_id: str) -> UnknownRun:
+    known = run_table.run_ids_with_status(store)
+    listing = ", ".join(f"{r.run_id} ({r.status})" for r in known.itertuples()) or "none — train one first"
+    return UnknownRun(f"unknown run id {run_id!r}; runs in this store: {listing}")

@@ -1,0 +1,62 @@
+"""Runs and their epochs: the rows `engine.runs.RunRecord` is read from, and the training writers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+from .connection import Store
+
+RUNS_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("approach", pa.string()), ("backbone", pa.string()), ("config_json", pa.string()),
+    ("config_hash", pa.string()), ("classes", pa.list_(pa.string())), ("taxonomy_json", pa.string()),
+    ("settings_key", pa.string()), ("embedding_dim", pa.int32()), ("pretrained_source", pa.string()),
+    ("seed", pa.int32()), ("status", pa.string()), ("message", pa.string()), ("best_epoch", pa.int32()),
+    ("epochs_done", pa.int32()), ("synthetic", pa.bool_()), ("train_seconds", pa.float64()),
+    ("timings_json", pa.string()), ("code_revision", pa.string()), ("versions_json", pa.string()),
+])
+EPOCHS_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("epoch", pa.int32()), ("train_loss", pa.float64()), ("val_loss", pa.float64()),
+    ("val_accuracy", pa.float64()), ("seconds", pa.float64()), ("images_per_s", pa.float64()),
+])
+
+
+def run_rows(store: Store, run_ids=None) -> pd.DataFrame:
+    """Every column of `runs` (or of `run_ids` only), oldest first."""
+    if run_ids is None:
+        return store.df("SELECT * FROM runs ORDER BY created_at, run_id")
+    return store.df("SELECT * FROM runs WHERE run_id IN (SELECT unnest(?)) ORDER BY created_at, run_id",
+                    [list(run_ids)])
+
+
+def run_ids_with_status(store: Store) -> pd.DataFrame:
+    """run_id and status of every run (for 'unknown run' messages)."""
+    return store.df("SELECT run_id, status FROM runs ORDER BY run_id")
+
+
+def dataset_databases(store: Store, role: str) -> list[str]:
+    """Databases recorded in the catalog with `role` (superset / cross_db / unknown)."""
+    return store.df("SELECT DISTINCT database FROM datasets WHERE role = ? ORDER BY 1", [role]).database.tolist()
+
+
+def write_run(store: Store, row: dict, created_at) -> None:
+    """Replace a run's row (one transaction); `created_at` keeps the first training's time."""
+    table = pa.Table.from_pylist([row], schema=RUNS_SCHEMA)
+    with store.transaction() as con:
+        con.execute("DELETE FROM runs WHERE run_id = ?", [row["run_id"]])
+        store.insert("runs", table, con=con)
+        con.execute("UPDATE runs SET updated_at = current_timestamp, created_at = ? WHERE run_id = ?",
+                    [created_at, row["run_id"]])
+
+
+def write_epoch(store: Store, row: dict) -> None:
+    """One epoch's training record (replacing a resumed epoch's)."""
+    store.insert("epochs", pa.Table.from_pylist([row], schema=EPOCHS_SCHEMA), replace=True)
+
+
+def set_embedding_dim(store: Store, run_id: str, dim: int) -> None:
+    store.execute("UPDATE runs SET embedding_dim = coalesce(embedding_dim, ?) WHERE run_id = ?", [dim, run_id])
+
+
+def epoch_rows(store: Store) -> pd.DataFrame:
+    return store.df("SELECT * FROM epochs ORDER BY run_id, epoch")
