@@ -130,3 +130,19 @@ def unknown_run(store: Store, run_id: str) -> UnknownRun:
     known = run_table.run_ids_with_status(store)
     listing = ", ".join(f"{r.run_id} ({r.status})" for r in known.itertuples()) or "none — train one first"
     return UnknownRun(f"unknown run id {run_id!r}; runs in this store: {listing}")
+
+
+def config_runs(store: Store, cfg, run: str | None = None, need: str | None = "finished") -> list[str]:
+    """`--run RUN` (which must exist), else the config's runs that the store holds (with status `need`)."""
+    from .approaches import approach_names
+
+    if run:
+        read_run(store, run)
+        return [run]
+    ids = [cfg.run_id(a) for a in approach_names(trainable_only=True)]
+    have = read_runs(store)
+    ok = [r for r in ids if r in have and (not need or have[r].status == need)]
+    if not ok:
+        raise AtlasError(f"no {need + ' ' if need else ''}runs of {cfg.path.name} in this store: "
+                         "train them first (`dfatlas train --config CONFIG`)")
+    return ok

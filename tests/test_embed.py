@@ -8,7 +8,12 @@ import pytest
 
 from atlas_fixtures import CLASSES, build_store
 from data_catalog.errors import AtlasError
-from engine.embed import embed_run, native_predictions
+from engine.approaches import get_approach
+from engine.embed import embed_run
+
+
+def native_predictions(approach, probs, real_score):
+    return get_approach(approach).native_predictions(probs, real_score)
 from engine.store import arrow_to_matrix
 
 

@@ -70,14 +70,15 @@ def _store(ws):
 
 
 def run_embed(args) -> int:
-    from ..embed import embed_run, runs_for_config
+    from ..embed import embed_run
+    from ..runs import config_runs
 
     cfg = config_of(args)
     ws = workspace_of(args).ensure()
     dbs = list(cfg.sources.superset) + list(cfg.sources.cross_db)
     rows = []
     with ws.lock("embed", wait=args.wait):
-        for run_id in runs_for_config(_store(ws), cfg, args.run):
+        for run_id in config_runs(_store(ws), cfg, args.run):
             bar, tick = progress_tick(f"embed {run_id}", "face")
 
             try:
@@ -92,14 +93,14 @@ def run_embed(args) -> int:
 
 def run_classify(args) -> int:
     from ..classify import METRIC_HEADS, classify_run
-    from ..embed import runs_for_config
+    from ..runs import config_runs
 
     cfg = config_of(args)
     ws = workspace_of(args).ensure()
     rows = []
     with ws.lock("classify", wait=args.wait):
         store = _store(ws)
-        run_ids = runs_for_config(store, cfg, args.run)
+        run_ids = config_runs(store, cfg, args.run)
         if not args.run:
             approach = dict(store.df("SELECT run_id, approach FROM runs").itertuples(index=False))
             run_ids = [r for r in run_ids if approach.get(r) in METRIC_HEADS]
@@ -114,7 +115,7 @@ def run_classify(args) -> int:
 
 
 def run_project(args) -> int:
-    from ..embed import runs_for_config
+    from ..runs import config_runs
     from ..projection import project_run
 
     cfg = config_of(args)
@@ -122,7 +123,7 @@ def run_project(args) -> int:
     rows = []
     with ws.lock("project", wait=args.wait):
         store = _store(ws)
-        for run_id in runs_for_config(store, cfg, args.run):
+        for run_id in config_runs(store, cfg, args.run):
             bar, tick = progress_tick(f"project {run_id}", "face")
 
             try:

@@ -1,0 +1,80 @@
+"""Maps: the `projections` rows (parameters) and `projection_points` (coordinates), written and read here."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .connection import Store
+
+
+def points_table(projection_id: str, datasets, face_ids, xy: np.ndarray, is_reference: bool) -> pa.Table:
+    n = len(face_ids)
+    datasets = [datasets] * n if isinstance(datasets, str) else datasets
+    return pa.table({"projection_id": pa.array([projection_id] * n, pa.string()),
+                     "dataset": pa.array(datasets, pa.string()), "face_id": pa.array(face_ids, pa.string()),
+                     "x": pa.array(np.asarray(xy)[:, 0], pa.float64()), "y": pa.array(np.asarray(xy)[:, 1], pa.float64()),
+                     "is_reference": pa.array([is_reference] * n, pa.bool_())})
+
+
+def write_map(store: Store, projection_id: str, run_id: str, reference: list[str], params: dict, seed: int,
+              kl_divergence: float | None, points: pa.Table) -> None:
+    """A fitted map's parameters and reference points, in one transaction."""
+    with store.transaction() as con:
+        con.execute("INSERT INTO projections (projection_id, run_id, reference, params_json, seed, kl_divergence) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [projection_id, run_id, ",".join(reference), json.dumps(params, sort_keys=True), seed,
+                     kl_divergence])
+        store.insert("projection_points", points, con=con)
+
+
+def write_points(store: Store, points: pa.Table) -> None:
+    store.insert("projection_points", points, replace=True)
+
+
+def map_row(store: Store, projection_id: str) -> dict | None:
+    """run_id, reference, params (dict), seed, kl_divergence of a map, or None."""
+    df = store.df("SELECT run_id, reference, params_json, seed, kl_divergence, created_at FROM projections "
+                  "WHERE projection_id = ?", [projection_id])
+    if df.empty:
+        return None
+    r = df.iloc[0]
+    return {"projection_id": projection_id, "run_id": r.run_id, "reference": r.reference.split(","),
+            "params": json.loads(r.params_json), "seed": int(r.seed),
+            "kl_divergence": None if pd.isna(r.kl_divergence) else float(r.kl_divergence)}
+
+
+def latest_projection_id(store: Store, run_id: str) -> str | None:
+    """The run's most recent map (the one the dashboard shows)."""
+    return store.scalar("SELECT projection_id FROM projections WHERE run_id = ? ORDER BY created_at DESC, "
+                        "projection_id LIMIT 1", [run_id])
+
+
+def placed_counts(store: Store, projection_id: str) -> dict[str, int]:
+    df = store.df("SELECT dataset, count(*) AS n FROM projection_points WHERE projection_id = ? GROUP BY 1",
+                  [projection_id])
+    return dict(zip(df.dataset, df.n.astype(int)))
+
+
+def reference_points(store: Store, projection_id: str, run_id: str) -> pa.Table:
+    """face_id, x, y, embedding of a map's reference faces, by face_id."""
+    return store.arrow("""
+        SELECT pp.face_id, pp.x, pp.y, e.embedding FROM projection_points pp
+        JOIN embeddings e ON e.face_id = pp.face_id AND e.run_id = ?
+        WHERE pp.projection_id = ? AND pp.is_reference ORDER BY pp.face_id""", [run_id, projection_id])
+
+
+def point_rows(store: Store, projection_id: str, datasets=None) -> pd.DataFrame:
+    """face_id, dataset, x, y, is_reference of a map (of `datasets` only when given), by face_id."""
+    if datasets:
+        return store.df("SELECT face_id, dataset, x, y, is_reference FROM projection_points WHERE projection_id = ? "
+                        "AND dataset IN (SELECT unnest(?)) ORDER BY face_id", [projection_id, list(datasets)])
+    return store.df("SELECT face_id, dataset, x, y, is_reference FROM projection_points WHERE projection_id = ? "
+                    "ORDER BY face_id", [projection_id])
+
+
+def map_overview(store: Store) -> pd.DataFrame:
+    return store.df("SELECT * FROM projections ORDER BY created_at DESC")
