@@ -24,16 +24,35 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import pyarrow as pa
 
 from data_catalog.errors import AtlasError
 
 from .config import ClassifiersSection
-from .store import Store, arrow_to_matrix, matrix_to_arrow
+from .runs import RunRecord, read_run
+from .store import Store, arrow_to_matrix
+from .store import embeddings as embedding_table
+from .store import predictions as prediction_table
 
-METRIC_HEADS = ("triplet", "arcfacemod")
-NAMES = ("knn", "lr", "svm")
 REAL = 0  # runs.classes[0] is always 'real'
+
+
+@dataclass(frozen=True)
+class ClassifierName:
+    """How a classifier id is shown: the paper's suffix ('TripletLoss-NN') and a title for menus."""
+    suffix: str
+    title: str
+
+
+# The one classifier naming: ids as stored in `predictions.classifier`, in menu order.
+CLASSIFIERS = {"native": ClassifierName("", "native head"), "knn": ClassifierName("NN", "kNN"),
+               "lr": ClassifierName("LR", "logistic regression"), "svm": ClassifierName("SVM", "SVM")}
+NAMES = ("knn", "lr", "svm")  # the embedding classifiers fitted here
+
+
+def classifier_order(names) -> list[str]:
+    """Classifier ids in menu order (unknown ones last, sorted)."""
+    have = set(names)
+    return [c for c in CLASSIFIERS if c in have] + sorted(have - set(CLASSIFIERS))
 
 
 # --- estimators ---------------------------------------------------------------
@@ -102,61 +121,31 @@ class ValSplit:
     n_classes: int
 
 
-def run_row(store: Store, run_id: str) -> dict:
-    df = store.df("SELECT run_id, approach, classes, config_json, seed FROM runs WHERE run_id = ?", [run_id])
-    if df.empty:
-        known = store.df("SELECT run_id FROM runs ORDER BY run_id").run_id.tolist()
-        raise AtlasError(f"unknown run id {run_id!r}; runs in this store: {', '.join(known) or 'none'}")
-    r = df.iloc[0]
-    try:
-        cfg = json.loads(r.config_json or "{}")
-    except ValueError:
-        cfg = {}
-    return {"run_id": run_id, "approach": r.approach, "classes": list(r.classes), "config": cfg,
-            "seed": int(r.seed) if r.seed is not None and not np.isnan(r.seed) else 0}
-
-
-def superset_of(store: Store, run: dict) -> list[str]:
-    sup = run["config"].get("sources", {}).get("superset") if isinstance(run["config"], dict) else None
-    if not sup:
-        sup = store.df("SELECT DISTINCT database FROM datasets WHERE role = 'superset' ORDER BY 1").database.tolist()
-    if not sup:
-        raise AtlasError(f"run {run['run_id']}: cannot tell which databases form its training super-set")
-    return list(sup)
-
-
-def classifiers_config(run: dict, fallback: ClassifiersSection | None = None) -> ClassifiersSection:
+def classifiers_config(run: RunRecord, fallback: ClassifiersSection | None = None) -> ClassifiersSection:
     """The run's own stored [classifiers] section (else `fallback`, else the defaults)."""
-    stored = run["config"].get("classifiers") if isinstance(run["config"], dict) else None
-    if stored:
-        known = {f for f in ClassifiersSection.__dataclass_fields__}
-        vals = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in known}
-        return ClassifiersSection(**vals)
-    return fallback or ClassifiersSection()
+    return run.section(ClassifiersSection, "classifiers", fallback)
 
 
 def load_val(store: Store, run_id: str) -> ValSplit:
     """The run's embeddings of the super-set validation split, with labels."""
-    run = run_row(store, run_id)
-    datasets = [f"{d}/val" for d in superset_of(store, run)]
-    t = store.arrow("""
-        SELECT e.face_id, e.dataset, e.embedding, f.video_id, v.true_class
-        FROM embeddings e JOIN faces f ON f.face_id = e.face_id JOIN videos v ON v.video_id = f.video_id
-        WHERE e.run_id = ? AND e.dataset IN (SELECT unnest(?)) ORDER BY e.face_id""", [run_id, datasets])
+    run = read_run(store, run_id)
+    if not run.superset:
+        raise AtlasError(f"run {run_id}: cannot tell which databases form its training super-set")
+    datasets = list(run.validation_datasets)
+    t = embedding_table.dataset_embeddings(store, run_id, datasets, labelled=True)
     if t.num_rows == 0:
-        n_emb = store.scalar("SELECT count(*) FROM embeddings WHERE run_id = ?", [run_id])
-        if not n_emb:
+        if not embedding_table.embedded_count(store, run_id):
             raise AtlasError(f"run {run_id} has no embeddings yet: run `dfatlas embed --config CONFIG --run {run_id}` first")
         raise AtlasError(f"run {run_id} has no embeddings of the validation split ({', '.join(datasets)}): "
                          "classifiers are fitted there; re-run `dfatlas embed`")
-    classes = run["classes"]
+    classes = run.classes
     index = {c: i for i, c in enumerate(classes)}
     true = t["true_class"].to_pylist()
     y = np.array([index.get(c, -1) for c in true], dtype=np.int64)
     keep = y >= 0
     X = arrow_to_matrix(t["embedding"])
-    if not keep.all():
-        warnings.warn(f"{int((~keep).sum())} validation faces have a class outside the run's classes; left out")
+    # Faces of classes outside the taxonomy (a super-set database's unseen fakes) are not fitted on;
+    # classify_run predicts them with the model fitted on the rest, like any other held-out face.
     if REAL not in set(y[keep]):
         raise AtlasError(f"run {run_id}: the validation split has no real faces; a real-score cannot be learnt")
     if len(set(y[keep])) < 2:
@@ -218,10 +207,7 @@ def predict_with(est, X: np.ndarray, n_classes: int) -> dict:
 
 
 def stored_params(store: Store, run_id: str, name: str) -> dict | None:
-    row = store.df("SELECT params_json FROM classifiers WHERE run_id = ? AND classifier = ?", [run_id, name])
-    if row.empty:
-        return None
-    return json.loads(row.params_json.iloc[0])
+    return prediction_table.classifier_record(store, run_id, name)
 
 
 def fit_classifier(store: Store, run_id: str, name: str, cfg: ClassifiersSection | None = None, val: ValSplit | None = None):
@@ -231,14 +217,14 @@ def fit_classifier(store: Store, run_id: str, name: str, cfg: ClassifiersSection
     not repeated), else the run's stored config, else `cfg`. Deterministic.
     The estimator's `classes_` are indices into `runs.classes`.
     """
-    run = run_row(store, run_id)
+    run = read_run(store, run_id)
     val = val or load_val(store, run_id)
     rec = stored_params(store, run_id, name)
     if rec is not None:
         params, seed = rec["params"], int(rec["request"]["seed"])
     else:
         ccfg = cfg or classifiers_config(run)
-        seed = run["seed"]
+        seed = run.seed
         params = select_params(name, val, ccfg, seed)[0] if ccfg.model_selection else default_params(name, ccfg)
     params = _clip_k(params, len(val.y))
     with warnings.catch_warnings():
@@ -247,8 +233,7 @@ def fit_classifier(store: Store, run_id: str, name: str, cfg: ClassifiersSection
 
 
 def fitted_names(store: Store, run_id: str) -> list[str]:
-    df = store.df("SELECT classifier FROM classifiers WHERE run_id = ? AND classifier <> 'native' ORDER BY 1", [run_id])
-    return df.classifier.tolist()
+    return prediction_table.fitted_classifiers(store, run_id)
 
 
 def apply_to_embeddings(store: Store, run_id: str, embeddings: np.ndarray, names=None, cfg=None,
@@ -270,19 +255,11 @@ def apply_to_embeddings(store: Store, run_id: str, embeddings: np.ndarray, names
     return out
 
 
-apply_classifiers = apply_to_embeddings
-
-
 # --- the classify job ---------------------------------------------------------------
 
-def _pred_table(run_id: str, name: str, face_ids, datasets, pred: dict, out_of_fold: bool) -> pa.Table:
-    n = len(face_ids)
-    return pa.table({
-        "run_id": pa.array([run_id] * n, pa.string()), "classifier": pa.array([name] * n, pa.string()),
-        "face_id": pa.array(face_ids, pa.string()), "dataset": pa.array(datasets, pa.string()),
-        "pred_class": pa.array(pred["pred_class"], pa.int32()), "real_score": pa.array(pred["real_score"], pa.float64()),
-        "probs": matrix_to_arrow(pred["probs"]), "out_of_fold": pa.array([out_of_fold] * n, pa.bool_()),
-    })
+def _pred_table(run_id: str, name: str, face_ids, datasets, pred: dict, out_of_fold: bool):
+    return prediction_table.predictions_table(run_id, name, face_ids, datasets, pred["pred_class"],
+                                              pred["real_score"], pred["probs"], out_of_fold)
 
 
 def classify_run(store: Store, run_id: str, cfg: ClassifiersSection, names=None, force: bool = False,
@@ -290,30 +267,30 @@ def classify_run(store: Store, run_id: str, cfg: ClassifiersSection, names=None,
     """Fit and apply the enabled classifiers of one run; returns a summary row per classifier.
 
     Skips a classifier whose recorded request matches and whose predictions
-    cover every embedded face; predicts only the datasets that are missing.
+    cover every embedded face; otherwise predicts only the faces that are
+    missing. Validation faces it is fitted on get out-of-fold predictions;
+    every other face (other splits, and validation faces of classes outside
+    the taxonomy) is predicted by the model fitted on the whole split.
     """
-    run = run_row(store, run_id)
-    if run["approach"] not in METRIC_HEADS:
-        raise AtlasError(f"run {run_id} is a {run['approach']} run: it is evaluated with its own head "
-                         f"(classifier 'native'); kNN/LR/SVM are for {' and '.join(METRIC_HEADS)} runs")
+    run = read_run(store, run_id)
+    if not run.kind.embedding_classifiers:
+        raise AtlasError(f"run {run_id} is a {run.approach} run: it is evaluated with its own head "
+                         f"(classifier 'native'); kNN/LR/SVM are for runs whose embedding they classify")
     names = list(names or cfg.enabled)
-    seed = run["seed"]
-    emb_counts = store.df("SELECT dataset, count(*) AS n FROM embeddings WHERE run_id = ? GROUP BY 1", [run_id])
-    if emb_counts.empty:
+    emb_counts = embedding_table.embedding_counts(store, run_id)
+    if not emb_counts:
         raise AtlasError(f"run {run_id} has no embeddings yet: run `dfatlas embed --config CONFIG --run {run_id}` first")
     val = None
     summary = []
     for name in names:
-        req = _request(name, cfg, seed)
+        req = _request(name, cfg, run.seed)
         rec = stored_params(store, run_id, name)
         same = rec is not None and rec.get("request") == req and not force
-        have = store.df("SELECT dataset, count(*) AS n FROM predictions WHERE run_id = ? AND classifier = ? GROUP BY 1",
-                        [run_id, name]) if same else None
-        have_n = dict(zip(have.dataset, have.n)) if same else {}
+        have_n = prediction_table.prediction_counts(store, run_id, name) if same else {}
         if val is None:
             val = load_val(store, run_id)
         val_sets = set(val.datasets)
-        missing = [d for d, n in zip(emb_counts.dataset, emb_counts.n) if have_n.get(d, 0) < n]
+        missing = [d for d, n in emb_counts.items() if have_n.get(d, 0) < n]
         if same and not missing:
             summary.append({"classifier": name, "status": "cached", "params": rec["params"], "datasets": 0})
             continue
@@ -321,58 +298,56 @@ def classify_run(store: Store, run_id: str, cfg: ClassifiersSection, names=None,
         if same:
             params = rec["params"]
         elif cfg.model_selection:
-            params, selection = select_params(name, val, cfg, seed)
+            params, selection = select_params(name, val, cfg, run.seed)
         else:
             params = default_params(name, cfg)
-        cv = _cv(val, cfg.cv_folds, seed)
+        cv = _cv(val, cfg.cv_folds, run.seed)
         n_train = int(len(val.y) * (cv.get_n_splits() - 1) / cv.get_n_splits())
         params = _clip_k(params, n_train - 1)
         tables = []
         if not same or any(d in val_sets for d in missing):
-            from sklearn.model_selection import cross_val_predict
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                oof = cross_val_predict(build_estimator(name, params, seed), val.X, val.y, groups=val.groups, cv=cv,
-                                        method="predict_proba")
-            # cross_val_predict orders columns by the sorted labels present in y
-            labels = np.unique(val.y)
-            probs = np.zeros((len(val.y), val.n_classes), dtype=np.float32)
-            probs[:, labels] = oof
-            pred = {"pred_class": probs.argmax(1).astype(np.int32), "real_score": probs[:, REAL].astype(np.float64),
-                    "probs": probs}
-            tables.append(_pred_table(run_id, name, val.face_ids, val.datasets, pred, True))
+            tables.append(_pred_table(run_id, name, val.face_ids, val.datasets,
+                                      _out_of_fold(name, params, val, cv, run.seed), True))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est = build_estimator(name, params, seed).fit(val.X, val.y)
-        others = [d for d in (emb_counts.dataset if not same else missing) if d not in val_sets]
-        params_json = json.dumps({"request": req, "params": params}, sort_keys=True)
-        with store.transaction() as con:
-            if not same:
-                con.execute("DELETE FROM predictions WHERE run_id = ? AND classifier = ?", [run_id, name])
-            for t in tables:
-                store.insert("predictions", t, replace=True, con=con)
-            con.execute("INSERT OR REPLACE INTO classifiers (run_id, classifier, params_json, fitted_on, n_fit, "
-                        "selection_json) VALUES (?, ?, ?, ?, ?, ?)",
-                        [run_id, name, params_json, ",".join(sorted(val_sets)), int(len(val.y)),
-                         json.dumps(selection) if selection else None])
-        pending, n_pending = [], 0
-        for i, d in enumerate(others):
-            t = store.arrow("SELECT face_id, embedding FROM embeddings WHERE run_id = ? AND dataset = ? ORDER BY face_id",
-                            [run_id, d])
+            est = build_estimator(name, params, run.seed).fit(val.X, val.y)
+        todo = missing if same else list(emb_counts)
+        record = {"run_id": run_id, "classifier": name,
+                  "params_json": json.dumps({"request": req, "params": params}, sort_keys=True),
+                  "fitted_on": ",".join(sorted(val_sets)), "n_fit": int(len(val.y)),
+                  "selection_json": json.dumps(selection) if selection else None}
+        prediction_table.write_predictions(store, tables, replace_classifier=None if same else (run_id, name),
+                                           fit_record=record)
+        pending, n_pending, n_sets = [], 0, 0
+        for i, d in enumerate(todo):
+            t = embedding_table.unpredicted_embeddings(store, run_id, name, d)
             fids = t["face_id"].to_pylist()
+            n_sets += bool(fids)
             X = arrow_to_matrix(t["embedding"])
             for s in range(0, len(fids), chunk):
                 pred = predict_with(est, X[s:s + chunk], val.n_classes)
                 pending.append(_pred_table(run_id, name, fids[s:s + chunk], [d] * len(fids[s:s + chunk]), pred, False))
                 n_pending += len(fids[s:s + chunk])
-            if n_pending >= 500_000 or i == len(others) - 1:  # few, large transactions
-                with store.transaction() as con:
-                    for p in pending:
-                        store.insert("predictions", p, replace=True, con=con)
+            if n_pending >= 500_000 or i == len(todo) - 1:  # few, large transactions
+                prediction_table.write_predictions(store, pending)
                 pending, n_pending = [], 0
             if progress:
-                progress(name, i + 1, len(others))
+                progress(name, i + 1, len(todo))
         summary.append({"classifier": name, "status": "fitted" if not same else "extended", "params": params,
-                        "datasets": len(others) + (1 if tables else 0), "n_fit": int(len(val.y))})
+                        "datasets": n_sets, "n_fit": int(len(val.y))})
     return summary
+
+
+def _out_of_fold(name: str, params: dict, val: ValSplit, cv, seed: int) -> dict:
+    """Cross-validated predictions of the validation split (folds grouped by video)."""
+    from sklearn.model_selection import cross_val_predict
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        oof = cross_val_predict(build_estimator(name, params, seed), val.X, val.y, groups=val.groups, cv=cv,
+                                method="predict_proba")
+    # cross_val_predict orders columns by the sorted labels present in y
+    probs = np.zeros((len(val.y), val.n_classes), dtype=np.float32)
+    probs[:, np.unique(val.y)] = oof
+    return {"pred_class": probs.argmax(1).astype(np.int32), "real_score": probs[:, REAL].astype(np.float64),
+            "probs": probs}

@@ -40,3 +40,51 @@ def stage(name: str):
     start = time.perf_counter()
     yield
     print(f"  {name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+
+
+
+class Progress:
+    """How a stage reports: `task(desc, unit)` gives a `tick(done, total)` callback; `message(text)` a line.
+
+    This one draws tqdm bars and prints messages on stderr (the CLI, the demo).
+    """
+
+    @contextmanager
+    def task(self, desc: str, unit: str = "it"):
+        bar, tick = progress_tick(desc, unit)
+        try:
+            yield tick
+        finally:
+            bar.close()
+
+    def message(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
+class SilentProgress(Progress):
+    """Reports nothing (library calls, tests)."""
+
+    @contextmanager
+    def task(self, desc: str, unit: str = "it"):
+        yield lambda *_: None
+
+    def message(self, text: str) -> None:
+        pass
+
+
+class CallbackProgress(Progress):
+    """Forwards every tick as `callback(desc, done, total)` (a background job's progress row)."""
+
+    def __init__(self, callback):
+        self.callback = callback
+
+    @contextmanager
+    def task(self, desc: str, unit: str = "it"):
+        yield lambda done, total=None, *_: self.callback(desc, done, total)
+
+    def message(self, text: str) -> None:
+        pass
+
+
+bars = Progress()
+silent = SilentProgress()

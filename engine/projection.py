@@ -31,7 +31,10 @@ import pyarrow as pa
 from data_catalog.errors import AtlasError
 
 from .config import ProjectionSection
+from .runs import read_run
 from .store import Store, arrow_to_matrix
+from .store import embeddings as embedding_table
+from .store import projections as map_table
 
 # openTSNE's recommended settings for adding points to an existing map
 TRANSFORM_PARAMS = {"perplexity": 5, "k": 25, "learning_rate": 0.1, "early_exaggeration": 4,
@@ -134,35 +137,135 @@ def _transform(emb, X: np.ndarray, progress: Callable[[int, int], None] | None =
     return out
 
 
-def _load_reference(store: Store, pid: str) -> tuple[np.ndarray, np.ndarray, dict]:
-    row = store.df("SELECT run_id, params_json, seed FROM projections WHERE projection_id = ?", [pid])
-    if row.empty:
-        raise AtlasError(f"unknown projection {pid!r}: run `dfatlas project --config CONFIG` first")
-    run_id = row.run_id.iloc[0]
-    t = store.arrow("""
-        SELECT pp.face_id, pp.x, pp.y, e.embedding FROM projection_points pp
-        JOIN embeddings e ON e.face_id = pp.face_id AND e.run_id = ?
-        WHERE pp.projection_id = ? AND pp.is_reference ORDER BY pp.face_id""", [run_id, pid])
-    if t.num_rows == 0:
-        raise AtlasError(f"projection {pid} has no stored reference points (or the run's embeddings were deleted); "
-                         "recompute it with `dfatlas project`")
-    Y = np.column_stack([t["x"].to_numpy(), t["y"].to_numpy()])
-    params = json.loads(row.params_json.iloc[0]) | {"seed": int(row.seed.iloc[0]), "run_id": run_id}
-    return arrow_to_matrix(t["embedding"]), Y, params
+# --- the map object ----------------------------------------------------------
+
+class TSNEMap:
+    """A stored t-SNE map, as openTSNE's `TSNE.fit` returns a `TSNEEmbedding`.
+
+    `TSNEMap.fit` fits it on a run's reference faces and saves it as data;
+    `TSNEMap.load` / `TSNEMap.latest` read it back; `transform` places new
+    embeddings into it (rebuilt from the stored reference embeddings and
+    coordinates, never a pickle); `place_missing` transforms every embedded
+    face of the run that the map does not hold yet; `points` reads the map.
+    """
+
+    def __init__(self, projection_id: str, run_id: str, reference: list[str], params: dict, seed: int,
+                 kl_divergence: float | None = None):
+        self.projection_id = projection_id
+        self.run_id = run_id
+        self.reference = list(reference)
+        self.params = dict(params)
+        self.seed = int(seed)
+        self.kl_divergence = kl_divergence
+        self._embedding = None  # the rebuilt openTSNE embedding, on first transform
+
+    def __repr__(self) -> str:
+        return f"TSNEMap({self.projection_id!r}, run={self.run_id!r}, reference={self.reference})"
+
+    # -- reading ---------------------------------------------------------------
+    @classmethod
+    def load(cls, store: Store, projection_id: str) -> "TSNEMap":
+        row = map_table.map_row(store, projection_id)
+        if row is None:
+            raise AtlasError(f"unknown projection {projection_id!r}: run `dfatlas project --config CONFIG` first")
+        return cls(projection_id, row["run_id"], row["reference"], row["params"], row["seed"], row["kl_divergence"])
+
+    @classmethod
+    def latest(cls, store: Store, run_id: str) -> "TSNEMap | None":
+        """The run's most recent map (the one the dashboard shows), or None."""
+        pid = map_table.latest_projection_id(store, run_id)
+        return None if pid is None else cls.load(store, pid)
+
+    def points(self, store: Store, datasets=None):
+        """face_id, dataset, x, y, is_reference as a DataFrame (of `datasets` when given)."""
+        return map_table.point_rows(store, self.projection_id, datasets)
+
+    def n_points(self, store: Store) -> int:
+        return sum(map_table.placed_counts(store, self.projection_id).values())
+
+    # -- fitting ---------------------------------------------------------------
+    @classmethod
+    def fit(cls, store: Store, run_id: str, section: ProjectionSection, reference: list[str],
+            stage: Callable[[str], None] | None = None) -> "TSNEMap":
+        """Fit openTSNE on the run's reference faces (subsampled deterministically) and save the map."""
+        import openTSNE
+
+        params = map_params(section)
+        pid = projection_id(run_id, reference, params, section.seed)
+        t = embedding_table.dataset_embeddings(store, run_id, reference)
+        if t.num_rows < 4:
+            raise AtlasError(f"run {run_id}: the reference set {', '.join(reference)} has {t.num_rows} embedded faces; "
+                             "too few for a map (set [projection] reference)")
+        if t.num_rows > section.max_reference_points:
+            keep = np.sort(np.random.default_rng(section.seed).choice(t.num_rows, section.max_reference_points,
+                                                                      replace=False))
+            t = t.take(pa.array(keep))
+        X = arrow_to_matrix(t["embedding"])
+        perplexity = min(section.perplexity, (len(X) - 1) / 3)
+        if stage:
+            stage(f"fitting t-SNE on {len(X)} reference faces ({', '.join(reference)})")
+        t0 = time.perf_counter()
+        tsne = openTSNE.TSNE(perplexity=perplexity, n_iter=section.n_iter,
+                             early_exaggeration_iter=section.early_exaggeration_iter, metric=section.metric,
+                             initialization="pca", n_jobs=_n_jobs(section.n_jobs), random_state=section.seed)
+        fitted = tsne.fit(X)
+        kl = float(fitted.kl_divergence) if fitted.kl_divergence is not None else None
+        Y = np.asarray(fitted, dtype=np.float64)
+        Y -= (Y.max(0) + Y.min(0)) / 2  # the centring transform() applies; stored as used
+        stored = params | {"fit_seconds": round(time.perf_counter() - t0, 2), "n_reference": len(X),
+                           "effective_perplexity": perplexity}
+        map_table.write_map(store, pid, run_id, reference, stored, section.seed, kl,
+                            map_table.points_table(pid, t["dataset"].to_pylist(), t["face_id"].to_pylist(), Y, True))
+        return cls(pid, run_id, reference, stored, section.seed, kl)
+
+    # -- placing new points ------------------------------------------------------
+    def _rebuilt(self, store: Store, n_jobs: int):
+        if self._embedding is None:
+            t = map_table.reference_points(store, self.projection_id, self.run_id)
+            if t.num_rows == 0:
+                raise AtlasError(f"projection {self.projection_id} has no stored reference points (or the run's "
+                                 "embeddings were deleted); recompute it with `dfatlas project`")
+            Y = np.column_stack([t["x"].to_numpy(), t["y"].to_numpy()])
+            self._embedding = rebuild_embedding(arrow_to_matrix(t["embedding"]), Y,
+                                                self.params.get("metric", "euclidean"), _n_jobs(n_jobs), self.seed)
+        return self._embedding
+
+    def transform(self, store: Store, embeddings, n_jobs: int = 0,
+                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Coordinates [N, 2] of new embeddings in this map."""
+        X = np.asarray(embeddings, dtype=np.float32)
+        emb = self._rebuilt(store, n_jobs)
+        d = emb.affinities.reference.shape[1]
+        if X.ndim != 2 or X.shape[1] != d:
+            raise AtlasError(f"embeddings of shape {X.shape} do not fit projection {self.projection_id} "
+                             f"({d}-d reference embeddings)")
+        if len(X) == 0:
+            return np.zeros((0, 2))
+        return _transform(emb, X, progress)
+
+    def place_missing(self, store: Store, n_jobs: int = 0,
+                      progress: Callable[[int, int], None] | None = None) -> int:
+        """Transform every embedded face of the run that the map does not hold; returns how many."""
+        counts = embedding_table.embedding_counts(store, self.run_id)
+        have = map_table.placed_counts(store, self.projection_id)
+        todo = [d for d, n in counts.items() if have.get(d, 0) < n]
+        total = int(sum(counts[d] - have.get(d, 0) for d in todo))
+        done = 0
+        for d in todo:
+            t = embedding_table.unplaced_embeddings(store, self.run_id, self.projection_id, d)
+            base = done
+            Y = self.transform(store, arrow_to_matrix(t["embedding"]), n_jobs,
+                               (lambda k, _n, b=base: progress(b + k, total)) if progress else None)
+            done += len(Y)
+            map_table.write_points(store, map_table.points_table(self.projection_id, d, t["face_id"].to_pylist(), Y,
+                                                                 False))
+        return done
 
 
 def transform_into(store: Store, projection_id: str, embeddings, n_jobs: int = 0,
                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Coordinates [N, 2] of new embeddings in a stored map (rebuilt from the store, no pickle)."""
-    X_ref, Y_ref, params = _load_reference(store, projection_id)
-    X = np.asarray(embeddings, dtype=np.float32)
-    if X.ndim != 2 or X.shape[1] != X_ref.shape[1]:
-        raise AtlasError(f"embeddings of shape {X.shape} do not fit projection {projection_id} "
-                         f"({X_ref.shape[1]}-d reference embeddings)")
-    if len(X) == 0:
-        return np.zeros((0, 2))
-    emb = rebuild_embedding(X_ref, Y_ref, params.get("metric", "euclidean"), _n_jobs(n_jobs), params["seed"])
-    return _transform(emb, X, progress)
+    return TSNEMap.load(store, projection_id).transform(store, embeddings, n_jobs, progress)
 
 
 # --- the project job ---------------------------------------------------------
@@ -178,81 +281,15 @@ def project_run(store: Store, run_id: str, cfg=None, progress: Callable[[int, in
     `cfg`: the experiment config or its [projection] section. Same key ->
     cache hit: only faces not yet placed are transformed.
     """
-    import openTSNE
-
-    from .classify import run_row, superset_of
-
     sec = _section(cfg)
-    run = run_row(store, run_id)
-    ref_sets = reference_datasets(sec.reference, superset_of(store, run))
-    params = map_params(sec)
-    pid = projection_id(run_id, ref_sets, params, sec.seed)
-    n_jobs = _n_jobs(sec.n_jobs)
-    counts = store.df("SELECT dataset, count(*) AS n FROM embeddings WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id])
-    if counts.empty:
+    run = read_run(store, run_id)
+    reference = reference_datasets(sec.reference, list(run.superset))
+    if not embedding_table.embedding_counts(store, run_id):
         raise AtlasError(f"run {run_id} has no embeddings yet: run `dfatlas embed --config CONFIG --run {run_id}` first")
-    exists = store.scalar("SELECT count(*) FROM projections WHERE projection_id = ?", [pid])
-    if not exists:
-        t = store.arrow("SELECT face_id, dataset, embedding FROM embeddings WHERE run_id = ? AND dataset IN "
-                        "(SELECT unnest(?)) ORDER BY face_id", [run_id, ref_sets])
-        if t.num_rows < 4:
-            raise AtlasError(f"run {run_id}: the reference set {', '.join(ref_sets)} has {t.num_rows} embedded faces; "
-                             "too few for a map (set [projection] reference)")
-        n = t.num_rows
-        if n > sec.max_reference_points:
-            keep = np.sort(np.random.default_rng(sec.seed).choice(n, sec.max_reference_points, replace=False))
-            t = t.take(pa.array(keep))
-        X = arrow_to_matrix(t["embedding"])
-        perplexity = min(sec.perplexity, (len(X) - 1) / 3)
-        if stage:
-            stage(f"fitting t-SNE on {len(X)} reference faces ({', '.join(ref_sets)})")
-        t0 = time.perf_counter()
-        tsne = openTSNE.TSNE(perplexity=perplexity, n_iter=sec.n_iter, early_exaggeration_iter=sec.early_exaggeration_iter,
-                             metric=sec.metric, initialization="pca", n_jobs=n_jobs, random_state=sec.seed)
-        fitted = tsne.fit(X)
-        kl = float(fitted.kl_divergence) if fitted.kl_divergence is not None else None
-        Y = np.asarray(fitted, dtype=np.float64)
-        Y -= (Y.max(0) + Y.min(0)) / 2  # the centring transform() applies; stored as used
-        fit_s = time.perf_counter() - t0
-        pts = pa.table({"projection_id": [pid] * len(X), "dataset": t["dataset"], "face_id": t["face_id"],
-                        "x": Y[:, 0], "y": Y[:, 1], "is_reference": [True] * len(X)})
-        with store.transaction() as con:
-            con.execute("INSERT INTO projections (projection_id, run_id, reference, params_json, seed, kl_divergence) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        [pid, run_id, ",".join(ref_sets), json.dumps(params | {"fit_seconds": round(fit_s, 2),
-                                                                                "n_reference": len(X),
-                                                                                "effective_perplexity": perplexity},
-                                                                       sort_keys=True), sec.seed, kl])
-            store.insert("projection_points", pts, con=con)
-    # place every embedded face that the map does not hold yet, dataset by dataset
-    placed = store.df("SELECT dataset, count(*) AS n FROM projection_points WHERE projection_id = ? GROUP BY 1", [pid])
-    have = dict(zip(placed.dataset, placed.n))
-    todo = [d for d, n in zip(counts.dataset, counts.n) if have.get(d, 0) < n]
-    if not todo:
-        return pid
-    total = int(sum(n - have.get(d, 0) for d, n in zip(counts.dataset, counts.n) if d in todo))
-    X_ref, Y_ref, stored = _load_reference(store, pid)
-    emb = rebuild_embedding(X_ref, Y_ref, stored.get("metric", "euclidean"), n_jobs, stored["seed"])
-    done = 0
-    for d in todo:
-        t = store.arrow("""SELECT e.face_id, e.embedding FROM embeddings e WHERE e.run_id = ? AND e.dataset = ?
-                           AND NOT EXISTS (SELECT 1 FROM projection_points pp WHERE pp.projection_id = ?
-                                           AND pp.face_id = e.face_id) ORDER BY e.face_id""", [run_id, d, pid])
-        X = arrow_to_matrix(t["embedding"])
-        base = done
-        Y = _transform(emb, X, (lambda k, _n, b=base: progress(b + k, total)) if progress else None)
-        done += len(X)
-        with store.transaction() as con:
-            store.insert("projection_points", pa.table({
-                "projection_id": [pid] * len(X), "dataset": [d] * len(X), "face_id": t["face_id"],
-                "x": Y[:, 0], "y": Y[:, 1], "is_reference": [False] * len(X)}), replace=True, con=con)
+    pid = projection_id(run_id, reference, map_params(sec), sec.seed)
+    if map_table.map_row(store, pid) is None:
+        tsne_map = TSNEMap.fit(store, run_id, sec, reference, stage)
+    else:
+        tsne_map = TSNEMap.load(store, pid)
+    tsne_map.place_missing(store, sec.n_jobs, progress)
     return pid
-
-
-def projection_points(store: Store, projection_id: str, datasets=None):
-    """The map's points (face_id, dataset, x, y, is_reference) as a DataFrame."""
-    if datasets:
-        return store.df("SELECT face_id, dataset, x, y, is_reference FROM projection_points WHERE projection_id = ? "
-                        "AND dataset IN (SELECT unnest(?)) ORDER BY face_id", [projection_id, list(datasets)])
-    return store.df("SELECT face_id, dataset, x, y, is_reference FROM projection_points WHERE projection_id = ? "
-                    "ORDER BY face_id", [projection_id])

@@ -8,7 +8,7 @@ import pytest
 from atlas_fixtures import build_store
 from data_catalog.errors import AtlasError
 from engine.config import ProjectionSection
-from engine.projection import project_run, projection_points, reference_datasets, transform_into
+from engine.projection import TSNEMap, project_run, reference_datasets, transform_into
 from engine.store import arrow_to_matrix
 
 SEC = ProjectionSection(n_iter=60, early_exaggeration_iter=30, n_jobs=1, max_reference_points=40, perplexity=10)
@@ -24,7 +24,7 @@ def test_fit_once_then_cache_hit(store_run):
     store, rid = store_run
     pid = project_run(store, rid, SEC)
     n_emb = store.scalar("SELECT count(*) FROM embeddings WHERE run_id = ?", [rid])
-    pts = projection_points(store, pid)
+    pts = TSNEMap.load(store, pid).points(store)
     assert len(pts) == n_emb and pts.face_id.is_unique
     ref = pts[pts.is_reference]
     assert len(ref) == 40 and set(ref.dataset) <= {"dba/test", "dbb/test"}  # subsampled super-set test split
@@ -32,7 +32,7 @@ def test_fit_once_then_cache_hit(store_run):
     assert project_run(store, rid, SEC) == pid
     assert store.scalar("SELECT count(*) FROM projections") == 1
     assert store.scalar("SELECT created_at FROM projections WHERE projection_id = ?", [pid]) == created
-    assert np.allclose(projection_points(store, pid)[["x", "y"]].to_numpy(), pts[["x", "y"]].to_numpy())
+    assert np.allclose(TSNEMap.load(store, pid).points(store)[["x", "y"]].to_numpy(), pts[["x", "y"]].to_numpy())
     other = project_run(store, rid, ProjectionSection(**{**SEC.__dict__, "perplexity": 5}))
     assert other != pid and store.scalar("SELECT count(*) FROM projections") == 2
 
@@ -43,10 +43,10 @@ def test_transform_into_reproduces_stored_points(store_run):
     t = store.arrow("SELECT face_id, embedding FROM embeddings WHERE run_id = ? AND dataset = 'dbx/test' "
                     "ORDER BY face_id", [rid])
     Y = transform_into(store, pid, arrow_to_matrix(t["embedding"]))
-    pts = projection_points(store, pid, ["dbx/test"]).set_index("face_id").loc[t["face_id"].to_pylist()]
+    pts = TSNEMap.load(store, pid).points(store, ["dbx/test"]).set_index("face_id").loc[t["face_id"].to_pylist()]
     assert np.allclose(Y, pts[["x", "y"]].to_numpy(), atol=1e-6)
     # placed near the reference map, not shot off
-    ref = projection_points(store, pid)
+    ref = TSNEMap.load(store, pid).points(store)
     span = np.ptp(ref[["x", "y"]].to_numpy(), axis=0).max()
     assert np.abs(Y).max() < 2 * span
 

@@ -7,8 +7,8 @@ import sys
 from data_catalog.errors import AtlasError
 
 from ..config import CLASSIFIERS
-from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, progress_tick,
-                     stage, workspace_of)
+from ..progress import bars
+from .common import add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, workspace_of
 
 
 def register(sub) -> None:
@@ -70,70 +70,39 @@ def _store(ws):
 
 
 def run_embed(args) -> int:
-    from ..embed import embed_run
-    from ..runs import config_runs
+    from ..pipeline import embed_stage
 
     cfg = config_of(args)
     ws = workspace_of(args).ensure()
-    dbs = list(cfg.sources.superset) + list(cfg.sources.cross_db)
-    rows = []
     with ws.lock("embed", wait=args.wait):
-        for run_id in config_runs(_store(ws), cfg, args.run):
-            bar, tick = progress_tick(f"embed {run_id}", "face")
-
-            try:
-                res = embed_run(ws, run_id, dbs, device=args.device, batch_size=args.batch_size, progress=tick)
-            finally:
-                bar.close()
-            rows.append({"run": run_id, "embedded": res["embedded"], "already stored": res["already"],
-                         "faces/s": f"{res['faces_per_s']:.1f}" if res.get("faces_per_s") else "-"})
-    print_table(rows)
+        _store(ws)
+        summary = embed_stage(ws, cfg, [args.run] if args.run else None, bars, device=args.device,
+                              batch_size=args.batch_size)
+    print_table(summary.rows)
     return 0
 
 
 def run_classify(args) -> int:
-    from ..classify import METRIC_HEADS, classify_run
-    from ..runs import config_runs
+    from ..pipeline import classify_stage
 
     cfg = config_of(args)
     ws = workspace_of(args).ensure()
-    rows = []
     with ws.lock("classify", wait=args.wait):
-        store = _store(ws)
-        run_ids = config_runs(store, cfg, args.run)
-        if not args.run:
-            approach = dict(store.df("SELECT run_id, approach FROM runs").itertuples(index=False))
-            run_ids = [r for r in run_ids if approach.get(r) in METRIC_HEADS]
-            if not run_ids:
-                raise AtlasError("no finished triplet or arcfacemod run for this config: nothing to classify")
-        for run_id in run_ids:
-            with stage(f"classify {run_id}"):
-                for s in classify_run(store, run_id, cfg.classifiers, force=args.force):
-                    rows.append({"run": run_id, **{k: v for k, v in s.items()}})
-    print_table(rows)
+        _store(ws)
+        summary = classify_stage(ws, cfg, [args.run] if args.run else None, bars, force=args.force)
+    print_table(summary.rows)
     return 0
 
 
 def run_project(args) -> int:
-    from ..runs import config_runs
-    from ..projection import project_run
+    from ..pipeline import project_stage
 
     cfg = config_of(args)
     ws = workspace_of(args).ensure()
-    rows = []
     with ws.lock("project", wait=args.wait):
-        store = _store(ws)
-        for run_id in config_runs(store, cfg, args.run):
-            bar, tick = progress_tick(f"project {run_id}", "face")
-
-            try:
-                pid = project_run(store, run_id, cfg, progress=tick,
-                                  stage=lambda msg: print(f"» {msg} ...", file=sys.stderr, flush=True))
-            finally:
-                bar.close()
-            n = store.scalar("SELECT count(*) FROM projection_points WHERE projection_id = ?", [pid])
-            rows.append({"run": run_id, "projection": pid, "points": n})
-    print_table(rows)
+        _store(ws)
+        summary = project_stage(ws, cfg, [args.run] if args.run else None, bars)
+    print_table(summary.rows)
     return 0
 
 

@@ -69,3 +69,38 @@ def prediction_overview(store: Store) -> pd.DataFrame:
     """run_id, classifier, dataset, n_faces of every stored prediction set."""
     return store.df("SELECT run_id, classifier, dataset, count(*) AS n_faces FROM predictions "
                     "GROUP BY ALL ORDER BY ALL")
+
+
+def write_predictions(store: Store, tables: list[pa.Table], replace_classifier: tuple[str, str] | None = None,
+                      fit_record: dict | None = None) -> None:
+    """Prediction chunks in one transaction; `replace_classifier=(run, classifier)` first drops that
+    classifier's old predictions, `fit_record` (a `classifiers` row) is written with them."""
+    with store.transaction() as con:
+        if replace_classifier is not None:
+            con.execute("DELETE FROM predictions WHERE run_id = ? AND classifier = ?", list(replace_classifier))
+        for t in tables:
+            store.insert("predictions", t, replace=True, con=con)
+        if fit_record is not None:
+            con.execute("INSERT OR REPLACE INTO classifiers (run_id, classifier, params_json, fitted_on, n_fit, "
+                        "selection_json) VALUES (?, ?, ?, ?, ?, ?)",
+                        [fit_record["run_id"], fit_record["classifier"], fit_record["params_json"],
+                         fit_record["fitted_on"], fit_record["n_fit"], fit_record.get("selection_json")])
+
+
+def classifier_record(store: Store, run_id: str, classifier: str) -> dict | None:
+    """The stored fit of a classifier: params_json parsed (request + params), or None."""
+    import json
+
+    row = store.df("SELECT params_json FROM classifiers WHERE run_id = ? AND classifier = ?", [run_id, classifier])
+    return None if row.empty else json.loads(row.params_json.iloc[0])
+
+
+def fitted_classifiers(store: Store, run_id: str) -> list[str]:
+    """The embedding classifiers recorded for a run, by name."""
+    df = store.df("SELECT classifier FROM classifiers WHERE run_id = ? AND classifier <> 'native' ORDER BY 1",
+                  [run_id])
+    return df.classifier.tolist()
+
+
+def classifier_overview(store: Store) -> pd.DataFrame:
+    return store.df("SELECT run_id, classifier, params_json, fitted_on, n_fit FROM classifiers")

@@ -1,0 +1,155 @@
+"""One pipeline of stages: catalog → faces → train → embed → classify → project → evaluate.
+
+Each stage is a function of (workspace, config, runs, progress) that returns
+its summary; `dfatlas <stage>`, `dfatlas demo` and `dfatlas analyze` call
+these and nothing else of the engine's computing parts, so every caller
+walks the same way. Stages skip stored work, so re-running resumes. The
+caller holds the workspace lock.
+
+`progress` is an `engine.progress.Progress` (bars on stderr, a job's
+callback, or silence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from data_catalog.errors import AtlasError
+
+from .approaches import approach_names
+from .config import ExperimentConfig
+from .progress import Progress, silent
+from .runs import config_runs, read_run, read_runs
+from .workspace import Workspace
+
+STAGES = ("catalog", "faces", "train", "embed", "classify", "project", "evaluate")
+
+
+@dataclass
+class StageSummary:
+    """What a stage did: `note` for people ('cache hit', '4 classifiers'), `rows` for tables."""
+    stage: str
+    note: str = ""
+    rows: list[dict] = field(default_factory=list)
+    value: object = None  # the stage's main result (a metrics table, projection ids, ...)
+
+
+def databases_of(cfg: ExperimentConfig) -> list[str]:
+    """The databases a config's stages work on: the super-set, then the cross-database sets."""
+    return list(cfg.sources.superset) + list(cfg.sources.cross_db)
+
+
+def catalog_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None,
+                  reuse: bool = False) -> StageSummary:
+    """Scan the config's databases into the store (`reuse`: keep them when all are recorded already)."""
+    from .catalog import record_catalog
+    from .store.catalog import databases_recorded
+
+    databases = databases_of(cfg)
+    if reuse and ws.store_path.exists() and databases_recorded(ws.store(), databases) == len(databases):
+        return StageSummary("catalog", "cache hit")
+    report = record_catalog(cfg, ws)
+    return StageSummary("catalog", f"{len(report.records)} videos recorded", value=report)
+
+
+def faces_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None,
+                workers: int | None = None, **options) -> StageSummary:
+    """Faces of every catalogued video of the config (skips finished videos)."""
+    from .faces.stage import extract_for_config
+
+    summary, videos = extract_for_config(cfg, ws, workers=workers, progress=progress is not None, **options)
+    if summary.processed == 0:
+        return StageSummary("faces", f"cache hit ({summary.skipped} videos)", value=(summary, videos))
+    counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items() if v)
+    return StageSummary("faces", f"{summary.processed} videos, {summary.faces} faces, "
+                                 f"{summary.videos_per_s:.1f} videos/s; {counts}", value=(summary, videos))
+
+
+def train_stage(ws: Workspace, cfg: ExperimentConfig, approaches=None, progress: Progress | None = None,
+                **options) -> StageSummary:
+    """Train (or resume, or reuse) one run per approach; `approaches` default: every trainable one."""
+    from .training import train
+
+    rows, results = [], []
+    for approach in approaches or approach_names(trainable_only=True):
+        res = train(cfg, approach, ws, progress=progress is not None, **options)
+        results.append(res)
+        s = res.summary()
+        rows.append(s)
+        note = ("cache hit" if res.status == "cached" else
+                f"{s['epochs']} epochs, best {s['best epoch']}, val acc {s['val_acc']}, {s['img/s']} img/s")
+        (progress or silent).message(f"  train {approach}: {note}")
+    cached = all(r.status == "cached" for r in results)
+    return StageSummary("train", "cache hit" if cached else f"{len(results)} runs", rows, results)
+
+
+def embed_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None,
+                device: str = "cpu", batch_size: int = 256) -> StageSummary:
+    """Embeddings (and native predictions) of every face of the config's databases, per run."""
+    from .embed import embed_run
+
+    progress = progress or silent
+    rows = []
+    for run_id in runs or config_runs(ws.store(), cfg):
+        with progress.task(f"embed {run_id}", "face") as tick:
+            res = embed_run(ws, run_id, databases_of(cfg), device=device, batch_size=batch_size, progress=tick)
+        rows.append({"run": run_id, "embedded": res["embedded"], "already stored": res["already"],
+                     "faces/s": f"{res['faces_per_s']:.1f}" if res.get("faces_per_s") else "-"})
+    n = sum(r["embedded"] for r in rows)
+    return StageSummary("embed", f"{n} faces embedded" if n else "cache hit", rows)
+
+
+def classify_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None,
+                   force: bool = False) -> StageSummary:
+    """kNN / LR / SVM of every run whose approach takes embedding classifiers (others are skipped)."""
+    from .classify import classify_run
+
+    store = ws.store()
+    records = read_runs(store, runs or config_runs(store, cfg))
+    chosen = [r for r in records.values() if r.kind.embedding_classifiers]
+    if runs and len(chosen) < len(records):
+        other = next(r for r in records.values() if not r.kind.embedding_classifiers)
+        raise AtlasError(f"run {other.run_id} is a {other.approach} run: it is evaluated with its own head "
+                         "(classifier 'native'); kNN/LR/SVM apply to runs with embedding classifiers")
+    if not chosen:
+        raise AtlasError("no finished run with embedding classifiers (triplet, arcfacemod) for this config: "
+                         "nothing to classify")
+    rows = []
+    for run in chosen:
+        with (progress or silent).task(f"classify {run.run_id}", "dataset") as tick:
+            for s in classify_run(store, run.run_id, cfg.classifiers, force=force,
+                                  progress=lambda _name, done, total: tick(done, total)):
+                rows.append({"run": run.run_id, **s})
+    return StageSummary("classify", f"{len(rows)} classifiers", rows)
+
+
+def project_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None) -> StageSummary:
+    """The t-SNE map of every run, with every embedded face placed in it."""
+    from .projection import TSNEMap, project_run
+
+    progress = progress or silent
+    store = ws.store()
+    rows = []
+    for run_id in runs or config_runs(store, cfg):
+        with progress.task(f"project {run_id}", "face") as tick:
+            pid = project_run(store, run_id, cfg, progress=tick, stage=lambda msg: progress.message(f"» {msg} ..."))
+        rows.append({"run": run_id, "projection": pid, "points": TSNEMap.load(store, pid).n_points(store)})
+    return StageSummary("project", "", rows, [r["projection"] for r in rows])
+
+
+def evaluate_stage(ws: Workspace, cfg: ExperimentConfig | None, runs=None, progress: Progress | None = None,
+                   classifiers=None, level: str = "video", target_fpr: float = 0.10,
+                   bootstrap: int = 0) -> StageSummary:
+    """Tables 1/2 (AUC / FPR / FNR / HTER per run, classifier and test set) from the stored predictions."""
+    from .evaluation import metrics_table
+
+    store = ws.store(read_only=True)
+    if runs is None and cfg is not None:
+        runs = config_runs(store, cfg)
+    df = metrics_table(store, runs, classifiers, level=level, target_fpr=target_fpr, bootstrap=bootstrap)
+    return StageSummary("evaluate", f"{len(df)} rows", value=df)
+
+
+def run_of(ws: Workspace, run_id: str):
+    """The run record of `run_id` in the workspace's store (for callers that name one run)."""
+    return read_run(ws.store(read_only=True), run_id)
