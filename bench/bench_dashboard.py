@@ -68,15 +68,15 @@ def baseline_payload(ws: Path) -> dict:
     """The obvious plotly-express map of the same points, for the ratio."""
     import plotly.express as px
 
-    from dashboard import data
+    from dashboard import queries
     from engine.store import Store
 
     path = str(ws / "atlas.duckdb")
-    sig = data.signature(path)
-    ov = data.overview(path, sig)
+    sig = queries.signature(path)
+    ov = queries.overview(path, sig)
     run = ov["runs"].iloc[1]
     datasets = ALL_SETS
-    pts = data.map_points(path, sig, run["run_id"], "native", datasets, "video")
+    pts = queries.map_points(path, sig, run["run_id"], "native", datasets, "video")
     t = time.perf_counter()
     fig = px.scatter(pts, x="x", y="y", color="pred", symbol="true_class", render_mode="webgl",
                      hover_data=["video_id", "true_class", "pred", "real_score"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import controls, data, states
+from . import controls, queries, states
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 # (file under dashboard/pages, title, icon, url path)
@@ -41,14 +41,14 @@ def main() -> None:
     st.set_page_config(page_title="Deepfake Attribution Atlas", page_icon=":material/scatter_plot:",
                        layout="wide")
     nav = st.navigation(pages())
-    ws = str(data.workspace_root())
-    path = data.store_path()
+    ws = str(queries.workspace_root())
+    path = queries.store_path()
     st.sidebar.caption(f"Workspace (fixed at launch): `{ws}`")
     st.session_state["_view"] = None
     ok = False
     with states.guard(ws):
-        sig = data.signature(path)
-        ov = data.overview(path, sig)
+        sig = queries.signature(path)
+        ov = queries.overview(path, sig)
         _badge(ov)
         view = controls.sidebar(path, sig, ov)
         st.session_state["_view"] = view

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from . import data
-from .figures import COLOUR_MODES, ClassStyle
-from .pages_common import default_classifier
-from .tables import APPROACH_NAMES, CLASSIFIER_NAMES
 
-LEVELS = ("video", "frame")
-CLASSIFIER_ORDER = ("native", "knn", "lr", "svm")
+from engine.approaches import choose_classifier, display_label
+from engine.classify import CLASSIFIERS, classifier_order
+from engine.scores import LEVELS
+
+from .figures import COLOUR_MODES, ClassStyle
+
 # widget key -> query parameter
 PARAMS = {"run": "run", "classifier": "clf", "datasets": "db", "level": "level", "colour": "colour"}
 
@@ -73,7 +73,7 @@ def run_label(runs: pd.DataFrame):
 
     def fmt(run_id: str) -> str:
         r = by_id.loc[run_id]
-        name = APPROACH_NAMES.get(r["approach"], r["approach"])
+        name = display_label(r["approach"], "native")
         extra = "" if r["status"] == "finished" else f" — {r['status']}"
         return f"{name} ({run_id}){extra}"
 
@@ -107,13 +107,18 @@ def sidebar(path: str, sig: tuple, ov: dict) -> View | None:
     clfs = ov["classifiers"]
     available = set(clfs.loc[clfs["run_id"] == run_id, "classifier"]) | set(
         ov["predicted"].loc[ov["predicted"]["run_id"] == run_id, "classifier"])
-    options = [c for c in CLASSIFIER_ORDER if c in available] + sorted(available - set(CLASSIFIER_ORDER))
+    options = classifier_order(available)
     classifier = None
     if options:
-        default = default_classifier(row["approach"], options)
+        default = choose_classifier(row["approach"], options)
+        # A run change starts from the new run's default classifier (the paper's choice for its approach);
+        # on the session's first run the URL's classifier applies when the run has it.
+        if st.session_state.get("_classifier_run") not in (None, run_id):
+            st.session_state["classifier"] = default
+        st.session_state["_classifier_run"] = run_id
         _valid("classifier", options, default)
         classifier = sb.selectbox("Classifier", options, key="classifier",
-                                  format_func=lambda c: CLASSIFIER_NAMES.get(c, c))
+                                  format_func=lambda c: CLASSIFIERS[c].title if c in CLASSIFIERS else c)
     dsets = map_datasets(ov, run_id, classifier) if classifier else []
     ds_meta = ov["datasets"].set_index("dataset")
     default_ds = [d for d in dsets if d in ds_meta.index and ds_meta.loc[d, "role"] == "superset"] or dsets[:1]

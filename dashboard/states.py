@@ -65,7 +65,3 @@ def no_projection(view, ws: str) -> None:
     st.info(f"**No t-SNE map for run `{view.run_id}` yet.** Compute the projections (cached; a few seconds to "
             f"minutes) with\n\n```\ndfatlas project --config CONFIG --workspace {ws} --run {view.run_id}\n```\n\n"
             "The metrics below do not need it.")
-
-
-def metrics_unavailable(exc: Exception) -> None:
-    st.warning(f"Metrics are not available: {exc}")

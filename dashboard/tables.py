@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.evaluation import APPROACH_NAMES, approach_label, paper_rows, render  # noqa: F401 (re-exported)
-
-CLASSIFIER_NAMES = {"native": "native head", "knn": "kNN", "lr": "logistic regression", "svm": "SVM"}
+from engine.approaches import display_label
+from engine.rendering import paper_rows, render
 PERCENT = ("fpr", "fnr", "hter", "accuracy")
 
 
@@ -17,7 +16,7 @@ def paper_table(metrics: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["Approach", "Test DB", "AUC", "FNR (%)", "FPR (%)", "HTER (%)"])
     m = metrics.copy()
     out = pd.DataFrame({
-        "Approach": [approach_label(a, c) for a, c in zip(m["approach"], m["classifier"])],
+        "Approach": [display_label(a, c) for a, c in zip(m["approach"], m["classifier"])],
         "Test DB": m["dataset"].to_numpy(),
         "AUC": (m["auc"] * 100).round(2).to_numpy(),
         "FNR (%)": (m["fnr"] * 100).round(2).to_numpy(),

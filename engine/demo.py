@@ -19,8 +19,9 @@ from typing import Callable
 
 from data_catalog.errors import AtlasError
 
-from .progress import progress_tick
-from .config import APPROACHES, ExperimentConfig, load_config
+from .approaches import approach_names
+from .config import ExperimentConfig, load_config
+from .progress import bars, progress_tick
 from .workspace import Workspace
 
 DEMO_DIR = "demo-data"
@@ -80,14 +81,10 @@ def ensure_benchmark(ws: Workspace, size: str, seed: int) -> tuple[Path, str]:
 
 def run_demo(ws: Workspace, size: str = "default", seed: int = 0, workers: int | None = None,
              log: Callable[[str], None] | None = None) -> DemoResult:
-    """Run every stage; returns per-stage wall times and the printed tables."""
-    from .catalog import record_catalog
-    from .classify import METRIC_HEADS, classify_run
-    from .embed import embed_run
-    from .evaluation import metrics_table, paper_rows, provenance, render
-    from .faces.run import extract_for_config
-    from .projection import project_run
-    from .train import train
+    """Run every stage of `engine.pipeline`; returns per-stage wall times and the printed tables."""
+    from . import pipeline
+    from .provenance import provenance
+    from .rendering import paper_rows, render
 
     if size not in SIZES:
         raise AtlasError(f"--size must be one of {', '.join(SIZES)}, got {size!r}")
@@ -112,82 +109,25 @@ def run_demo(ws: Workspace, size: str = "default", seed: int = 0, workers: int |
 
     timed("benchmark (synthetic)", bench)
     cfg: ExperimentConfig = holder["cfg"]
-    store = ws.store()
-    databases = list(cfg.sources.superset) + list(cfg.sources.cross_db)
-
-    def catalog():
-        have = store.scalar("SELECT count(DISTINCT database) FROM videos WHERE database IN (SELECT unnest(?))",
-                            [databases])
-        if have == len(databases):
-            return "cache hit"
-        report = record_catalog(cfg, ws)
-        return f"{len(report.records)} videos recorded"
-
-    timed("catalog", catalog)
-
-    def faces():
-        summary, _ = extract_for_config(cfg, ws, workers=workers, progress=True)
-        if summary.processed == 0:
-            return f"cache hit ({summary.skipped} videos)"
-        c = summary.counts
-        return (f"{summary.processed} videos, {summary.faces} faces, {summary.videos_per_s:.1f} videos/s; "
-                + ", ".join(f"{k} {v}" for k, v in c.items() if v))
-
-    timed("faces", faces)
-
-    run_ids = [cfg.run_id(a) for a in APPROACHES]
-    for approach in APPROACHES:
-        def fit(approach=approach):
-            res = train(cfg, approach, ws)
-            s = res.summary()
-            return ("cache hit" if res.status == "cached" else
-                    f"{s['epochs']} epochs, best {s['best epoch']}, val acc {s['val_acc']}, {s['img/s']} img/s")
-
-        timed(f"train {approach}", fit)
-
-    def embed():
-        notes = []
-        for run_id in run_ids:
-            bar, tick = progress_tick(f"embed {run_id}", "face")
-            try:
-                res = embed_run(ws, run_id, databases, progress=tick)
-            finally:
-                bar.close()
-            notes.append(res["embedded"])
-        return "cache hit" if not any(notes) else f"{sum(notes)} faces embedded"
-
-    timed("embed", embed)
-
-    def classify():
-        n = 0
-        for run_id in run_ids:
-            approach = run_id.split("-", 1)[0]
-            if approach in METRIC_HEADS:
-                n += len(classify_run(store, run_id, cfg.classifiers))
-        return f"{n} classifiers"
-
-    timed("classify", classify)
-
-    def project():
-        for run_id in run_ids:
-            bar, tick = progress_tick(f"project {run_id}", "face")
-            try:
-                project_run(store, run_id, cfg, progress=tick)
-            finally:
-                bar.close()
-        return ""
-
-    timed("project", project)
+    timed("catalog", lambda: pipeline.catalog_stage(ws, cfg, reuse=True).note)
+    timed("faces", lambda: pipeline.faces_stage(ws, cfg, progress=bars, workers=workers).note)
+    approaches = approach_names(trainable_only=True)
+    for approach in approaches:
+        timed(f"train {approach}", lambda a=approach: pipeline.train_stage(ws, cfg, [a]).note)
+    run_ids = [cfg.run_id(a) for a in approaches]
+    timed("embed", lambda: pipeline.embed_stage(ws, cfg, run_ids, bars).note)
+    timed("classify", lambda: pipeline.classify_stage(ws, cfg, run_ids).note)
+    timed("project", lambda: pipeline.project_stage(ws, cfg, run_ids, bars) and "")
 
     def evaluate():
-        df = metrics_table(store, run_ids, level="video")
+        df = pipeline.evaluate_stage(ws, cfg, run_ids, level="video").value
         parts = []
         for role, title in (("same-db", "Table 1: same-database (SYNTHETIC benchmark test splits)"),
                             ("cross-db", "Table 2: cross-database (unseen SYNTHETIC sets)")):
             rows = paper_rows(df, role)
             if rows:
                 parts.append(f"{title} — video level, θ at validation FPR 10 %\n\n{render(rows, 'table')}")
-        parts.append("\n".join(provenance(store, run_ids)))
+        parts.append("\n".join(provenance(ws.store(read_only=True), run_ids)))
         holder["tables"] = "\n".join(parts)
         return ""
 

@@ -324,3 +324,18 @@ def per_class_fpr(threshold: float, scores, true_labels, is_real) -> pd.DataFram
         return pd.DataFrame(columns=["true_class", "n", "fpr"])
     g = df.groupby("true_class", sort=True)["accepted"].agg(["size", "mean"]).reset_index()
     return g.rename(columns={"size": "n", "mean": "fpr"})
+
+
+def error_curves(scores, is_real) -> tuple[np.ndarray, np.ndarray]:
+    """FPR (fakes accepted as real) and FNR (reals rejected) over every threshold: the ROC / DET points.
+
+    Real is the positive class, as everywhere here. Needs real and fake samples.
+    """
+    from sklearn.metrics import roc_curve
+
+    scores = _scores(scores, "scores")
+    is_real = _labels(is_real, scores.size, "is_real")
+    if is_real.all() or not is_real.any():
+        raise AtlasError("error curves need both real and fake samples")
+    fpr, tpr, _thr = roc_curve(is_real, scores, pos_label=True)
+    return fpr, 1 - tpr

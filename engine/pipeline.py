@@ -55,7 +55,7 @@ def catalog_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Pro
 def faces_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None,
                 workers: int | None = None, **options) -> StageSummary:
     """Faces of every catalogued video of the config (skips finished videos)."""
-    from .faces.stage import extract_for_config
+    from .faces.run import extract_for_config
 
     summary, videos = extract_for_config(cfg, ws, workers=workers, progress=progress is not None, **options)
     if summary.processed == 0:
@@ -68,19 +68,19 @@ def faces_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progr
 def train_stage(ws: Workspace, cfg: ExperimentConfig, approaches=None, progress: Progress | None = None,
                 **options) -> StageSummary:
     """Train (or resume, or reuse) one run per approach; `approaches` default: every trainable one."""
-    from .training import train
+    from .train import train
 
-    rows, results = [], []
+    rows, results, notes = [], [], []
     for approach in approaches or approach_names(trainable_only=True):
-        res = train(cfg, approach, ws, progress=progress is not None, **options)
+        res = train(cfg, approach, ws, **options)
         results.append(res)
         s = res.summary()
         rows.append(s)
-        note = ("cache hit" if res.status == "cached" else
-                f"{s['epochs']} epochs, best {s['best epoch']}, val acc {s['val_acc']}, {s['img/s']} img/s")
-        (progress or silent).message(f"  train {approach}: {note}")
-    cached = all(r.status == "cached" for r in results)
-    return StageSummary("train", "cache hit" if cached else f"{len(results)} runs", rows, results)
+        notes.append("cache hit" if res.status == "cached" else
+                     f"{s['epochs']} epochs, best {s['best epoch']}, val acc {s['val_acc']}, {s['img/s']} img/s")
+    note = notes[0] if len(notes) == 1 else ("cache hit" if all(n == "cache hit" for n in notes)
+                                             else f"{len(results)} runs")
+    return StageSummary("train", note, rows, results)
 
 
 def embed_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None,

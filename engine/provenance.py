@@ -42,3 +42,25 @@ def package_versions() -> dict[str, str]:
 def environment() -> dict[str, str]:
     """Python and package versions, as a run records them."""
     return {"python": platform.python_version()} | package_versions()
+
+
+def provenance(store, run_ids=None) -> list[str]:
+    """Footer lines: data kind, config hashes, code revision(s), package versions."""
+    from .runs import read_runs
+
+    infos = read_runs(store, run_ids)
+    synthetic = {i.synthetic for i in infos.values()}
+    lines = []
+    if synthetic == {True}:
+        lines.append("data: SYNTHETIC benchmark (procedurally generated) — not comparable with the paper's numbers")
+    elif synthetic == {False}:
+        lines.append("data: real databases as configured")
+    else:
+        lines.append("data: MIXED — some runs on the SYNTHETIC benchmark, some on real data")
+    hashes = sorted({i.config_hash for i in infos.values() if i.config_hash})
+    lines.append(f"config hash: {', '.join(hashes) or 'unknown'}; runs: {', '.join(infos)}")
+    revs = sorted({i.code_revision for i in infos.values() if i.code_revision})
+    now = code_revision()
+    lines.append(f"code revision: trained at {', '.join(revs) or 'unknown'}; evaluated at {now or 'unknown (not a git checkout)'}")
+    lines.append("packages: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()))
+    return lines

@@ -125,6 +125,25 @@ def test_every_control(fixture_ws, monkeypatch):
     assert any(t["type"] == "histogram2dcontour" for t in spec["data"])
 
 
+def test_run_switch_picks_the_new_runs_default_classifier(fixture_ws, monkeypatch):
+    """A classifier chosen for one run does not carry over to the next: each run opens on its approach's
+    default (TripletLoss: kNN, ArcFaceMod: LR, as the paper reports them), the same one `dfatlas evaluate` uses."""
+    from engine.approaches import get_approach
+
+    at = make_app(fixture_ws, monkeypatch)
+    ids = run_ids()
+    sidebar_box(at, "Run / approach").set_value(ids["triplet"]).run()
+    assert sidebar_box(at, "Classifier").value == "knn"
+    sidebar_box(at, "Classifier").set_value("svm").run()
+    sidebar_box(at, "Run / approach").set_value(ids["arcfacemod"]).run()
+    assert_clean(at)
+    assert sidebar_box(at, "Classifier").value == "lr" == get_approach("arcfacemod").default_classifier
+    assert list(np.ravel([at.query_params["clf"]])) == ["lr"]
+    check_metrics_table(at, fixture_ws, ids["arcfacemod"], "lr", "video")
+    sidebar_box(at, "Run / approach").set_value(ids["attribution"]).run()
+    assert sidebar_box(at, "Classifier").value == "native"
+
+
 def test_cross_db_and_unknown_sets(fixture_ws, monkeypatch):
     at = make_app(fixture_ws, monkeypatch)
     sidebar_box(at, "Run / approach").set_value(run_ids()["triplet"]).run()
@@ -274,7 +293,7 @@ def test_locked_store_says_busy(fixture_ws, tmp_path, monkeypatch):
     ws = tmp_path / "ws"
     shutil.copytree(fixture_ws, ws)
     monkeypatch.setenv("DFATLAS_DASHBOARD_BUSY_S", "0.5")
-    import dashboard.data as d
+    import dashboard.queries as d
 
     monkeypatch.setattr(d, "BUSY_RETRY_S", 0.5)
     import subprocess

@@ -124,7 +124,7 @@ def test_shared_videos_count_for_every_database_claiming_them(workspace):
     assert after.loc["dbb", "n_real"] == before.loc["dbb", "n_real"] + 4
     assert after.loc["dba", "n_real"] == before.loc["dba", "n_real"]
     assert after.loc["dba", "threshold"] == before.loc["dba", "threshold"]  # pooled val unchanged
-    from engine.evaluation import sample_scores
+    from engine.scores import sample_scores
 
     s = sample_scores(store, runs["attribution"], "native", ["dbb/test"])
     assert (s.is_real == True).sum() == 8  # noqa: E712

@@ -2,7 +2,7 @@
 
 One scenario, several checks: a `dfatlas train` job writes the store while
 - a dashboard reader process loops the dashboard's own read path
-  (`dashboard.data.overview` + an uncached read-only query) — it must keep
+  (`dashboard.queries.overview` + an uncached read-only query) — it must keep
   answering, see the job's progress as it happens, and never fail;
 - a second job (`dfatlas embed`) is refused with the workspace-lock message
   (exit 2, no traceback), and a third (`dfatlas train --wait`) waits and then
@@ -29,7 +29,7 @@ warnings.simplefilter("ignore")
 import logging
 logging.disable(logging.WARNING)
 from pathlib import Path
-import dashboard.data as d
+import dashboard.queries as d
 path, stop = sys.argv[1], Path(sys.argv[2])
 n = 0; errors = []; epochs_seen = []; lat = []
 t_end = time.monotonic() + 300

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import controls, data, figures, states, tables
+from dashboard import controls, figures, queries, states, tables
+from engine.classify import CLASSIFIERS
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)  # shared, read-only (see explore.map_figure)
 def side_figure(path, sig, run_id, classifier, datasets, level, colour, _style):
-    pts = data.map_points(path, sig, run_id, classifier, datasets, level)
+    pts = queries.map_points(path, sig, run_id, classifier, datasets, level)
     fig, _rows = figures.map_figure(pts, _style, colour, height=480)
     return fig, len(pts)
 
@@ -21,14 +22,14 @@ def options(ov: dict) -> list[str]:
     out = [f"{r}|{c}" for r, c in zip(pred["run_id"], pred["classifier"])
            if r in runs.index and runs.loc[r, "status"] == "finished"]
     order = {r: i for i, r in enumerate(runs.index)}
-    corder = {c: i for i, c in enumerate(controls.CLASSIFIER_ORDER)}
+    corder = {c: i for i, c in enumerate(CLASSIFIERS)}
     return sorted(out, key=lambda o: (order.get(o.split("|")[0], 99), corder.get(o.split("|")[1], 9)))
 
 
 def page() -> None:
     view = controls.current()
-    ws = str(data.workspace_root())
-    ov = data.overview(view.path, view.sig)
+    ws = str(queries.workspace_root())
+    ov = queries.overview(view.path, view.sig)
     st.header("Compare two approaches or classifiers")
     opts = options(ov)
     if len(opts) < 1:
@@ -38,7 +39,7 @@ def page() -> None:
 
     def label(o: str) -> str:
         r, c = o.split("|")
-        return f"{tables.approach_label(runs.loc[r, 'approach'], c)} ({r})"
+        return f"{tables.display_label(runs.loc[r, 'approach'], c)} ({r})"
 
     here = f"{view.run_id}|{view.classifier}"
     a_default = here if here in opts else opts[0]
@@ -54,11 +55,7 @@ def page() -> None:
         return
     st.caption(f"Databases: {', '.join(view.datasets)} · {view.level} level · colours follow the left run's "
                "taxonomy in both maps")
-    try:
-        mt = data.metrics_table(view.path, view.sig, view.level)
-    except ImportError as exc:
-        mt = None
-        states.metrics_unavailable(exc)
+    mt = queries.metrics_table(view.path, view.sig, view.level)
     for col, pick in zip(st.columns(2), picks):
         run_id, clf = pick.split("|")
         with col:
@@ -69,12 +66,11 @@ def page() -> None:
                 st.plotly_chart(fig, key=f"cmp_map_{col is not None}_{pick}", config={"displaylogo": False})
             else:
                 st.info(f"No map for `{run_id}` on these databases (`dfatlas project --run {run_id}`).")
-            if mt is not None:
-                keys = tables.metric_keys(ov["datasets"], view.datasets)
-                sel = mt.loc[(mt["run_id"] == run_id) & (mt["classifier"] == clf) & mt["dataset"].isin(keys)
-                         & ((mt["n_real"] + mt["n_fake"]) > 0)]
-                st.dataframe(tables.paper_table(sel).drop(columns=["Approach"]), hide_index=True,
-                             key=f"cmp_table_{pick}")
+            keys = tables.metric_keys(ov["datasets"], view.datasets)
+            sel = mt.loc[(mt["run_id"] == run_id) & (mt["classifier"] == clf) & mt["dataset"].isin(keys)
+                     & ((mt["n_real"] + mt["n_fake"]) > 0)]
+            st.dataframe(tables.paper_table(sel).drop(columns=["Approach"]), hide_index=True,
+                         key=f"cmp_table_{pick}")
 
 
 page()

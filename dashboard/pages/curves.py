@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import streamlit as st
-from sklearn.metrics import roc_curve
 
-from dashboard import controls, data, figures, states, tables
-from dashboard.pages_common import default_classifier
+from dashboard import controls, figures, queries, states, tables
+from engine.approaches import choose_classifier
+from engine.metrics import error_curves
 
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 
 
 def page() -> None:
     view = controls.current()
-    ws = str(data.workspace_root())
-    ov = data.overview(view.path, view.sig)
+    ws = str(queries.workspace_root())
+    ov = queries.overview(view.path, view.sig)
     st.header("ROC and DET curves")
     ds = ov["datasets"].set_index("dataset")
     labelled = [d for d in controls.map_datasets(ov, view.run_id, view.classifier)
@@ -31,23 +31,23 @@ def page() -> None:
     combos = [f"{r}|{c}" for r, c in pred.loc[pred["dataset"] == dataset, ["run_id", "classifier"]]
               .drop_duplicates().itertuples(index=False)]
     by_run = runs.set_index("run_id")
-    default = [f"{r}|{default_classifier(by_run.loc[r, 'approach'], [c.split('|')[1] for c in combos if c.startswith(r + '|')])}"
+    default = [f"{r}|{choose_classifier(by_run.loc[r, 'approach'], [c.split('|')[1] for c in combos if c.startswith(r + '|')])}"
                for r in runs["run_id"] if any(c.startswith(r + "|") for c in combos)]
     default = [d for d in default if d in combos]
     chosen = st.multiselect("Approaches", combos, default=default, key="curve_runs",
-                            format_func=lambda o: tables.approach_label(by_run.loc[o.split("|")[0], "approach"],
+                            format_func=lambda o: tables.display_label(by_run.loc[o.split("|")[0], "approach"],
                                                                         o.split("|")[1]))
     curves = []
     for i, o in enumerate(chosen):
         r, c = o.split("|")
-        s = data.scores(view.path, view.sig, r, c, (dataset,), view.level)
+        s = queries.scores(view.path, view.sig, r, c, (dataset,), view.level)
         s = s.loc[s["is_real"].notna()]
         y = s["is_real"].to_numpy().astype(bool)
         if y.all() or not y.any():
             st.caption(f"{o}: needs both real and fake samples for a curve")
             continue
-        fpr, tpr, _thr = roc_curve(y, s["real_score"].to_numpy(), pos_label=True)
-        curves.append({"label": tables.approach_label(by_run.loc[r, "approach"], c), "fpr": fpr, "fnr": 1 - tpr,
+        fpr, fnr = error_curves(s["real_score"].to_numpy(), y)
+        curves.append({"label": tables.display_label(by_run.loc[r, "approach"], c), "fpr": fpr, "fnr": fnr,
                        "color": PALETTE[i % len(PALETTE)]})
     if not curves:
         st.info("Pick at least one approach with real and fake samples on this database.")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import controls, data, figures, states, tables
+from dashboard import controls, queries, figures, states, tables
 from data_catalog.records import REAL, UNSEEN_FAKE
 
 MAX_THUMBS = 60
@@ -19,7 +19,7 @@ MAX_THUMBS = 60
 @st.cache_resource(show_spinner=False, max_entries=12)
 def map_figure(path, sig, run_id, classifier, datasets, level, colour, density, _style):
     """(figure, per-trace row indices, number of points)."""
-    pts = data.map_points(path, sig, run_id, classifier, datasets, level)
+    pts = queries.map_points(path, sig, run_id, classifier, datasets, level)
     fig, rows = figures.map_figure(pts, _style, colour, density)
     return fig, rows, len(pts)
 
@@ -27,7 +27,7 @@ def map_figure(path, sig, run_id, classifier, datasets, level, colour, density, 
 @st.cache_resource(show_spinner=False, max_entries=12)
 def summary(path, sig, run_id, classifier, datasets, level, mapped, _view):
     """Pooled metrics, confusion / distribution figures for the shown points (cached per view)."""
-    pts = data.map_points(path, sig, run_id, classifier, datasets, level) if mapped else _labelled_scores(_view)
+    pts = queries.map_points(path, sig, run_id, classifier, datasets, level) if mapped else _labelled_scores(_view)
     pooled = evaluate_points(_view, pts) if len(datasets) > 1 else None
     return pooled, confusion_parts(_view, pts)
 
@@ -35,34 +35,29 @@ def summary(path, sig, run_id, classifier, datasets, level, mapped, _view):
 def is_real_of(true_class: np.ndarray) -> np.ndarray:
     """1 real, 0 fake, NaN unlabelled (from the true class ids shown on the map)."""
     t = np.asarray(true_class, dtype=object)
-    return np.where(t == data.UNLABELLED, np.nan, (t == REAL).astype(float))
+    return np.where(t == queries.UNLABELLED, np.nan, (t == REAL).astype(float))
 
 
 def evaluate_points(view, pts: pd.DataFrame):
-    """engine.metrics.evaluate on the given points (deduplicated per video at video level)."""
-    from engine.metrics import evaluate
+    """Metrics of the given points at the run's θ (engine.scores; deduplicated per video at video level)."""
+    from engine.scores import evaluate_samples
 
     if view.level == "video":
         pts = pts.drop_duplicates("video_id")
     y = is_real_of(pts["true_class"].to_numpy())
-    keep = ~np.isnan(y)
-    if not keep.any():
+    keep = ~np.isnan(y) & ~np.isnan(pts["real_score"].to_numpy(float))
+    theta = queries.theta(view.path, view.sig, view.run_id, view.classifier, view.level)
+    if not keep.any() or theta is None:
         return None
-    val = data.scores(view.path, view.sig, view.run_id, view.classifier,
-                      data.validation_datasets(data.overview(view.path, view.sig)["datasets"]), view.level)
-    vkeep = ~np.isnan(val["is_real"].to_numpy())
-    if not vkeep.any():
-        return None
-    return evaluate(val["real_score"].to_numpy()[vkeep], val["is_real"].to_numpy()[vkeep].astype(bool),
-                    pts["real_score"].to_numpy()[keep], y[keep].astype(bool))
+    return evaluate_samples(theta, pts["real_score"].to_numpy(float)[keep], y[keep].astype(bool))
 
 
 def confusion_parts(view, pts: pd.DataFrame) -> dict:
     """Confusion of true vs predicted (labelled points), predicted-class distribution (unlabelled)."""
     if view.level == "video":
         pts = pts.drop_duplicates("video_id")
-    labelled = pts.loc[pts["true_class"] != data.UNLABELLED]
-    unlabelled = pts.loc[pts["true_class"] == data.UNLABELLED]
+    labelled = pts.loc[pts["true_class"] != queries.UNLABELLED]
+    unlabelled = pts.loc[pts["true_class"] == queries.UNLABELLED]
     out = {"unit": "videos" if view.level == "video" else "faces", "n_labelled": len(labelled),
            "n_unlabelled": len(unlabelled), "confusion": None, "distribution": None, "top": []}
     if len(labelled):
@@ -91,12 +86,8 @@ def confusion_or_distribution(parts: dict, key: str) -> None:
 
 def metrics_panel(view, pooled) -> None:
     st.markdown(f"**Metrics** — {view.level} level, θ from validation at FPR ≤ 10 %")
-    try:
-        mt = data.metrics_table(view.path, view.sig, view.level)
-    except ImportError as exc:
-        states.metrics_unavailable(exc)
-        return
-    keys = tables.metric_keys(data.overview(view.path, view.sig)["datasets"], view.datasets)
+    mt = queries.metrics_table(view.path, view.sig, view.level)
+    keys = tables.metric_keys(queries.overview(view.path, view.sig)["datasets"], view.datasets)
     sel = mt.loc[(mt["run_id"] == view.run_id) & (mt["classifier"] == view.classifier) & mt["dataset"].isin(keys)
                  & ((mt["n_real"] + mt["n_fake"]) > 0)]
     table = tables.paper_table(sel).drop(columns=["Approach"])
@@ -106,13 +97,10 @@ def metrics_panel(view, pooled) -> None:
         st.caption("All shown databases pooled: AUC {:.2f} · FNR {:.2f} % · FPR {:.2f} % · HTER {:.2f} %".format(
             100 * m.auc, 100 * m.fnr, 100 * m.fpr, 100 * m.hter))
     with st.expander("All approaches on these databases (paper's Table 1/2 layout)"):
-        from dashboard.pages_common import default_classifier
+        from engine.evaluation import default_rows
 
         others = mt.loc[mt["dataset"].isin(keys) & ((mt["n_real"] + mt["n_fake"]) > 0)]
-        avail = others.groupby("run_id")["classifier"].unique()
-        pick = [c == default_classifier(a, avail.get(r, [])) for r, a, c in
-                zip(others["run_id"], others["approach"], others["classifier"])]
-        st.dataframe(tables.paper_table(others.loc[pick]), hide_index=True, key="all_approaches")
+        st.dataframe(tables.paper_table(default_rows(others)), hide_index=True, key="all_approaches")
     notes = sel["note"].dropna() if "note" in sel.columns else []
     for n in sorted(set(n for n in notes if n)):
         st.caption(f"note: {n}")
@@ -141,7 +129,7 @@ def selection_panel(view, pts: pd.DataFrame, rows: np.ndarray) -> None:
         # An even spread over the selection, grouped by predicted then true class.
         ordered = sub.sort_values(["pred", "true_class", "video_id"], kind="stable")
         shown = ordered.iloc[np.unique(np.linspace(0, len(ordered) - 1, min(MAX_THUMBS, len(ordered))).astype(int))]
-        thumbs = data.thumbnails(view.path, view.sig, tuple(shown["face_id"]))
+        thumbs = queries.thumbnails(view.path, view.sig, tuple(shown["face_id"]))
         caps = [f"{view.style.name(t)} → {view.style.name(p)}" for t, p in zip(shown["true_class"], shown["pred"])]
         have = [i for i, b in enumerate(thumbs) if b]
         if have:
@@ -154,8 +142,8 @@ def selection_panel(view, pts: pd.DataFrame, rows: np.ndarray) -> None:
 
 def page() -> None:
     view = controls.current()
-    ws = str(data.workspace_root())
-    st.header(f"{tables.approach_label(view.approach, view.classifier or 'native')} · embedding map")
+    ws = str(queries.workspace_root())
+    st.header(f"{tables.display_label(view.approach, view.classifier or 'native')} · embedding map")
     if states.run_not_ready(view, ws):
         return
     if view.classifier is None:
@@ -190,14 +178,13 @@ def page() -> None:
         metrics_panel(view, pooled)
         confusion_or_distribution(parts, key="map")
     if len(rows):
-        pts = data.map_points(*key)
+        pts = queries.map_points(*key)
         selection_panel(view, pts, rows)
 
 
 def _labelled_scores(view) -> pd.DataFrame:
     """Points without coordinates (no projection yet): metrics and confusion still work."""
-    s = data.scores(view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level)
-    return s.assign(database=s["dataset"].str.split("/").str[0])
+    return queries.scores(view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level)
 
 
 page()

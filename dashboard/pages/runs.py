@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard import controls, data, tables
+from dashboard import controls, queries, tables
 
 
 def _sources(config_json: str) -> str:
@@ -28,7 +28,7 @@ def _sources(config_json: str) -> str:
 
 def page() -> None:
     view = controls.current()
-    ov = data.overview(view.path, view.sig)
+    ov = queries.overview(view.path, view.sig)
     st.header("Runs and provenance")
     runs = ov["runs"]
     if runs["synthetic"].any():
@@ -36,7 +36,7 @@ def page() -> None:
                    "generated deepfake benchmark, not on real databases: their numbers are not comparable with "
                    "the paper's.", icon=":material/science:")
     show = pd.DataFrame({
-        "run": runs["run_id"], "approach": [tables.APPROACH_NAMES.get(a, a) for a in runs["approach"]],
+        "run": runs["run_id"], "approach": [tables.display_label(a, "native") for a in runs["approach"]],
         "status": runs["status"], "backbone": runs["backbone"],
         "pretrained weights": runs["pretrained_source"].fillna("?"),
         "embedding dim": runs["embedding_dim"], "epochs": runs["epochs_done"], "best epoch": runs["best_epoch"],

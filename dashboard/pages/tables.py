@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import controls, data, states, tables
-from dashboard.pages_common import default_classifier
+from dashboard import controls, queries, states, tables
+from engine.evaluation import default_rows
 
 PARTS = [("same-db", "Table 1: same-database (super-set test splits)", "table1"),
          ("cross-db", "Table 2: cross-database", "table2"),
@@ -29,14 +29,12 @@ def page() -> None:
                      format_func={"paper": "the paper's choice (NN for TripletLoss, LR for ArcFaceMod)",
                                   "all": "every classifier"}.get)
     boot = c2.number_input("Bootstrap resamples for 95 % CIs (0 = off)", 0, 2000, 0, step=100, key="tables_boot")
-    mt = data.metrics_table(view.path, view.sig, view.level, int(boot))
+    mt = queries.metrics_table(view.path, view.sig, view.level, int(boot))
     if mt.empty:
-        states.no_predictions(view, str(data.workspace_root()))
+        states.no_predictions(view, str(queries.workspace_root()))
         return
     if scope == "paper":
-        avail = mt.groupby("run_id")["classifier"].unique()
-        keep = {r: default_classifier(a, avail.get(r, [])) for r, a in zip(mt["run_id"], mt["approach"])}
-        mt = mt.loc[[keep.get(r) == c for r, c in zip(mt["run_id"], mt["classifier"])]]
+        mt = default_rows(mt)
     st.caption(f"{view.level} level · θ on the pooled validation split of the training super-set at FPR ≤ 10 % · "
                "AUC, FNR, FPR, HTER in % · downloads use the same rendering as `dfatlas evaluate --format`")
     for role, title, key in PARTS:

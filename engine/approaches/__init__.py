@@ -24,4 +24,18 @@ def display_label(approach: str, classifier: str) -> str:
     return f"{base}-{suffix}" if suffix else base
 
 
-__all__ = ["Approach", "UNATTRIBUTED", "approach_names", "get_approach", "register_approach", "display_label"]
+def choose_classifier(approach: str, available) -> str:
+    """The approach's default classifier when it has predictions, else the first available (menu order)."""
+    from ..classify import classifier_order
+
+    available = classifier_order(available)
+    try:
+        want = get_approach(approach).default_classifier
+    except AtlasError:
+        want = "native"
+    if want in available or not available:
+        return want
+    return available[0]
+
+
+__all__ = ["choose_classifier", "Approach", "UNATTRIBUTED", "approach_names", "get_approach", "register_approach", "display_label"]

@@ -107,7 +107,9 @@ def run_project(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    from ..evaluation import class_fpr, metrics_table, paper_rows, provenance, render
+    from ..evaluation import class_fpr, metrics_table
+    from ..provenance import provenance
+    from ..rendering import paper_rows, render
 
     if not 0 <= args.target_fpr <= 1:
         raise AtlasError(f"--target-fpr must be within [0, 1], got {args.target_fpr}")

@@ -1,0 +1,65 @@
+"""Saving the Analyse page's uploads: size limit, video signature, sanitised names, inside the workspace."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_catalog.databases.base import VIDEO_SUFFIXES
+from engine.analysis.paths import AnalysisError, looks_like_video, sanitize_filename, sanitize_name
+
+
+@dataclass
+class UploadResult:
+    folder: Path
+    saved: list[str]
+    refused: list[str]
+
+
+def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> UploadResult:
+    """Write uploaded videos under `<workspace>/uploads/<set>-<time>/` with sanitised names.
+
+    `files`: objects with `.name` and `.getvalue()` (Streamlit's UploadedFile) or (name, bytes) pairs.
+    A file over `max_upload_mb`, or one that is not a video (suffix and container signature), is refused
+    with its reason; if nothing is left, AnalysisError and nothing is written.
+    """
+    limit = float(max_upload_mb) * 1024 * 1024
+    accepted, refused = [], []
+    total = 0
+    for f in files:
+        name, data = (f if isinstance(f, tuple) else (f.name, f.getvalue()))
+        size = len(data)
+        if size > limit:
+            refused.append(f"{name}: {size / 2**20:.1f} MB is over the {max_upload_mb} MB limit")
+            continue
+        if not looks_like_video(bytes(data[:16]), name):
+            refused.append(f"{name}: not a video ({', '.join(VIDEO_SUFFIXES)} with a video container)")
+            continue
+        total += size
+        if total > limit:
+            refused.append(f"{name}: the upload together is over the {max_upload_mb} MB limit")
+            continue
+        accepted.append((sanitize_filename(name), data))
+    if not accepted:
+        raise AnalysisError("no video to analyse in the upload" + (": " + "; ".join(refused) if refused else ""))
+    stamp = f"{sanitize_name(set_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    workspace.uploads_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(1000):  # two uploads of one name in the same second (two sessions) get two folders
+        folder = workspace.uploads_dir / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            folder.mkdir(exist_ok=False)
+            break
+        except FileExistsError:
+            continue
+    saved, used = [], set()
+    for name, data in accepted:
+        stem, suffix = os.path.splitext(name)
+        candidate, i = name, 1
+        while candidate in used:
+            candidate, i = f"{stem}_{i}{suffix}", i + 1
+        used.add(candidate)
+        (folder / candidate).write_bytes(bytes(data))
+        saved.append(candidate)
+    return UploadResult(folder, saved, refused)
