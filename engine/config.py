@@ -21,8 +21,6 @@ from data_catalog.databases.options import coerce_kind
 from data_catalog.errors import ConfigError
 from data_catalog.taxonomy import Taxonomy, paper_taxonomy
 
-APPROACHES = ("binary", "attribution", "triplet", "arcfacemod")
-CLASSIFIERS = ("native", "knn", "lr", "svm")
 
 
 def _choices(*values: str) -> dict:
@@ -194,8 +192,11 @@ class ExperimentConfig:
         }
 
     def run_id(self, approach: str) -> str:
-        if approach not in APPROACHES:
-            raise ConfigError(self.path, "approach", f"unknown approach {approach!r} (choose from {', '.join(APPROACHES)})")
+        from .approaches import approach_names
+
+        if approach not in approach_names():
+            raise ConfigError(self.path, "approach",
+                              f"unknown approach {approach!r} (choose from {', '.join(approach_names())})")
         return f"{approach}-{_short_hash(self.training_key(approach))}"
 
     def to_json(self) -> str:
@@ -349,10 +350,12 @@ def load_config(path: str | Path) -> ExperimentConfig:
     model = sections["model"]
     if model.checkpoint:
         sections["model"] = dataclasses.replace(model, checkpoint=str(_resolve_path(file.parent, model.checkpoint)))
+    from .classify import NAMES  # the embedding classifiers (classify imports this module: import late)
+
     for name, f in (("classifiers", "enabled"),):
         for c in getattr(sections[name], f):
-            if c not in CLASSIFIERS[1:]:
-                raise ConfigError(file, f"[{name}] {f}", f"unknown classifier {c!r} (choose from {', '.join(CLASSIFIERS[1:])})")
+            if c not in NAMES:
+                raise ConfigError(file, f"[{name}] {f}", f"unknown classifier {c!r} (choose from {', '.join(NAMES)})")
     return ExperimentConfig(
         path=file,
         sources=_build_sources(data.get("sources"), file),

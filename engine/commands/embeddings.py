@@ -6,7 +6,7 @@ import sys
 
 from data_catalog.errors import AtlasError
 
-from ..config import CLASSIFIERS
+from ..classify import CLASSIFIERS
 from ..progress import bars
 from .common import add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, workspace_of
 
