@@ -136,3 +136,33 @@ def test_classifier_without_predictions_is_a_note(four):
     assert (df.dataset == "(all)").all()
     assert df[df.approach == "triplet"].note.str.contains("dfatlas classify").all()
     assert df[df.approach == "binary"].note.str.contains("native").all()
+
+
+def test_unseen_fakes_in_the_superset_validation_split_set_no_theta(tmp_path):
+    """DESIGN.md: θ comes from the super-set validation split restricted to the taxonomy's classes — the same
+    validation fakes for every approach; a super-set database's unseen fakes are tested, never used for θ."""
+    from engine.runs import read_run
+    from engine.scores import threshold_of, validation_scores
+    from engine.workspace import resolve_workspace
+
+    ws = resolve_workspace(tmp_path).ensure()
+    runs = build_store(ws, per_class=6, frames=3, noise=2.5)
+    store = ws.store()
+    # a third of dba's validation 'fa' videos become fakes of a method outside the taxonomy
+    store.execute("UPDATE videos SET true_class = 'unseen-fake' WHERE dataset = 'dba/val' AND true_class = 'fa' "
+                  "AND relpath < 'fa/val_002'")
+    cfg = ClassifiersSection(enabled=("knn", "lr"), cv_folds=3)
+    for a in ("triplet", "arcfacemod"):
+        classify_run(store, runs[a], cfg)
+        assert {s["status"] for s in classify_run(store, runs[a], cfg)} == {"cached"}  # every face predicted
+    df = metrics_table(store, classifiers="all")
+    populations = set()
+    for approach, run_id in runs.items():
+        run = read_run(store, run_id)
+        for clf in set(df[df.run_id == run_id].classifier):
+            val = validation_scores(store, run, clf)
+            assert "unseen-fake" not in set(val.true_class)
+            populations.add(tuple(sorted(val.video_id[~val.is_real.astype(bool)])))
+            theta = df[(df.run_id == run_id) & (df.classifier == clf)].threshold.dropna().unique()
+            assert theta == pytest.approx([threshold_of(val)])
+    assert len(populations) == 1 and len(populations.pop()) == 6 * 2 * 2 - 2  # 2 of 24 val fakes left out
