@@ -31,8 +31,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import analyze as an  # noqa: E402
+from engine import analysis as an  # noqa: E402
 from engine.config import load_config  # noqa: E402
+from engine.runs import read_runs  # noqa: E402
+from engine.store.analyses import face_extraction_cost  # noqa: E402
 from engine.workspace import resolve_workspace  # noqa: E402
 
 
@@ -55,11 +57,11 @@ def bench(ws_dir: str, config: str | None, replace: bool, workers: int | None, t
         cfg = dataclasses.replace(cfg, projection=dataclasses.replace(cfg.projection, n_jobs=tsne_jobs))
     store = ws.store()
     data_root = Path(cfg.source("synth-variants").root)
-    runs = store.df("SELECT run_id, approach FROM runs WHERE status = 'finished' ORDER BY approach")
+    runs = sorted((r for r in read_runs(store).values() if r.status == "finished"), key=lambda r: (r.approach, r.run_id))
     out = {"config": str(cfg_path), "runs": []}
-    for i, (run_id, approach) in enumerate(zip(runs.run_id, runs.approach)):
+    for i, run in enumerate(runs):
+        run_id, approach = run.run_id, run.approach
         first = replace and i == 0  # later runs add their analysis to the same sets (faces reused)
-        run = an.load_run(store, run_id)
         res = {"run_id": run_id, "approach": approach}
         with ws.lock(f"bench analyze {run_id}", wait=True):
             t0 = time.perf_counter()
@@ -81,15 +83,12 @@ def bench(ws_dir: str, config: str | None, replace: bool, workers: int | None, t
         res["per_method"] = {m: g["verdict"].value_counts(normalize=True).round(3).to_dict() for m, g in v.groupby("method")}
         res["open_set_unknown"] = {"face": rep.open_set["face_rate"], "video": rep.open_set["video_rate"]}
         res["metrics_labelled"] = rep_l.metrics
-        known_test = run.split_datasets("test")
+        known_test = list(run.split_datasets("test"))
         unseen = [f"{d}/test" for d in cfg.sources.cross_db]
         rates = an.open_set_rates(store, run_id, known_test + unseen)
         res["open_set_rates"] = rates.to_dict("records")
-        faces_rate = store.df("SELECT sum(n_faces) AS faces, sum(decode_s + detect_s) AS s FROM face_videos "
-                              "WHERE settings_key = ? AND video_id NOT LIKE 'unknown/%'", [run.settings_key])
-        res["baseline_face_cpu_s_per_video"] = float(faces_rate.s.iloc[0] or 0) / max(
-            1, store.scalar("SELECT count(*) FROM face_videos WHERE settings_key = ? AND video_id NOT LIKE 'unknown/%'",
-                            [run.settings_key]))
+        cost = face_extraction_cost(store, run.settings_key, an.UNKNOWN_DB)
+        res["baseline_face_cpu_s_per_video"] = cost["seconds"] / max(1, cost["videos"])
         out["runs"].append(res)
     return out
 

@@ -18,7 +18,8 @@ distance between unit vectors is a monotone function of their cosine
 (|a-b|^2 = 2 - 2 cos) — so for them embeddings and centroids are normalised and
 d = 1 - cos (the cosine distance). Binary and attribution embeddings are the
 un-normalised layer before the last, whose linear head reads magnitudes too:
-there d is the euclidean distance.
+there d is the euclidean distance. Which metric suits a run is its approach's
+`embedding_metric` (engine.approaches); this module only takes the metric's name.
 """
 
 from __future__ import annotations
@@ -27,12 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-METRIC_HEADS = ("triplet", "arcfacemod")
 DEFAULT_QUANTILE = 0.95
-
-
-def metric_for(approach: str) -> str:
-    return "cosine" if approach in METRIC_HEADS else "euclidean"
 
 
 def normalise(x: np.ndarray) -> np.ndarray:

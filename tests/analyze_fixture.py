@@ -2,20 +2,25 @@
 
 Three known classes (real, swap, gan) whose validation embeddings cluster
 around three orthogonal directions of a 6-d space; the fourth and fifth
-directions belong to no known class (an "unseen" method). Everything is
-written in bulk through Arrow, as the pipeline would.
+directions belong to no known class (an "unseen" method). Embeddings,
+predictions and runs go through the store's own builders and writers
+(`engine.store.embeddings` / `predictions` / `runs`), as the pipeline writes them.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from engine.config import FacesSection
-from engine.store import Store, matrix_to_arrow
+from engine.store import Store
+from engine.store.embeddings import embeddings_table
+from engine.store.predictions import predictions_table
+from engine.store.runs import write_run
 
 CLASSES = ["real", "swap", "gan"]
 DIM = 6
@@ -82,27 +87,22 @@ def write_faces(store: Store, dataset: str, database: str, split: str, video_cla
             "face_id": face_ids, "video_id": list(face_vid), "settings_key": [settings_key] * n,
             "frame_index": [k for _ in vids for k in range(frames)], "crop_path": [f"faces/x/{i}.png" for i in range(n)],
             "thumbnail": [_thumb()] * n}), con=con)
-        store.insert("embeddings", pa.table({"run_id": [run_id] * n, "face_id": face_ids, "dataset": [dataset] * n,
-                                             "embedding": matrix_to_arrow(embeddings)}), con=con)
+        store.insert("embeddings", embeddings_table(run_id, face_ids, [dataset] * n, embeddings), con=con)
         if real_scores is not None:
-            store.insert("predictions", pa.table({
-                "run_id": [run_id] * n, "classifier": [classifier] * n, "face_id": face_ids, "dataset": [dataset] * n,
-                "pred_class": pa.array(np.asarray(pred_class, dtype=np.int32)),
-                "real_score": pa.array(np.asarray(real_scores, dtype=np.float64)),
-                "probs": pa.nulls(n, pa.list_(pa.float32())), "out_of_fold": [True] * n}), con=con)
+            store.insert("predictions", predictions_table(run_id, classifier, face_ids, [dataset] * n, pred_class,
+                                                          real_scores, None, out_of_fold=True), con=con)
     return vids
 
 
 def build_store(root: Path, seed: int = 0, n_val_videos: int = 8, frames: int = 3,
-                with_projection: bool = True) -> Store:
+                with_projection: bool = True, approach: str = "triplet") -> Store:
     """Workspace store with the run, its validation (and train) embeddings and predictions."""
     rng = np.random.default_rng(seed)
     store = Store(Path(root) / "atlas.duckdb")
     key = FACES.settings_key()
-    store.insert("runs", pa.table({
-        "run_id": [RUN_ID], "approach": ["triplet"], "backbone": ["resnet10t"],
-        "config_json": [json.dumps(run_config())], "classes": pa.array([CLASSES], pa.list_(pa.string())),
-        "settings_key": [key], "embedding_dim": [DIM], "status": ["finished"], "synthetic": [True]}))
+    write_run(store, {"run_id": RUN_ID, "approach": approach, "backbone": "resnet10t",
+                      "config_json": json.dumps(run_config()), "classes": CLASSES, "settings_key": key,
+                      "embedding_dim": DIM, "status": "finished", "synthetic": True}, created_at=datetime.now())
     for split in ("val", "train"):
         video_classes = [c for c in CLASSES for _ in range(n_val_videos)]
         emb = np.concatenate([cluster(direction(CLASSES.index(c)), frames, rng) for c in video_classes])

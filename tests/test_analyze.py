@@ -1,8 +1,9 @@
 """Analysis of unknown sets: open-set logic, the report, and the pipeline's all-or-nothing writes.
 
-The pipeline test replaces face extraction, the model, the classifiers and the
-map transform with small stand-ins (so it runs in a second); the store rows it
-writes and cleans up are the real ones. The end-to-end path with real faces
+The pipeline test replaces face extraction, the model (behind the real
+`engine.embed.embed_crops`, which reads the crops it wrote), the classifiers and
+the map with small stand-ins (so it runs in a second); the store rows it writes
+and cleans up are the real ones. The end-to-end path with real faces
 and a trained model is covered in tests/test_analyze_e2e.py.
 """
 
@@ -16,8 +17,11 @@ import pyarrow as pa
 import pytest
 
 from analyze_fixture import CLASSES, DIM, FACES, RUN_ID, build_store, cluster, direction, write_faces
-from engine import analyze as an
-from engine.openset import OpenSetModel, knn_votes, metric_for, pairwise_distance, prepare
+from engine import analysis as an
+from engine.analysis import run as an_run
+from engine.approaches import get_approach
+from engine.openset import OpenSetModel, knn_votes, pairwise_distance, prepare
+from engine.runs import read_run
 
 
 # --- open-set logic -------------------------------------------------------------
@@ -58,8 +62,9 @@ def test_open_set_video_radius_is_calibrated_on_video_means():
 
 
 def test_open_set_ignores_unlabelled_and_uses_cosine_for_metric_heads():
-    assert metric_for("triplet") == metric_for("arcfacemod") == "cosine"
-    assert metric_for("binary") == metric_for("attribution") == "euclidean"
+    metric = {a: get_approach(a).embedding_metric for a in ("triplet", "arcfacemod", "binary", "attribution")}
+    assert metric["triplet"] == metric["arcfacemod"] == "cosine"
+    assert metric["binary"] == metric["attribution"] == "euclidean"
     rng = np.random.default_rng(3)
     x, y, vids = _calibration(rng)
     y2 = y.copy()
@@ -159,11 +164,25 @@ def _kind(video_id: str) -> str:
     return next((k for k in CENTERS if stem.startswith(k)), "novel")
 
 
+class ColourModel:
+    """Stands in for the run's checkpoint: a crop's grey level says which direction its embedding has."""
+
+    input_size = None
+
+    def predict(self, imgs, batch_size=256):
+        idx = np.rint((imgs.reshape(len(imgs), -1).mean(1) - 20) / 40).astype(int)
+        rng = np.random.default_rng(len(imgs))
+        emb = np.stack([direction(int(i)) for i in idx]) + 0.1 * rng.standard_normal((len(imgs), DIM))
+        return {"embedding": emb.astype(np.float32), "probs": None, "real_score": None}
+
+
 @pytest.fixture
 def stubbed(workspace, monkeypatch):
-    """A workspace with the fixture run; extraction/model/classifiers/transform replaced."""
+    """A workspace with the fixture run; extraction/model/classifiers/map replaced."""
+    import cv2
+
     store = build_store(workspace.root)
-    calls = {"project_run": 0, "transform": 0, "fail_at": None}
+    calls = {"project_run": 0, "transform": 0, "fail_at": None, "embed_chunks": 0}
     import engine.faces as faces_mod
 
     def fake_extract(ws, videos, faces, *, workers=None, executor="process", progress=True, on_progress=None, **kw):
@@ -177,7 +196,8 @@ def stubbed(workspace, monkeypatch):
             for k in range(n):
                 rel = f"faces/{key}/{r.video_id}/{k:06d}.png"
                 (ws.root / rel).parent.mkdir(parents=True, exist_ok=True)
-                (ws.root / rel).write_bytes(b"png")
+                grey = 20 + 40 * CENTERS[_kind(r.video_id)]
+                cv2.imwrite(str(ws.root / rel), np.full((8, 8, 3), grey, np.uint8))
                 rows_f.append((f"{r.video_id}#{k}@{key}", r.video_id, key, k, rel))
             if on_progress:
                 on_progress(i + 1, len(recs))
@@ -192,17 +212,12 @@ def stubbed(workspace, monkeypatch):
                     "settings_key": [x[2] for x in rows_f], "frame_index": [x[3] for x in rows_f],
                     "crop_path": [x[4] for x in rows_f]}), con=con)
 
-    def fake_embed(ws, run, faces, device, report, batch=256):
-        rng = np.random.default_rng(0)
-        emb = np.stack([direction(CENTERS[_kind(v)]) for v in faces["video_id"]])
-        emb = emb + 0.1 * rng.standard_normal(emb.shape).astype(np.float32)
-        report("embed", len(faces), len(faces))
-        return {"embedding": emb.astype(np.float32), "probs": None, "real_score": None}
-
-    def fake_classify(store_, run, emb, report):
-        osm = an.calibrate_open_set(store_, run)
+    def fake_apply(store_, run_id, emb, names=None, cfg=None, progress=None):
+        osm = an.calibrate_open_set(store_, read_run(store_, run_id))
         d = osm.distances(emb)
         pred = np.asarray(osm.classes)[d.argmin(1)]
+        if progress:
+            progress(1, 1)
         return {"knn": {"pred_class": pred, "real_score": (pred == 0).astype(float), "probs": None}}
 
     def fake_project_run(store_, run_id, cfg, progress=None):
@@ -211,17 +226,17 @@ def stubbed(workspace, monkeypatch):
                                                "reference": ["synth/val"], "params_json": ["{}"], "seed": [0]}))
         return "proj-new"
 
-    def fake_transform(store_, pid, emb, progress=None, n_jobs=0):
+    def fake_transform(store_, pid, emb, n_jobs=0, progress=None):
         calls["transform"] += 1
         if calls["fail_at"] == "transform":
             raise RuntimeError("transform exploded")
         return np.zeros((len(emb), 2))
 
     monkeypatch.setattr(faces_mod, "extract_faces", fake_extract)
-    monkeypatch.setattr(an, "_embed", fake_embed)
-    monkeypatch.setattr(an, "_classify", fake_classify)
-    monkeypatch.setattr(an, "_transform", fake_transform)
-    monkeypatch.setattr(an, "_project_run", fake_project_run, raising=False)
+    monkeypatch.setattr(an_run, "load_model", lambda ws, run, device="cpu": ColourModel())
+    monkeypatch.setattr(an_run, "apply_to_embeddings", fake_apply)
+    monkeypatch.setattr(an_run, "transform_into", fake_transform)
+    monkeypatch.setattr(an_run, "project_run", fake_project_run)
     return workspace, store, calls
 
 

@@ -27,7 +27,7 @@ def trained(tmp_path_factory):
     from engine.classify import classify_run
     from engine.config import load_config
     from engine.embed import embed_run
-    from engine.train import train
+    from engine.training import train
     from engine.workspace import resolve_workspace
 
     tmp = tmp_path_factory.mktemp("e2e")
@@ -47,7 +47,7 @@ def test_analyze_end_to_end(trained, monkeypatch):
     import cv2
 
     import engine.faces as faces_mod
-    from engine import analyze as an
+    from engine import analysis as an
 
     ws, cfg, run_id, tmp = trained
     assert ws.store().scalar("SELECT count(*) FROM projections WHERE run_id = ?", [run_id]) == 0

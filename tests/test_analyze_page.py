@@ -11,7 +11,9 @@ import pyarrow as pa
 import pytest
 
 from analyze_fixture import RUN_ID, build_store, run_config
-from engine import analyze as an
+from dashboard.uploads import save_uploads
+from engine import analysis as an
+from engine.store.projections import points_table, write_points
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "dashboard" / "pages" / "analyse.py"
@@ -19,11 +21,11 @@ PAGE = ROOT / "dashboard" / "pages" / "analyse.py"
 SCRIPT = f"""
 import runpy
 import streamlit as st
-from dashboard import controls, data
+from dashboard import controls, queries
 
-path = data.store_path()
-sig = data.signature(path)
-ov = data.overview(path, sig)
+path = queries.store_path()
+sig = queries.signature(path)
+ov = queries.overview(path, sig)
 st.session_state["_view"] = controls.sidebar(path, sig, ov)
 runpy.run_path({str(PAGE)!r}, run_name="__analyse_page__")
 """
@@ -130,9 +132,8 @@ def test_results_map_table_and_evidence(page_ws):
 
     _add_unknown_set(store, name="case")
     ids = store.df("SELECT face_id FROM embeddings WHERE dataset = 'unknown/case'")["face_id"].tolist()
-    store.insert("projection_points", pa.table({
-        "projection_id": ["proj1"] * len(ids), "dataset": ["unknown/case"] * len(ids), "face_id": ids,
-        "x": np.arange(len(ids), dtype=float), "y": np.zeros(len(ids)), "is_reference": [False] * len(ids)}))
+    xy = np.stack([np.arange(len(ids), dtype=float), np.zeros(len(ids))], axis=1)
+    write_points(store, points_table("proj1", "unknown/case", ids, xy, is_reference=False))
     at = _app().run()
     assert not at.exception, at.exception
     text = _texts(at)
@@ -148,7 +149,7 @@ def test_results_map_table_and_evidence(page_ws):
 
 def test_uploads_are_checked_and_sanitised(workspace):
     good = b"\0\0\0\x18ftypmp42" + b"\0" * 100
-    res = an.save_uploads(workspace, "My Upload", [("../../evil name.MP4", good), ("x.mp4", b"hello world!!!!!"),
+    res = save_uploads(workspace, "My Upload", [("../../evil name.MP4", good), ("x.mp4", b"hello world!!!!!"),
                                                    ("big.avi", b"RIFF\0\0\0\0AVI " + b"\0" * 2_000_000),
                                                    ("doc.txt", good)], max_upload_mb=1)
     assert res.saved == ["evil_name.mp4"]
@@ -156,7 +157,7 @@ def test_uploads_are_checked_and_sanitised(workspace):
     assert (res.folder / "evil_name.mp4").read_bytes() == good
     assert len(res.refused) == 3 and any("over the 1" in r for r in res.refused)
     with pytest.raises(an.AnalysisError, match="no video to analyse"):
-        an.save_uploads(workspace, "x", [("a.mp4", b"not a video at all")], max_upload_mb=1)
+        save_uploads(workspace, "x", [("a.mp4", b"not a video at all")], max_upload_mb=1)
     assert an.looks_like_video(b"RIFF\0\0\0\0AVI LIST", "a.avi")
     assert not an.looks_like_video(b"RIFF\0\0\0\0WAVEfmt ", "a.avi")
     assert an.sanitize_filename("..\\..\\.hidden.Mp4") == "hidden.mp4"

@@ -126,7 +126,8 @@ HOSTILE_NAMES = ["../../../../tmp/evil.avi", "..\\..\\windows\\evil.avi", "/etc/
 
 
 def test_uploads_are_limited_sanitised_and_kept_in_the_workspace(workspace, tmp_path):
-    from engine.analyze import AnalysisError, save_uploads
+    from dashboard.uploads import save_uploads
+    from engine.analysis import AnalysisError
 
     before = set(tmp_path.parent.rglob("*"))
     files = [(n, (AVI_HEAD if n.endswith("avi") else MP4_HEAD) + b"x" * 100) for n in HOSTILE_NAMES]
@@ -175,7 +176,7 @@ def roots(tmp_path):
 
 
 def test_chosen_folder_must_resolve_inside_allowed_roots(roots):
-    from engine.analyze import AnalysisError, resolve_under_roots
+    from engine.analysis import AnalysisError, resolve_under_roots
 
     allowed = roots["allowed"]
     assert resolve_under_roots(allowed / "set1", [allowed]) == (allowed / "set1").resolve()
@@ -191,7 +192,7 @@ def test_no_file_outside_the_roots_is_read_through_links(roots, workspace):
     """A folder inside the roots may hold links leaving them: the analysis lists (and so reads)
     only videos whose real path is inside the roots; the others are reported, not read."""
     from data_catalog.taxonomy import paper_taxonomy
-    from engine.analyze import collect_videos
+    from engine.analysis import collect_videos
 
     allowed = roots["allowed"]
     inp = collect_videos(allowed / "set1", "s", None, paper_taxonomy(), roots=[allowed])

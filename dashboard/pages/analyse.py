@@ -2,7 +2,7 @@
 
 The page never computes: it starts `dfatlas analyze ... --job-id ID` as a
 background subprocess (engine.jobs) and polls the job's row in the store; the
-results it shows are read back from the store (engine.analyze.build_report).
+results it shows are read back from the store (engine.analysis.build_report).
 
 Safety: the folders it may read are the run's config `[dashboard]
 allowed_roots` (taken from the run's stored config, so no extra flag is
@@ -20,11 +20,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import controls, data, figures
+from dashboard import controls, figures, queries
 from data_catalog.databases.base import VIDEO_SUFFIXES
 from data_catalog.errors import AtlasError
-from engine import analyze as an
+from dashboard.uploads import save_uploads
+from engine import analysis as an
 from engine import jobs
+from engine.runs import read_run
 from engine.workspace import resolve_workspace
 
 JOB_KEY = "analyse_job"
@@ -34,12 +36,8 @@ POLL_S = 2.0
 
 
 def _run_config(view) -> dict:
-    runs = data.overview(view.path, view.sig)["runs"]
-    row = runs.loc[runs["run_id"] == view.run_id]
-    try:
-        return json.loads(row["config_json"].iloc[0] or "{}") if len(row) else {}
-    except ValueError:
-        return {}
+    """The run's stored config sections (engine.runs.RunRecord.config)."""
+    return dict(read_run(queries._store(view.path), view.run_id).config)
 
 
 def dashboard_settings(run_config: dict) -> tuple[list[str], float]:
@@ -68,23 +66,23 @@ def subfolders(root: str, limit: int = MAX_LISTED_FOLDERS, depth: int = 3) -> li
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def report(path: str, sig: tuple, run_id: str, dataset: str, classifier: str | None):
-    store = data._store(path)
+    store = queries._store(path)
     return an.build_report(store, run_id, dataset, classifier=classifier)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def evidence(path: str, sig: tuple, run_id: str, video_id: str, k: int):
-    return an.nearest_known_faces(data._store(path), run_id, video_id, k=k)
+    return an.nearest_known_faces(queries._store(path), run_id, video_id, k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def thumbs(path: str, sig: tuple, run_id: str, dataset: str, classifier: str, per_class: int):
-    return an.class_thumbnails(data._store(path), run_id, dataset, classifier, per_class=per_class)
+    return an.class_thumbnails(queries._store(path), run_id, dataset, classifier, per_class=per_class)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def analysed_sets(path: str, sig: tuple, run_id: str) -> pd.DataFrame:
-    return an.list_analyses(data._store(path), run_id)
+    return an.list_analyses(queries._store(path), run_id)
 
 
 def _start(view, run_config: dict, input_path: Path, name: str, replace: bool, roots: list[str]) -> None:
@@ -134,7 +132,7 @@ def _source_form(view, run_config: dict) -> None:
             if mode == "Upload videos":
                 if not uploads:
                     raise an.AnalysisError("choose one or more videos to upload first")
-                res = an.save_uploads(resolve_workspace(None), name, uploads, max_mb)
+                res = save_uploads(resolve_workspace(None), name, uploads, max_mb)
                 for r in res.refused:
                     st.warning(f"Refused: {r}")
                 chosen = res.folder
@@ -151,7 +149,7 @@ def job_panel(path: str) -> str | None:
     info = st.session_state.get(JOB_KEY)
     if not info:
         return None
-    job = jobs.read_job(data._store(path), info["job_id"])
+    job = jobs.read_job(queries._store(path), info["job_id"])
     if job is None:
         st.info(f"Starting analysis job `{info['job_id']}` ...")
         return None
@@ -196,7 +194,7 @@ def results(view, dataset: str) -> None:
     st.subheader(f"3. Results: `{dataset}`")
     for line in rep.summary_lines():
         st.markdown("- " + line)
-    if rep.approach != "binary":
+    if rep.attributes:
         st.caption("Nearest known classes: *centroid* = distance of the set's mean embedding to each class's "
                    "validation centroid; *kNN* = share of the set's faces' nearest validation faces per class.")
     c1, c2, c3 = st.columns(3)
@@ -215,10 +213,10 @@ def results(view, dataset: str) -> None:
                  .rename(columns={"share": "share %"}), hide_index=True)
 
     # the map: the new set among the known ones
-    ov = data.overview(view.path, view.sig)
+    ov = queries.overview(view.path, view.sig)
     ds = ov["datasets"]
     known = ds.loc[(ds["role"] == "superset") & (ds["split"] == "test"), "dataset"].tolist()
-    pts = data.map_points(view.path, view.sig, view.run_id, rep.classifier, tuple(known + [dataset]), view.level)
+    pts = queries.map_points(view.path, view.sig, view.run_id, rep.classifier, tuple(known + [dataset]), view.level)
     if len(pts):
         colour = st.radio("Map colour", ["database", "pred"], horizontal=True, key="an_colour",
                           format_func={"database": "set vs known databases", "pred": "predicted class"}.get)

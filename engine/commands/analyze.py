@@ -33,7 +33,8 @@ def register(sub) -> None:
     p.add_argument("--replace", action="store_true", help="replace an existing set of the same name")
     p.add_argument("--workers", type=int, metavar="N", help="face-extraction workers (default: [faces] workers)")
     p.add_argument("--device", default="auto", help="embedding device: auto, cpu, cuda, cuda:N")
-    p.add_argument("--classifier", metavar="NAME", help="classifier the report uses (default: native, or knn for metric heads)")
+    p.add_argument("--classifier", metavar="NAME", help="classifier the report uses (default: the run's default — ArcFaceMod lr, TripletLoss knn, "
+                   "binary/attribution native — when it has predictions, else the first available)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="report format on stdout")
     p.epilog = "Without --config, the run's stored config (taxonomy, face settings) is used."
     p.add_argument("--allowed-root", action="append", metavar="DIR",
@@ -107,7 +108,7 @@ def print_report(rep, file=None) -> None:
 
 def run(args) -> int:
     from data_catalog.errors import AtlasError
-    from engine.analyze import analyze, overall_fraction
+    from engine.analysis import analyze, overall_fraction
     from engine.jobs import JobUpdater, check_job_id, create_job, finish_job
 
     ws = workspace_of(args)

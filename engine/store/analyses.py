@@ -1,0 +1,208 @@
+"""Analysed unknown sets (`unknown/<name>`): the readers and writers `engine.analysis` uses.
+
+A set is complete when its `datasets` row exists (`write_analysis` writes it
+last, with the embeddings, predictions and map points); `delete_set_rows`
+removes a set (or one run's part of it) in one transaction.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+from .connection import Store
+
+
+# --- the set's rows ---------------------------------------------------------------
+
+def dataset_row(store: Store, dataset: str) -> dict | None:
+    """The `datasets` row of a dataset (every column), or None."""
+    df = store.df("SELECT * FROM datasets WHERE dataset = ?", [dataset])
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def set_state(store: Store, dataset: str, run_id: str) -> dict:
+    """complete (a datasets row), source, n_videos recorded, analysed_by_run (the run has embeddings of it)."""
+    row = dataset_row(store, dataset)
+    n_videos = store.scalar("SELECT count(*) FROM videos WHERE dataset = ?", [dataset]) or 0
+    n_run = store.scalar("SELECT count(*) FROM embeddings WHERE run_id = ? AND dataset = ?", [run_id, dataset]) or 0
+    return {"complete": row is not None, "source": None if row is None else row.get("source"),
+            "n_videos": int(n_videos), "analysed_by_run": int(n_run) > 0}
+
+
+def set_faces(store: Store, dataset: str, settings_key: str) -> pd.DataFrame:
+    """face_id, video_id, crop_path of a dataset's faces (one face setting), by video and frame."""
+    return store.df(
+        "SELECT f.face_id, f.video_id, f.crop_path FROM faces f JOIN videos v ON v.video_id = f.video_id "
+        "WHERE v.dataset = ? AND f.settings_key = ? ORDER BY f.video_id, f.frame_index", [dataset, settings_key])
+
+
+def face_status_counts(store: Store, dataset: str, settings_key: str) -> pd.DataFrame:
+    """status, n: face-extraction statuses of a dataset's videos, most frequent first."""
+    return store.df("SELECT status, count(*) AS n FROM face_videos fv JOIN videos v USING (video_id) "
+                    "WHERE v.dataset = ? AND fv.settings_key = ? GROUP BY 1 ORDER BY 2 DESC, 1",
+                    [dataset, settings_key])
+
+
+def set_videos(store: Store, dataset: str, settings_key: str) -> pd.DataFrame:
+    """video_id, relpath, true_class, is_fake, status, reason (face extraction) of a dataset, by video."""
+    return store.df(
+        "SELECT v.video_id, v.relpath, v.true_class, v.is_fake, fv.status, fv.reason FROM videos v "
+        "LEFT JOIN face_videos fv ON fv.video_id = v.video_id AND fv.settings_key = ? "
+        "WHERE v.dataset = ? ORDER BY v.video_id", [settings_key, dataset])
+
+
+def set_face_predictions(store: Store, run_id: str, dataset: str, classifier: str) -> pa.Table:
+    """face_id, video_id, frame_index, pred_class, real_score, probs (NULL without a `classifier`
+    prediction), embedding of a dataset's embedded faces, by video and frame."""
+    return store.arrow(
+        "SELECT e.face_id, f.video_id, f.frame_index, p.pred_class, p.real_score, p.probs, e.embedding "
+        "FROM embeddings e JOIN faces f ON f.face_id = e.face_id "
+        "LEFT JOIN predictions p ON p.run_id = e.run_id AND p.face_id = e.face_id AND p.classifier = ? "
+        "WHERE e.run_id = ? AND e.dataset = ? ORDER BY f.video_id, f.frame_index",
+        [classifier, run_id, dataset])
+
+
+def labelled_embeddings(store: Store, run_id: str, datasets) -> pa.Table:
+    """face_id, video_id, database, split, true_class, is_fake, embedding of `datasets`, by face_id
+    (the population `engine.scores.theta_population` selects from)."""
+    return store.arrow(
+        "SELECT e.face_id, f.video_id, v.database, v.split, v.true_class, v.is_fake, e.embedding FROM embeddings e "
+        "JOIN faces f ON f.face_id = e.face_id JOIN videos v ON v.video_id = f.video_id "
+        "WHERE e.run_id = ? AND e.dataset IN (SELECT unnest(?::VARCHAR[])) ORDER BY e.face_id",
+        [run_id, list(datasets)])
+
+
+def video_face_embeddings(store: Store, run_id: str, dataset: str) -> pa.Table:
+    """video_id, embedding of every embedded face of one dataset, by face_id."""
+    return store.arrow("SELECT f.video_id, e.embedding FROM embeddings e JOIN faces f ON f.face_id = e.face_id "
+                       "WHERE e.run_id = ? AND e.dataset = ? ORDER BY e.face_id", [run_id, dataset])
+
+
+def one_video_embeddings(store: Store, run_id: str, video_id: str) -> pa.Table:
+    """face_id, embedding of one video's embedded faces, by face_id."""
+    return store.arrow("SELECT e.face_id, e.embedding FROM embeddings e JOIN faces f ON f.face_id = e.face_id "
+                       "WHERE e.run_id = ? AND f.video_id = ? ORDER BY e.face_id", [run_id, video_id])
+
+
+def face_details(store: Store, face_ids) -> pd.DataFrame:
+    """face_id, video_id, true_class, thumbnail of the given faces."""
+    return store.df("SELECT f.face_id, f.video_id, v.true_class, f.thumbnail FROM faces f "
+                    "JOIN videos v ON v.video_id = f.video_id WHERE f.face_id IN (SELECT face_id FROM _ids)",
+                    tables={"_ids": pa.table({"face_id": pa.array(list(face_ids), pa.string())})})
+
+
+def class_thumbnails(store: Store, run_id: str, dataset: str, classifier: str, per_class: int = 8) -> pd.DataFrame:
+    """pred_class, face_id, video_id, thumbnail: a few faces per predicted class (most confident first)."""
+    return store.df(
+        "SELECT pred_class, face_id, video_id, thumbnail FROM ("
+        " SELECT p.pred_class, p.face_id, f.video_id, f.thumbnail, row_number() OVER ("
+        "   PARTITION BY p.pred_class ORDER BY coalesce(list_max(p.probs), p.real_score) DESC, p.face_id) AS rk"
+        " FROM predictions p JOIN faces f ON f.face_id = p.face_id"
+        " WHERE p.run_id = ? AND p.classifier = ? AND p.dataset = ?) WHERE rk <= ? ORDER BY pred_class, rk",
+        [run_id, classifier, dataset, per_class])
+
+
+def set_projection_id(store: Store, run_id: str, dataset: str) -> str | None:
+    """The run's map that holds the dataset's points (the most recent one), or None."""
+    return store.scalar(
+        "SELECT pp.projection_id FROM projection_points pp JOIN projections p USING (projection_id) "
+        "WHERE pp.dataset = ? AND p.run_id = ? GROUP BY pp.projection_id, p.created_at "
+        "ORDER BY p.created_at DESC, pp.projection_id LIMIT 1", [dataset, run_id])
+
+
+def list_sets(store: Store, role: str, run_id: str | None = None) -> pd.DataFrame:
+    """dataset, source, labelled, created_at, run_id, n_faces of the sets of `role` (with the runs that
+    embedded them), newest first."""
+    return store.df(
+        "SELECT d.dataset, d.source, d.labelled, d.created_at, e.run_id, count(*) AS n_faces FROM datasets d "
+        "JOIN embeddings e ON e.dataset = d.dataset WHERE d.role = ? AND (? IS NULL OR e.run_id = ?) "
+        "GROUP BY ALL ORDER BY d.created_at DESC, d.dataset, e.run_id", [role, run_id, run_id])
+
+
+# --- writing ------------------------------------------------------------------------
+
+def write_set_videos(store: Store, videos: pa.Table) -> None:
+    """A set's `videos` rows (engine.catalog.records_to_arrow), replacing rows of the same ids."""
+    store.insert("videos", videos, replace=True)
+
+
+def dataset_table(dataset: str, database: str, split: str, role: str, labelled: bool, synthetic: bool,
+                  source: str) -> pa.Table:
+    """One `datasets` row."""
+    return pa.table({"dataset": pa.array([dataset], pa.string()), "database": pa.array([database], pa.string()),
+                     "split": pa.array([split], pa.string()), "role": pa.array([role], pa.string()),
+                     "labelled": pa.array([labelled], pa.bool_()), "synthetic": pa.array([synthetic], pa.bool_()),
+                     "source": pa.array([source], pa.string())})
+
+
+def write_analysis(store: Store, embeddings: pa.Table, predictions: list[pa.Table], points: pa.Table,
+                   dataset: pa.Table | None) -> None:
+    """Everything an analysis computed, in one transaction; the `datasets` row (when given) marks it complete."""
+    with store.transaction() as con:
+        store.insert("embeddings", embeddings, replace=True, con=con)
+        for t in predictions:
+            store.insert("predictions", t, replace=True, con=con)
+        store.insert("projection_points", points, replace=True, con=con)
+        if dataset is not None:
+            store.insert("datasets", dataset, con=con)
+
+
+def _count_delete(con, count_sql: str, delete_sql: str, params: list) -> int:
+    n = con.execute(count_sql, params).fetchone()[0]
+    con.execute(delete_sql, params)
+    return int(n)
+
+
+def delete_set_rows(store: Store, dataset: str, run_id: str | None = None) -> tuple[dict[str, int], list[str]]:
+    """Remove a dataset's rows in one transaction; returns (rows removed per table, crop paths of removed faces).
+
+    With `run_id`: only that run's embeddings, predictions and map points.
+    Without: every run's, and the face rows, face statuses, videos and the `datasets` row.
+    """
+    counts: dict[str, int] = {}
+    crop_paths: list[str] = []
+    with store.transaction() as con:
+        if run_id is None:
+            counts["embeddings"] = _count_delete(con, "SELECT count(*) FROM embeddings WHERE dataset = ?",
+                                                 "DELETE FROM embeddings WHERE dataset = ?", [dataset])
+            counts["predictions"] = _count_delete(con, "SELECT count(*) FROM predictions WHERE dataset = ?",
+                                                  "DELETE FROM predictions WHERE dataset = ?", [dataset])
+            counts["projection_points"] = _count_delete(
+                con, "SELECT count(*) FROM projection_points WHERE dataset = ?",
+                "DELETE FROM projection_points WHERE dataset = ?", [dataset])
+            crop_paths = [r[0] for r in con.execute(
+                "SELECT crop_path FROM faces WHERE video_id IN (SELECT video_id FROM videos WHERE dataset = ?)",
+                [dataset]).fetchall()]
+            counts["faces"] = len(crop_paths)
+            con.execute("DELETE FROM faces WHERE video_id IN (SELECT video_id FROM videos WHERE dataset = ?)",
+                        [dataset])
+            con.execute("DELETE FROM face_videos WHERE video_id IN (SELECT video_id FROM videos WHERE dataset = ?)",
+                        [dataset])
+            counts["videos"] = _count_delete(con, "SELECT count(*) FROM videos WHERE dataset = ?",
+                                             "DELETE FROM videos WHERE dataset = ?", [dataset])
+            con.execute("DELETE FROM datasets WHERE dataset = ?", [dataset])
+        else:
+            params = [dataset, run_id]
+            counts["embeddings"] = _count_delete(
+                con, "SELECT count(*) FROM embeddings WHERE dataset = ? AND run_id = ?",
+                "DELETE FROM embeddings WHERE dataset = ? AND run_id = ?", params)
+            counts["predictions"] = _count_delete(
+                con, "SELECT count(*) FROM predictions WHERE dataset = ? AND run_id = ?",
+                "DELETE FROM predictions WHERE dataset = ? AND run_id = ?", params)
+            counts["projection_points"] = _count_delete(
+                con, "SELECT count(*) FROM projection_points WHERE dataset = ? "
+                     "AND projection_id IN (SELECT projection_id FROM projections WHERE run_id = ?)",
+                "DELETE FROM projection_points WHERE dataset = ? "
+                "AND projection_id IN (SELECT projection_id FROM projections WHERE run_id = ?)", params)
+    return counts, crop_paths
+
+
+def face_extraction_cost(store: Store, settings_key: str, exclude_database: str) -> dict:
+    """videos, faces and decode + detect CPU seconds of one face setting's extraction, outside one database
+    (the baseline an analysis's face stage is compared with)."""
+    df = store.df("SELECT count(*) AS videos, coalesce(sum(n_faces), 0) AS faces, "
+                  "coalesce(sum(decode_s + detect_s), 0) AS s FROM face_videos fv JOIN videos v USING (video_id) "
+                  "WHERE fv.settings_key = ? AND v.database <> ?", [settings_key, exclude_database])
+    r = df.iloc[0]
+    return {"videos": int(r.videos), "faces": int(r.faces), "seconds": float(r.s)}
