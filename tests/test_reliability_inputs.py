@@ -132,7 +132,7 @@ def test_embed_covers_exactly_the_faces_found(pipeline):
 def test_analyse_a_folder_of_bad_inputs(pipeline):
     """`dfatlas analyze` on the corpus as an unknown set: every video gets a verdict or a no-face
     status with its reason; the loop is reported; the set is stored whole."""
-    from engine.analyze import analyze
+    from engine.analysis import analyze
     from engine.embed import embed_run
 
     ws = pipeline["ws"]
