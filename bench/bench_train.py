@@ -4,11 +4,11 @@
     python bench/bench_train.py --backbone legacy_xception --size 224 --batch 32 --device cuda
 
 Measures, in one run, on random uint8 crops written to a temporary crop
-cache exactly as `engine.train` uses it:
-  data-only      batches from the memory-mapped uint8 cache (engine.data.BatchSource)
+cache exactly as `engine.training` uses it:
+  data-only      batches from the memory-mapped uint8 cache (engine.training.crops.BatchSource)
   png-decode     the same images decoded from PNG files each time (what the cache avoids)
   model-only     forward + backward + Adam step on one resident batch
-  full pipeline  engine.train._train_epoch: cache -> batch -> device -> step
+  full pipeline  engine.training.loop.train_epoch: cache -> batch -> device -> step
   inference      forward only (no grad), what `dfatlas embed` does
 The ratio full/model-only near 1.0 means the data pipeline does not starve the model.
 """
@@ -47,9 +47,11 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from engine.data import BatchSource
-    from engine.models import ModelSpec, build_criterion, build_model, _timm_cfg
-    from engine.train import Dist, TrainUnit, _train_epoch, pick_device, use_bf16
+    from engine.approaches import get_approach
+    from engine.models import ModelSpec, build_model, _timm_cfg
+    from engine.training.crops import BatchSource
+    from engine.training.distributed import Dist, pick_device, use_bf16
+    from engine.training.loop import TrainUnit, train_epoch
     from engine.config import TrainSection
 
     device = pick_device(args.device, Dist())
@@ -61,7 +63,7 @@ def main() -> int:
     tcfg = TrainSection(batch_size=args.batch, num_workers=workers if device.type == "cuda" else 0,
                         compile=args.compile, epochs=1)
     model, _ = build_model(spec, pretrained=False, quiet=True)
-    unit = TrainUnit(model, build_criterion(spec, tcfg)).to(device)
+    unit = TrainUnit(model, get_approach(spec.approach).build_criterion(spec, tcfg)).to(device)
     if device.type == "cuda":
         model.channels_last = True
         unit = unit.to(memory_format=torch.channels_last)
@@ -93,7 +95,7 @@ def main() -> int:
         # PNG decode, what the cache avoids
         import cv2
 
-        from engine.data import read_crop
+        from engine.training.crops import read_crop
 
         pngs = []
         for i in range(min(n, 256)):
@@ -134,7 +136,7 @@ def main() -> int:
 
         # full pipeline: the training loop's own epoch function
         unit.train()
-        stats = _train_epoch(step_fn, unit, opt, src, is_real, batches, device, bf16,
+        stats = train_epoch(step_fn, unit, opt, src, is_real, batches, device, bf16,
                              _Cfg(tcfg), Dist(), 0, progress=False, seed=0)
         rows.append(("full pipeline train (engine loop)", stats["img_s"]))
 
@@ -166,7 +168,7 @@ def main() -> int:
 
 
 class _Cfg:
-    """The bits of an ExperimentConfig that _train_epoch reads."""
+    """The bits of an ExperimentConfig that train_epoch reads."""
 
     def __init__(self, train):
         self.train = train

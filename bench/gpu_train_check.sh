@@ -44,13 +44,14 @@ cfg = make_toy(ws, Path(sys.argv[2]), epochs=2, batch=16, backbone="resnet10t", 
                videos_per_class={"train": 40, "val": 8}, device="auto")
 print("config", cfg)
 EOF
-timeout 300 $PY -m torch.distributed.run --standalone --nproc_per_node="$NGPU" -m engine.train \
+timeout 300 $PY -m torch.distributed.run --standalone --nproc_per_node="$NGPU" -m engine.training \
     --config "$OUT/toy.toml" --approach arcfacemod --workspace "$WS"
 echo "ddp exit: $?"
 $PY - "$WS" <<'EOF'
 import sys
 from engine.workspace import resolve_workspace
-print(resolve_workspace(sys.argv[1]).store().df("SELECT run_id, status, epochs_done, train_seconds FROM runs"))
+from engine.store.runs import run_rows
+print(run_rows(resolve_workspace(sys.argv[1]).store())[["run_id", "status", "epochs_done", "train_seconds"]])
 EOF
 
 echo "== tests (CPU gloo DDP + training tests on a CUDA machine)"

@@ -1,9 +1,10 @@
-"""Models: one timm backbone, four heads, and the inference interface.
+"""Models: one timm backbone, one approach's head, and the inference interface.
 
 `timm.create_model` is the only door to a backbone (any timm name; the paper
 uses `legacy_xception`). The backbone is built headless (`num_classes=0`) and
-`forward_head(..., pre_logits=True)` gives the pooled features; the four
-approaches are four small heads on them:
+`forward_head(..., pre_logits=True)` gives the pooled features; each
+approach (`engine.approaches`) is a small head on them, sized, shaped and
+read by the approach object's hooks (`head_size`, `head_output`, `infer`):
 
 - ``binary``: one logit (BCE); real-score = sigmoid(logit), oriented so high = real.
 - ``attribution``: ``n_classes`` logits (CE); real-score = softmax P(class 0 = real).
@@ -41,8 +42,8 @@ from torch import nn
 
 from data_catalog.errors import AtlasError
 
-APPROACHES = ("binary", "attribution", "triplet", "arcfacemod")
-METRIC_APPROACHES = ("triplet", "arcfacemod")
+from .approaches import get_approach
+
 CHECKPOINT_FORMAT = "dfatlas-checkpoint-1"
 RANDOM_INIT_OFFLINE = "random init (pretrained weights unavailable offline)"
 
@@ -95,9 +96,10 @@ class AtlasModel(nn.Module):
     """A timm backbone plus one approach's head. `forward(uint8 images)` -> (features, output).
 
     `features` is the pooled backbone output (pre-logits; the embedding of
-    binary/attribution runs). `output` is the logit [N] (binary), logits
-    [N, C] (attribution) or the 64-d embedding (triplet: L2-normalised;
-    arcfacemod: raw — ArcFaceMod normalises it).
+    binary/attribution runs). `output` is the head's output as the approach's
+    `head_output` shapes it: the logit [N] (binary), logits [N, C]
+    (attribution) or the 64-d embedding (triplet: L2-normalised; arcfacemod:
+    raw — ArcFaceMod normalises it).
     """
 
     def __init__(self, spec: ModelSpec, backbone: nn.Module):
@@ -106,8 +108,8 @@ class AtlasModel(nn.Module):
         self.backbone = backbone
         nf = backbone.num_features
         self.num_features = nf
-        out = {"binary": 1, "attribution": spec.n_classes}.get(spec.approach, spec.embedding_dim)
-        self.head = nn.Linear(nf, out)
+        self.kind = get_approach(spec.approach)
+        self.head = nn.Linear(nf, self.kind.head_size(spec.n_classes, spec.embedding_dim))
         self.residual = ResidualFilter() if spec.residual_input else None
         self.channels_last = False  # set by the trainer on CUDA
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0,
@@ -134,12 +136,7 @@ class AtlasModel(nn.Module):
 
     def forward(self, images: torch.Tensor):
         f = self.features(images)
-        out = self.head(f)
-        if self.spec.approach == "binary":
-            out = out.squeeze(1)
-        elif self.spec.approach == "triplet":
-            out = F.normalize(out.float(), dim=1)
-        return f, out
+        return f, self.kind.head_output(self.head(f))
 
 
 # --- building ---------------------------------------------------------------
@@ -258,8 +255,7 @@ def create_backbone(name: str, *, pretrained: bool, checkpoint: str = "", in_cha
 
 def model_spec(cfg, approach: str, n_classes: int) -> ModelSpec:
     """The ModelSpec a config asks for; mean/std come from the timm model's config."""
-    if approach not in APPROACHES:
-        raise AtlasError(f"unknown approach {approach!r} (choose from {', '.join(APPROACHES)})")
+    get_approach(approach)  # an unknown name: a clear error listing the registered ones
     check_backbone(cfg.model.backbone)
     pcfg = _timm_cfg(cfg.model.backbone)
     mean = tuple(float(v) for v in pcfg.get("mean", (0.485, 0.456, 0.406)))
@@ -277,20 +273,6 @@ def build_model(spec: ModelSpec, *, pretrained: bool = False, checkpoint: str = 
                                        in_chans=6 if spec.residual_input else 3, drop_rate=spec.drop_rate,
                                        quiet=quiet)
     return AtlasModel(spec, backbone), source
-
-
-def build_criterion(spec: ModelSpec, train_cfg, real_class: int = 0) -> nn.Module:
-    from .losses import ArcFaceMod, TripletLoss
-
-    if spec.approach == "binary":
-        return nn.BCEWithLogitsLoss()
-    if spec.approach == "attribution":
-        return nn.CrossEntropyLoss()
-    if spec.approach == "triplet":
-        return TripletLoss(margin=train_cfg.triplet_margin)
-    return ArcFaceMod(spec.embedding_dim, spec.n_classes, real_class=real_class,
-                      real_margin=train_cfg.arcface_real_margin, fake_margin=train_cfg.arcface_fake_margin,
-                      scale=train_cfg.arcface_scale)
 
 
 # --- inference --------------------------------------------------------------
@@ -321,10 +303,10 @@ class InferenceModel:
         self.model = model.to(self.device).eval()
         self.criterion = criterion.to(self.device).eval() if criterion is not None else None
         self.approach = model.spec.approach
+        self.kind = get_approach(self.approach)
         self.classes = list(classes)
         self.input_size = model.spec.input_size
-        self.embedding_dim = (model.spec.embedding_dim if self.approach in METRIC_APPROACHES
-                              else model.num_features)
+        self.embedding_dim = self.kind.embedding_dim(model.spec.embedding_dim, model.num_features)
         self.run_id = run_id
         self.epoch = epoch
 
@@ -341,8 +323,8 @@ class InferenceModel:
             raise AtlasError(f"predict expects uint8 images shaped [N, H, W, 3], got {images.shape}")
         n = len(images)
         emb = np.zeros((n, self.embedding_dim), dtype=np.float32)
-        probs = None if self.approach in METRIC_APPROACHES else np.zeros(
-            (n, 2 if self.approach == "binary" else len(self.classes)), dtype=np.float32)
+        width = self.kind.probs_width(len(self.classes))
+        probs = None if width is None else np.zeros((n, width), dtype=np.float32)
         use_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         for start in range(0, n, batch_size):
             chunk = np.ascontiguousarray(images[start:start + batch_size])
@@ -351,18 +333,9 @@ class InferenceModel:
             x = torch.from_numpy(chunk).to(self.device).permute(0, 3, 1, 2)
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 feats, out = self.model(x)
-            out = out.float()
-            if self.approach == "binary":
-                p_real = torch.sigmoid(out)
-                probs[start:start + len(chunk)] = torch.stack([p_real, 1 - p_real], 1).cpu().numpy()
-                e = feats
-            elif self.approach == "attribution":
-                probs[start:start + len(chunk)] = torch.softmax(out, 1).cpu().numpy()
-                e = feats
-            elif self.approach == "arcfacemod":
-                e = F.normalize(out, dim=1)
-            else:
-                e = out
+            e, p = self.kind.infer(feats, out.float(), self.criterion)
+            if probs is not None:
+                probs[start:start + len(chunk)] = p.cpu().numpy()
             emb[start:start + len(chunk)] = e.float().cpu().numpy()
         real_score = None
         if probs is not None:
@@ -385,12 +358,6 @@ def load_for_inference(workspace, run_id: str, device: str = "cpu") -> Inference
     spec = ModelSpec.from_dict(ckpt["spec"])
     model, _ = build_model(spec, pretrained=False, quiet=True)
     model.load_state_dict(ckpt["model"])
-    criterion = None
-    if spec.approach == "arcfacemod" and ckpt.get("criterion"):
-        from .losses import ArcFaceMod
-
-        w = ckpt["criterion"]["weight"]
-        criterion = ArcFaceMod(w.shape[1], w.shape[0])
-        criterion.load_state_dict(ckpt["criterion"])
+    criterion = get_approach(spec.approach).load_criterion(ckpt.get("criterion") or {})
     return InferenceModel(model, criterion, list(ckpt["classes"]), ckpt.get("run_id", run_id),
                           int(ckpt.get("epoch", -1)), device=device)

@@ -68,7 +68,7 @@ def faces_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progr
 def train_stage(ws: Workspace, cfg: ExperimentConfig, approaches=None, progress: Progress | None = None,
                 **options) -> StageSummary:
     """Train (or resume, or reuse) one run per approach; `approaches` default: every trainable one."""
-    from .train import train
+    from .training import train
 
     rows, results, notes = [], [], []
     for approach in approaches or approach_names(trainable_only=True):

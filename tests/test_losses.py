@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.data import epoch_batches
+from engine.training import epoch_batches
 from engine.losses import ArcFaceMod, TripletLoss
 
 

@@ -3,7 +3,7 @@
 import math
 
 from engine.config import TrainSection
-from engine.train import epoch_lr
+from engine.training import epoch_lr
 
 
 def test_constant_is_the_papers_default():

@@ -128,7 +128,7 @@ def test_store_intact_after_concurrent_use(scenario):
     ws, cfg = scenario["ws"], scenario["cfg"]
     counts = assert_store_consistent(ws.store_path)
     runs = ws.store(read_only=True).df("SELECT run_id, status, epochs_done FROM runs ORDER BY run_id")
-    from engine.train import apply_overrides
+    from engine.training import apply_overrides
 
     a_id = apply_overrides(cfg, None, A_EPOCHS).run_id("attribution")
     assert sorted(runs.run_id) == sorted([a_id, cfg.run_id("binary")])

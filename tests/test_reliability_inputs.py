@@ -39,7 +39,7 @@ def pipeline(corpus, blazeface_models, tmp_path_factory):
     from engine.catalog import record_catalog
     from engine.config import load_config
     from engine.faces import extract_for_config
-    from engine.train import train
+    from engine.training import train
     from engine.workspace import resolve_workspace
 
     root, items = corpus

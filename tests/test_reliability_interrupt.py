@@ -150,7 +150,7 @@ def toy(tmp_path_factory):
     from engine.config import load_config
     from engine.embed import embed_run
     from engine.projection import project_run
-    from engine.train import train
+    from engine.training import train
     from engine.workspace import resolve_workspace
 
     tmp = tmp_path_factory.mktemp("toy")

@@ -14,7 +14,7 @@ import torch
 from data_catalog.errors import AtlasError
 from engine.config import load_config
 from engine.models import load_for_inference
-from engine.train import BEST, LAST, RUN_FILE, NonFiniteLoss, TrainUnit, apply_overrides, train
+from engine.training import BEST, LAST, RUN_FILE, NonFiniteLoss, TrainUnit, apply_overrides, train
 
 from train_fixtures import make_toy, toy_image
 
@@ -66,7 +66,7 @@ def test_each_approach_learns_and_checkpoints(toy, approach):
 
 
 def test_unseen_fakes_and_test_split_are_never_trained_on(toy):
-    from engine.data import training_faces
+    from engine.training import training_faces
 
     ws, cfg = toy
     tr, va = training_faces(ws, cfg)
@@ -76,14 +76,14 @@ def test_unseen_fakes_and_test_split_are_never_trained_on(toy):
 
 
 def test_resume_continues_bit_for_bit(workspace, tmp_path, monkeypatch, capsys):
-    import engine.train as T
+    import engine.training.loop as T
 
     cfg = load_config(make_toy(workspace, tmp_path, epochs=3))
     reference_ws = type(workspace)(tmp_path / "ref")
     shutil.copytree(workspace.root, reference_ws.root)
     ref = train(cfg, "arcfacemod", reference_ws, progress=False)
 
-    real_epoch = T._train_epoch
+    real_epoch = T.train_epoch
     calls = []
 
     def interrupted(*args, **kw):
@@ -92,13 +92,13 @@ def test_resume_continues_bit_for_bit(workspace, tmp_path, monkeypatch, capsys):
             raise KeyboardInterrupt
         return real_epoch(*args, **kw)
 
-    monkeypatch.setattr(T, "_train_epoch", interrupted)
+    monkeypatch.setattr(T, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, "arcfacemod", workspace, progress=False)
     run_dir = workspace.run_dir(cfg.run_id("arcfacemod"))
     assert json.loads((run_dir / RUN_FILE).read_text())["status"] == "interrupted"
     assert torch.load(run_dir / LAST, weights_only=True)["epoch"] == 0
-    monkeypatch.setattr(T, "_train_epoch", real_epoch)
+    monkeypatch.setattr(T, "train_epoch", real_epoch)
     capsys.readouterr()
     res = train(cfg, "arcfacemod", workspace, resume_only=True, progress=False)
     assert "resuming run" in capsys.readouterr().err
@@ -244,3 +244,21 @@ def test_cache_hit_repairs_a_store_row_left_behind_by_a_kill(toy):
     res = train(cfg, "attribution", ws, progress=False)
     assert res.status == "cached"
     assert ws.store().scalar("SELECT status FROM runs WHERE run_id = ?", [run_id]) == "finished"
+
+
+def test_module_entry_trains_one_process(toy):
+    """`python -m engine.training` (what torchrun launches per rank) trains, then is a cache hit."""
+    import subprocess
+    import sys
+
+    ws, cfg = toy
+    cmd = [sys.executable, "-m", "engine.training", "--config", str(cfg.path), "--workspace", str(ws.root),
+           "--approach", "binary", "--epochs", "1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    run_id = apply_overrides(cfg, epochs=1).run_id("binary")
+    assert f"run {run_id} finished" in done.stderr
+    meta = json.loads((ws.run_dir(run_id) / RUN_FILE).read_text())
+    assert meta["status"] == "finished" and meta["world_size"] == 1
+    bad = subprocess.run(cmd[:-4] + ["--approach", "softmax"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -11,8 +11,9 @@ import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from engine.approaches import get_approach
 from engine.config import load_config
-from engine.data import epoch_batches, sampler_labels, training_faces
+from engine.training import balance_labels, epoch_batches, training_faces
 
 from train_fixtures import ddp_worker, make_toy
 
@@ -49,7 +50,8 @@ def _check(workspace, cfg_path, approach, ranks):
     # each rank's batches are its own slice of the same global epoch plan
     cfg = load_config(cfg_path)
     train_set, _ = training_faces(workspace, cfg)
-    balance = None if approach == "arcfacemod" else sampler_labels(approach, train_set.labels, None)
+
+    balance = balance_labels(get_approach(approach), cfg.train, train_set)
     seed = cfg.train.seed + 1000 * cfg.experiment.seed
     for epoch in range(3):
         plan = epoch_batches(len(train_set), 8, seed=seed, epoch=epoch, balance_labels=balance, samples_per_class=4)

@@ -128,7 +128,7 @@ def make_toy(workspace, tmp_path: Path, *, videos_per_class: dict | None = None,
 
 def ddp_worker(rank: int, world: int, port: int, cfg_path: str, ws_root: str, approaches: list, out_dir: str) -> None:
     """One rank of the 2-process gloo test: train each approach through
-    engine.train.train (one process group) and record, after every optimiser
+    engine.training.train (one process group) and record, after every optimiser
     step, whether all ranks hold identical weights and which batch it took."""
     import json
     import os
@@ -140,7 +140,7 @@ def ddp_worker(rank: int, world: int, port: int, cfg_path: str, ws_root: str, ap
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from engine.config import load_config
-    from engine.train import dist_from_env, train
+    from engine.training import dist_from_env, train
     from engine.workspace import resolve_workspace
 
     records = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from data_catalog.errors import AtlasError
 
-from ..config import APPROACHES
+from ..approaches import approach_names
 from .common import add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, workspace_of
 
 
@@ -16,14 +16,14 @@ def register(sub) -> None:
             "Train one approach on the faces of the training super-set (run `dfatlas faces` first).\n"
             "The run id is <approach>-<hash of the training config>: running the same command again\n"
             "resumes an interrupted run from its last epoch, and a finished run is a cache hit.\n"
-            "Multi-GPU: --ddp N, or `torchrun --nproc_per_node=N -m engine.train --config ... --approach ...`."
+            "Multi-GPU: --ddp N, or `torchrun --nproc_per_node=N -m engine.training --config ... --approach ...`."
         ),
     )
     add_config_arg(p)
     add_workspace_arg(p)
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--approach", choices=APPROACHES, help="which head and loss to train")
-    what.add_argument("--all", action="store_true", help="train the four approaches in sequence")
+    what.add_argument("--approach", choices=approach_names(trainable_only=True), help="which head and loss to train")
+    what.add_argument("--all", action="store_true", help="train every approach in sequence (the paper's four)")
     p.add_argument("--backbone", metavar="NAME", help="override [model] backbone (any timm model name)")
     p.add_argument("--epochs", type=int, metavar="N", help="override [train] epochs")
     p.add_argument("--resume", action="store_true", help="only resume an existing run (error if there is none)")
@@ -34,10 +34,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..train import apply_overrides, check_request, finished_result, run_ddp, train
+    from ..training import apply_overrides, check_request, finished_result, run_ddp, train
 
     cfg = apply_overrides(config_of(args), args.backbone, args.epochs)
-    approaches = list(APPROACHES) if args.all else [args.approach]
+    approaches = list(approach_names(trainable_only=True)) if args.all else [args.approach]
     for a in approaches:  # bad input before anything starts
         check_request(cfg, a)
     if args.ddp < 0:

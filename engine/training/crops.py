@@ -1,4 +1,4 @@
-"""Training data: which faces a run trains on, a decoded uint8 crop cache,
+"""Training crops: which faces a run trains on, a decoded uint8 crop cache,
 and the per-epoch batch plans (shuffled or class-balanced, sharded per rank).
 
 Faces come from the store: videos of the training super-set joined with the
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ import pandas as pd
 
 from data_catalog.errors import AtlasError
 from data_catalog.records import UNSEEN_FAKE
+
+from ..store import runs as run_table
 
 CACHE_DIR = "cache"
 
@@ -41,6 +44,10 @@ class FaceSet:
     def labels(self) -> np.ndarray:
         return self.frame["label"].to_numpy(np.int64)
 
+    @property
+    def is_real(self) -> np.ndarray:
+        return np.array(self.frame["is_real"], dtype=bool)
+
     def __len__(self) -> int:
         return len(self.frame)
 
@@ -50,10 +57,9 @@ def superset_databases(cfg, store) -> list[str]:
     if cfg.sources.superset:
         return list(cfg.sources.superset)
     try:
-        df = store.df("SELECT DISTINCT database FROM datasets WHERE role = 'superset' ORDER BY 1")
+        return run_table.dataset_databases(store, "superset")
     except Exception:
         return []
-    return df["database"].tolist()
 
 
 def training_faces(workspace, cfg, *, quiet: bool = False) -> tuple[FaceSet, FaceSet]:
@@ -220,11 +226,43 @@ class BatchSource:
         return x, torch.from_numpy(self.labels[idx])
 
 
-def sampler_labels(approach: str, labels: np.ndarray, is_real: np.ndarray) -> np.ndarray:
-    """What class-balanced sampling balances: real vs fake for binary, the taxonomy class otherwise."""
-    if approach == "binary":
-        return (~np.asarray(is_real, dtype=bool)).astype(np.int64)
-    return np.asarray(labels, dtype=np.int64)
+@dataclass
+class TrainingData:
+    """A run's two splits as batch sources over one shared crop cache."""
+
+    train: BatchSource
+    val: BatchSource
+    train_real: np.ndarray  # is_real per training face
+    val_real: np.ndarray
+    cache_s: float          # seconds spent on the cache (decoding, or waiting for rank 0)
+
+
+def training_data(workspace, train_set: FaceSet, val_set: FaceSet, size: int, *, main: bool = True,
+                  barrier=lambda: None, progress: bool = True) -> TrainingData:
+    """Rank 0 decodes (or reuses) the crop cache of both splits; the other ranks wait at `barrier`
+    and map the same file."""
+    t0 = time.perf_counter()
+    faces = pd.concat([train_set.frame, val_set.frame], ignore_index=True)
+    if main:
+        cache = build_crop_cache(workspace, faces, size, progress=progress)
+    barrier()
+    if not main:
+        cache = cache_path(workspace, faces["face_id"].tolist(), size)
+    n = len(train_set)
+    return TrainingData(BatchSource(cache, train_set.labels, np.arange(n)),
+                        BatchSource(cache, val_set.labels, np.arange(n, n + len(val_set))),
+                        train_set.is_real, val_set.is_real, round(time.perf_counter() - t0, 3))
+
+
+def balance_labels(kind, train_cfg, faces: FaceSet) -> np.ndarray | None:
+    """What class-balanced batches balance (the approach's `sampler_labels`), or None for plain shuffling.
+
+    Balanced when the approach needs P x K batches (triplet mining) or
+    `[train] balanced_sampling` asks for it.
+    """
+    if not (kind.needs_class_batches or train_cfg.balanced_sampling):
+        return None
+    return kind.sampler_labels(faces.labels, faces.is_real)
 
 
 def epoch_batches(n: int, batch_size: int, *, seed: int, epoch: int, rank: int = 0, world: int = 1,
