@@ -18,7 +18,7 @@ import pytest
 
 from analyze_fixture import CLASSES, DIM, FACES, RUN_ID, build_store, cluster, direction, write_faces
 from engine import analysis as an
-from engine.analysis import run as an_run
+from engine.analysis import stages as an_run
 from engine.approaches import get_approach
 from engine.openset import OpenSetModel, knn_votes, pairwise_distance, prepare
 from engine.runs import read_run
@@ -140,6 +140,51 @@ def test_build_report_metrics_with_labels(tmp_path):
     assert m is not None and m["level"] == "video" and m["n_videos"] == 12
     # every video is fake and scores 0.1, below any validation threshold: nothing accepted as real
     assert m["fpr"] == 0.0 and m["auc"] is None
+
+
+def test_theta_comes_from_the_runs_theta_population(tmp_path):
+    """θ of the report's metrics is engine.scores' (super-set validation, taxonomy classes only): validation
+    videos of an unseen fake method that score like reals change neither θ nor the open-set radii."""
+    from engine.metrics import far_threshold
+    from engine.scores import threshold_of, validation_scores
+
+    store = build_store(tmp_path)
+    _add_unknown_set(store, labelled=True)
+    before = an.build_report(store, RUN_ID, "unknown/case")
+    rng = np.random.default_rng(9)
+    key = FACES.settings_key()
+    n = 6 * 3
+    write_faces(store, "synth/val", "synth", "val", ["unseen-fake"] * 6, cluster(direction(3), n, rng), 3, key,
+                real_scores=np.full(n, 0.99), pred_class=np.zeros(n, int), prefix="unseen")
+    after = an.build_report(store, RUN_ID, "unknown/case")
+    run = read_run(store, RUN_ID)
+    val = validation_scores(store, run, "knn")
+    assert "unseen-fake" not in set(val.true_class)
+    assert after.metrics["threshold"] == before.metrics["threshold"] == threshold_of(val)
+    assert after.open_set["face_radius"] == before.open_set["face_radius"]
+    # the old population (every validation prediction) would have moved θ up to the unseen fakes' 0.99
+    all_val = store.df("SELECT avg(p.real_score) AS real_score FROM predictions p JOIN faces f USING (face_id) "
+                       "JOIN videos v USING (video_id) WHERE p.dataset = 'synth/val' AND p.classifier = 'knn' "
+                       "AND v.is_fake GROUP BY f.video_id")
+    assert far_threshold(all_val.real_score.to_numpy(), 0.10) > after.metrics["threshold"]
+
+
+def test_default_classifier_is_the_runs(tmp_path):
+    """ArcFaceMod reports LR (as `dfatlas evaluate` and the dashboard), TripletLoss kNN; else the first available."""
+    store = build_store(tmp_path, approach="arcfacemod")
+    _add_unknown_set(store)
+    # the set and the validation split get LR predictions too (a copy of kNN's)
+    store.execute("INSERT INTO predictions (run_id, classifier, face_id, dataset, pred_class, real_score, probs, "
+                  "out_of_fold) SELECT run_id, 'lr', face_id, dataset, pred_class, real_score, probs, out_of_fold "
+                  "FROM predictions WHERE classifier = 'knn'")
+    assert an.build_report(store, RUN_ID, "unknown/case").classifier == "lr"
+    assert an.build_report(store, RUN_ID, "unknown/case", classifier="knn").classifier == "knn"
+    run = read_run(store, RUN_ID)
+    assert an.default_classifier(run, ["knn", "svm"]) == "knn"
+    triplet = build_store(tmp_path / "t")
+    assert an.default_classifier(read_run(triplet, RUN_ID), ["knn", "lr", "svm"]) == "knn"
+    with pytest.raises(an.AnalysisError, match="no stored predictions"):
+        an.default_classifier(run, [])
 
 
 def test_evidence_is_nearest_in_embedding_space(tmp_path):

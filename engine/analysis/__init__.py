@@ -2,7 +2,7 @@
 
 - `paths`: set names, file names, video signatures, allowed roots (path safety);
 - `inputs`: the input's videos and labels (`collect_videos`);
-- `run`: the analysis itself (`analyze`), through the run's stages, stored all-or-nothing;
+- `stages`: the analysis itself (`analyze`), through the run's stages, stored all-or-nothing;
 - `report`: `AnalysisReport`, read back from the store (`build_report`);
 - `evidence`: nearest training faces of a video, thumbnails per class, open-set rates;
 - `cleanup`: listing and removing analysed sets and their crops.
@@ -18,7 +18,7 @@ from .paths import (ROLE, UNKNOWN_DB, AnalysisError, dataset_of, looks_like_vide
                     sanitize_filename, sanitize_name)
 from .report import (NO_FACE_LABEL, OPEN_SET_LABEL, AnalysisReport, available_classifiers, build_report,
                      calibrate_open_set, class_index, default_classifier, read_val_embeddings, video_table)
-from .run import STAGE_WEIGHTS, STAGES, ProgressFn, analyze, overall_fraction
+from .stages import STAGE_WEIGHTS, STAGES, ProgressFn, analyze, overall_fraction
 
 __all__ = [
     "AnalysisError", "AnalysisReport", "InputSet", "NO_FACE_LABEL", "OPEN_SET_LABEL", "ProgressFn", "ROLE",
