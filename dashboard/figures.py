@@ -17,7 +17,7 @@ from data_catalog.errors import AtlasError
 from data_catalog.records import REAL, UNSEEN_FAKE
 from data_catalog.taxonomy import MARKER_SYMBOLS, UNSEEN_FAKE_COLOR, Taxonomy
 
-from .data import FAKE, NO_PRED, UNLABELLED
+from .queries import FAKE, NO_PRED, UNLABELLED
 
 REAL_COLOR = "#0072B2"
 FAKE_COLOR = "#D55E00"           # binary 'fake' (no attribution)

@@ -55,14 +55,14 @@ def signature(path: str) -> tuple:
     return tuple(sig)
 
 
-def _store(path: str) -> Store:
+def read_store(path: str) -> Store:
     return Store(path, read_only=True, retry_seconds=BUSY_RETRY_S, announce_after=1e9)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def overview(path: str, sig: tuple) -> dict[str, pd.DataFrame]:
     """Runs, datasets, classifiers and which (run, classifier, dataset) have predictions."""
-    out = store_overview.overview(_store(path))
+    out = store_overview.overview(read_store(path))
     runs = out["runs"]
     order = {a: i for i, a in enumerate(approach_names())}
     out["runs"] = runs.assign(_o=runs["approach"].map(order).fillna(len(order))).sort_values(
@@ -134,7 +134,7 @@ def map_points(path: str, sig: tuple, run_id: str, classifier: str, datasets: tu
     """
     from engine.projection import TSNEMap
 
-    s = _store(path)
+    s = read_store(path)
     runs = overview(path, sig)["runs"]
     classes = _classes_of(runs, run_id)
     tsne_map = TSNEMap.latest(s, run_id)
@@ -173,7 +173,7 @@ def scores(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[
 
     runs = overview(path, sig)["runs"]
     classes = _classes_of(runs, run_id)
-    df = sample_scores(_store(path), run_id, classifier, list(datasets), level)
+    df = sample_scores(read_store(path), run_id, classifier, list(datasets), level)
     is_real = df["is_real"].map(lambda v: np.nan if v is None else float(v)).to_numpy(float)  # per video: small
     return pd.DataFrame({
         "video_id": df["video_id"].astype(object), "dataset": df["dataset"].astype(object),
@@ -191,7 +191,7 @@ def theta(path: str, sig: tuple, run_id: str, classifier: str, level: str) -> fl
     from engine.runs import read_run
     from engine.scores import threshold_of, validation_scores
 
-    s = _store(path)
+    s = read_store(path)
     try:
         val = validation_scores(s, read_run(s, run_id), classifier, level)
         return threshold_of(val) if len(val) else None
@@ -206,7 +206,7 @@ def thumbnails(path: str, sig: tuple, face_ids: tuple[str, ...]) -> list[bytes]:
         return []
     from engine.store.faces import thumbnails as stored_thumbnails
 
-    return stored_thumbnails(_store(path), list(face_ids))
+    return stored_thumbnails(read_store(path), list(face_ids))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -214,4 +214,4 @@ def metrics_table(path: str, sig: tuple, level: str, bootstrap: int = 0) -> pd.D
     """engine.evaluation.metrics_table for every run and classifier (cached)."""
     from engine.evaluation import metrics_table as table
 
-    return table(_store(path), classifiers="all", level=level, bootstrap=bootstrap)
+    return table(read_store(path), classifiers="all", level=level, bootstrap=bootstrap)

@@ -37,7 +37,7 @@ POLL_S = 2.0
 
 def _run_config(view) -> dict:
     """The run's stored config sections (engine.runs.RunRecord.config)."""
-    return dict(read_run(queries._store(view.path), view.run_id).config)
+    return dict(read_run(queries.read_store(view.path), view.run_id).config)
 
 
 def dashboard_settings(run_config: dict) -> tuple[list[str], float]:
@@ -66,23 +66,23 @@ def subfolders(root: str, limit: int = MAX_LISTED_FOLDERS, depth: int = 3) -> li
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def report(path: str, sig: tuple, run_id: str, dataset: str, classifier: str | None):
-    store = queries._store(path)
+    store = queries.read_store(path)
     return an.build_report(store, run_id, dataset, classifier=classifier)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def evidence(path: str, sig: tuple, run_id: str, video_id: str, k: int):
-    return an.nearest_known_faces(queries._store(path), run_id, video_id, k=k)
+    return an.nearest_known_faces(queries.read_store(path), run_id, video_id, k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def thumbs(path: str, sig: tuple, run_id: str, dataset: str, classifier: str, per_class: int):
-    return an.class_thumbnails(queries._store(path), run_id, dataset, classifier, per_class=per_class)
+    return an.class_thumbnails(queries.read_store(path), run_id, dataset, classifier, per_class=per_class)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def analysed_sets(path: str, sig: tuple, run_id: str) -> pd.DataFrame:
-    return an.list_analyses(queries._store(path), run_id)
+    return an.list_analyses(queries.read_store(path), run_id)
 
 
 def _start(view, run_config: dict, input_path: Path, name: str, replace: bool, roots: list[str]) -> None:
@@ -149,7 +149,7 @@ def job_panel(path: str) -> str | None:
     info = st.session_state.get(JOB_KEY)
     if not info:
         return None
-    job = jobs.read_job(queries._store(path), info["job_id"])
+    job = jobs.read_job(queries.read_store(path), info["job_id"])
     if job is None:
         st.info(f"Starting analysis job `{info['job_id']}` ...")
         return None
