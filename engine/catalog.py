@@ -16,8 +16,10 @@ video once, and record videos, datasets and problems in the store.
 
 Public: `collect(cfg, databases=None) -> CatalogReport`,
 `record(store, report, cfg=None)`, `record_catalog(cfg, workspace, databases=None)`,
-and `record_videos(store, records, role, ...)` / `records_to_arrow(records, synthetic)`
-for any other list of `VideoRecord`s (synthetic benchmark, unknown sets).
+and `record_videos(store, records, role, ...)` for any other list of
+`VideoRecord`s (synthetic benchmark, unknown sets). The rows are built and
+written by `engine.store.catalog` (`videos_table`, `datasets_table`,
+`problems_table`, `replace_catalog`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from data_catalog.records import VideoRecord
 
 from .config import ExperimentConfig
 from .store import Store
+from .store.catalog import datasets_table, problems_table, replace_catalog, videos_table
 
 ROLES = ("superset", "cross_db")
 
@@ -248,32 +251,10 @@ def deduplicate(scans: Sequence[DatabaseScan]) -> list[Duplicate]:
 
 # --- the store ------------------------------------------------------------------
 
-def records_to_arrow(records: Sequence[VideoRecord], synthetic: bool | Sequence[bool] = False,
-                     also_in: dict[str, list[str]] | None = None) -> pa.Table:
-    """`videos` rows for `records` (columns named as the table's)."""
-    n = len(records)
-    also_in = also_in or {}
-    flags = [bool(synthetic)] * n if isinstance(synthetic, bool) else [bool(s) for s in synthetic]
-    return pa.table({
-        "video_id": pa.array([r.video_id for r in records], pa.string()),
-        "database": pa.array([r.database for r in records], pa.string()),
-        "split": pa.array([r.split for r in records], pa.string()),
-        "dataset": pa.array([r.dataset for r in records], pa.string()),
-        "relpath": pa.array([r.relpath for r in records], pa.string()),
-        "path": pa.array([str(r.path) for r in records], pa.string()),
-        "true_class": pa.array([r.true_class for r in records], pa.string()),
-        "is_fake": pa.array([r.is_fake for r in records], pa.bool_()),
-        "identity": pa.array([r.identity for r in records], pa.string()),
-        "method": pa.array([r.method for r in records], pa.string()),
-        "source_ids": pa.array([list(r.source_ids) for r in records], pa.list_(pa.string())),
-        "synthetic": pa.array(flags, pa.bool_()),
-        "also_in": pa.array([also_in.get(r.video_id) for r in records], pa.list_(pa.string())),
-    })
-
-
-def _datasets_table(records: Sequence[VideoRecord], role_of: Callable[[str], str],
-                    synthetic_of: Callable[[str], bool], source_of: Callable[[str], str],
-                    also_in: dict[str, list[str]] | None = None) -> pa.Table:
+def _datasets(records: Sequence[VideoRecord], role_of: Callable[[str], str], synthetic_of: Callable[[str], bool],
+              source_of: Callable[[str], str], also_in: dict[str, list[str]] | None = None) -> pa.Table:
+    """The `datasets` rows of `records`: every dataset a record belongs to (its own and `also_in`),
+    labelled when any of its videos is."""
     labelled: dict[str, bool] = {}
     owner: dict[str, tuple[str, str]] = {}
     for r in records:
@@ -283,37 +264,9 @@ def _datasets_table(records: Sequence[VideoRecord], role_of: Callable[[str], str
         for ds in [r.dataset, *(also_in or {}).get(r.video_id, ())]:
             labelled[ds] = labelled.get(ds, False) or r.is_fake is not None
     names = sorted(owner)
-    return pa.table({
-        "dataset": pa.array(names, pa.string()),
-        "database": pa.array([owner[d][0] for d in names], pa.string()),
-        "split": pa.array([owner[d][1] for d in names], pa.string()),
-        "role": pa.array([role_of(owner[d][0]) for d in names], pa.string()),
-        "labelled": pa.array([labelled[d] for d in names], pa.bool_()),
-        "synthetic": pa.array([synthetic_of(owner[d][0]) for d in names], pa.bool_()),
-        "source": pa.array([source_of(owner[d][0]) for d in names], pa.string()),
-    })
-
-
-def _problems_table(problems: Sequence[tuple[str, Problem]]) -> pa.Table:
-    return pa.table({
-        "database": pa.array([db for db, _ in problems], pa.string()),
-        "kind": pa.array([p.kind for _, p in problems], pa.string()),
-        "path": pa.array([p.path for _, p in problems], pa.string()),
-        "message": pa.array([p.message for _, p in problems], pa.string()),
-    })
-
-
-def _write(store: Store, con, videos: pa.Table, datasets: pa.Table, problems: pa.Table,
-           databases: Sequence[str], dataset_names: Sequence[str]) -> None:
-    for table in ("videos", "datasets", "catalog_problems"):
-        if databases:
-            con.execute(f"DELETE FROM {table} WHERE database IN (SELECT unnest(?::VARCHAR[]))", [list(databases)])
-    if dataset_names:
-        con.execute("DELETE FROM videos WHERE dataset IN (SELECT unnest(?::VARCHAR[]))", [list(dataset_names)])
-        con.execute("DELETE FROM datasets WHERE dataset IN (SELECT unnest(?::VARCHAR[]))", [list(dataset_names)])
-    store.insert("videos", videos, replace=True, con=con)
-    store.insert("datasets", datasets, replace=True, con=con)
-    store.insert("catalog_problems", problems, con=con)
+    dbs = [owner[d][0] for d in names]
+    return datasets_table(names, dbs, [owner[d][1] for d in names], map(role_of, dbs), [labelled[d] for d in names],
+                          map(synthetic_of, dbs), map(source_of, dbs))
 
 
 def record_videos(store: Store, records: Sequence[VideoRecord], role: str, synthetic: bool = False,
@@ -326,15 +279,9 @@ def record_videos(store: Store, records: Sequence[VideoRecord], role: str, synth
     (superset / cross_db / unknown). Pass `con` to write inside an open
     `store.transaction()`. Returns the number of videos written.
     """
-    videos = records_to_arrow(records, synthetic)
-    datasets = _datasets_table(records, lambda _: role, lambda _: synthetic, lambda _: source)
-    dataset_names = datasets.column("dataset").to_pylist()
-    probs = _problems_table(problems)
-    if con is None:
-        with store.transaction() as own:
-            _write(store, own, videos, datasets, probs, list(replace_databases or ()), dataset_names)
-    else:
-        _write(store, con, videos, datasets, probs, list(replace_databases or ()), dataset_names)
+    datasets = _datasets(records, lambda _: role, lambda _: synthetic, lambda _: source)
+    replace_catalog(store, videos_table(records, synthetic), datasets, problems_table(problems),
+                    list(replace_databases or ()), datasets.column("dataset").to_pylist(), con=con)
     return len(records)
 
 
@@ -345,12 +292,10 @@ def record(store: Store, report: CatalogReport, cfg: ExperimentConfig | None = N
     records = report.records
     synthetic = [scans[r.database].synthetic for r in records]
     also_in = report.also_in()
-    videos = records_to_arrow(records, synthetic, also_in)
-    datasets = _datasets_table(records, lambda db: scans[db].role, lambda db: scans[db].synthetic,
-                               lambda db: str(scans[db].root), also_in)
-    probs = _problems_table(report.problems())
-    with store.transaction() as con:
-        _write(store, con, videos, datasets, probs, list(scans), [])
+    datasets = _datasets(records, lambda db: scans[db].role, lambda db: scans[db].synthetic,
+                         lambda db: str(scans[db].root), also_in)
+    replace_catalog(store, videos_table(records, synthetic, also_in), datasets, problems_table(report.problems()),
+                    list(scans))
     return len(records)
 
 

@@ -96,7 +96,7 @@ def _prepare_set(workspace, store: Store, inp: InputSet, run_id: str, replace: b
 
 
 def _record_videos(store: Store, inp: InputSet, synthetic: bool) -> None:
-    from ..catalog import records_to_arrow
+    from ..store.catalog import videos_table as records_to_arrow
 
     set_table.write_set_videos(store, records_to_arrow(inp.records, synthetic))
 
