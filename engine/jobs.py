@@ -13,7 +13,6 @@ A job whose process died without finishing (kill -9, power loss) is reported as
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -27,6 +26,7 @@ import pandas as pd
 from data_catalog.errors import AtlasError
 
 from .store import Store
+from .store import jobs as job_table
 from .workspace import Workspace
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
@@ -48,13 +48,7 @@ def check_job_id(job_id: str) -> str:
 def create_job(store: Store, job_id: str, kind: str, params: dict | None = None) -> None:
     """Insert (or reset) the job's row as `running` with this process's pid."""
     check_job_id(job_id)
-    with store.transaction() as con:
-        con.execute("DELETE FROM jobs WHERE job_id = ?", [job_id])
-        con.execute(
-            "INSERT INTO jobs (job_id, kind, status, progress, message, params_json, pid) "
-            "VALUES (?, ?, 'running', 0, 'starting', ?, ?)",
-            [job_id, kind, json.dumps(params or {}, default=str), os.getpid()],
-        )
+    job_table.write_job(store, job_table.jobs_table(job_id, kind, params, os.getpid()))
 
 
 class JobUpdater:
@@ -71,18 +65,12 @@ class JobUpdater:
         if not force and message == self._last_message and now - self._last < MIN_UPDATE_INTERVAL_S:
             return
         self._last, self._last_message = now, message
-        self.store.execute(
-            "UPDATE jobs SET progress = ?, message = ?, updated_at = current_timestamp WHERE job_id = ?",
-            [float(min(max(fraction, 0.0), 1.0)), message[:2000], self.job_id],
-        )
+        job_table.update_progress(self.store, self.job_id, float(min(max(fraction, 0.0), 1.0)), message[:2000])
 
 
 def finish_job(store: Store, job_id: str, ok: bool, message: str) -> None:
-    store.execute(
-        "UPDATE jobs SET status = ?, progress = CASE WHEN ? THEN 1 ELSE progress END, message = ?, "
-        "updated_at = current_timestamp, finished_at = current_timestamp WHERE job_id = ?",
-        ["finished" if ok else "failed", ok, message[:4000], job_id],
-    )
+    """The job's final row: finished (progress 1) or failed."""
+    job_table.finish(store, job_id, ok, message[:4000])
 
 
 def _pid_alive(pid) -> bool:
@@ -104,10 +92,9 @@ def read_job(store: Store, job_id: str) -> dict | None:
     """
     if not store.path.exists():
         return None
-    df = store.df("SELECT * FROM jobs WHERE job_id = ?", [job_id])
-    if df.empty:
+    row = job_table.job_row(store, job_id)
+    if row is None:
         return None
-    row = df.iloc[0].to_dict()
     if row["status"] in ("queued", "running") and not _pid_alive(row.get("pid")):
         row["status"] = "failed"
         row["message"] = f"the job's process (pid {row.get('pid')}) ended without finishing: {row.get('message')}"
