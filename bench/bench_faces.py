@@ -51,6 +51,7 @@ def make_clips(folder: Path, n: int, codec: str, seconds: float = 10.0, fps: flo
 def run(clips: list[Path], workers: int, frames: int, tmp: Path) -> dict:
     from engine.config import FacesSection
     from engine.faces import extract_faces
+    from engine.store.faces import face_video_rows
     from engine.workspace import resolve_workspace
     from faces_media import video_rows
 
@@ -67,7 +68,7 @@ def run(clips: list[Path], workers: int, frames: int, tmp: Path) -> dict:
     c1 = me.cpu_times()
     parent_cpu = (c1.user + c1.system) - (c0.user + c0.system)
     worker_s = s.decode_s + s.detect_s
-    n_frames = ws.store().scalar("SELECT sum(n_frames) FROM face_videos")
+    n_frames = int(face_video_rows(ws.store(), s.settings_key).n_frames.sum())
     return {
         "workers": workers, "videos": s.processed, "faces": s.faces, "wall_s": wall, "loop_s": s.seconds,
         "videos_per_s": s.processed / wall, "startup_s": s.startup_s,

@@ -160,7 +160,7 @@ def find_model(arg: str | None) -> str | None:
         if cand and Path(cand).is_file():
             return cand
     try:
-        from engine.faces.models import resolve_model
+        from engine.faces.model_files import resolve_model
 
         return str(resolve_model("short_range", allow_download=False).path)
     except Exception as exc:  # noqa: BLE001 - optional helper, any failure means "not found"

@@ -55,7 +55,7 @@ def catalog_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Pro
 def faces_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None,
                 workers: int | None = None, **options) -> StageSummary:
     """Faces of every catalogued video of the config (skips finished videos)."""
-    from .faces.run import extract_for_config
+    from .faces.stage import extract_for_config
 
     summary, videos = extract_for_config(cfg, ws, workers=workers, progress=progress is not None, **options)
     if summary.processed == 0:

@@ -62,20 +62,15 @@ def face_video(path: Path, size=(640, 360), n_frames=24, face_px=150, centre=(0.
 
 
 def video_rows(store, database: str, root: Path, paths: list[Path], true_class="real", split="test") -> pa.Table:
-    """Record videos in the store's `videos` table, as the catalog would."""
-    rels = [p.relative_to(root).as_posix() for p in paths]
-    t = pa.table({
-        "video_id": [f"{database}/{r}" for r in rels],
-        "database": [database] * len(paths),
-        "split": [split] * len(paths),
-        "dataset": [f"{database}/{split}"] * len(paths),
-        "relpath": rels,
-        "path": [str(p) for p in paths],
-        "true_class": [true_class] * len(paths),
-        "is_fake": [true_class != "real"] * len(paths),
-    })
-    store.insert("videos", t, replace=True)
-    return t
+    """Record videos in the store's `videos` table as the catalog builds them (replacing rows of the
+    same ids, keeping the others); returns the rows."""
+    from data_catalog.records import VideoRecord
+    from engine.store.catalog import videos_table
+
+    rows = videos_table([VideoRecord(database, split, p, p.relative_to(root).as_posix(), true_class,
+                                     true_class != "real") for p in paths])
+    store.insert("videos", rows, replace=True)
+    return rows
 
 
 import pytest  # noqa: E402

@@ -152,6 +152,24 @@ def test_record_catalog_entry_used_by_faces(tmp_path, trees, workspace):
     assert workspace.store().scalar("SELECT count(*) FROM videos") == 5
 
 
+def test_store_readers_of_recorded_videos(tmp_path, trees):
+    from engine.store.catalog import databases_recorded, video_rows
+
+    ff, dfr, _ = trees
+    cfg = ff_dfr_config(tmp_path, ff, dfr)
+    store = Store(tmp_path / "a.duckdb")
+    report = catalog.collect(cfg)
+    catalog.record(store, report, cfg)
+    assert databases_recorded(store, ["faceforensics", "dfd", "celebdf"]) == 2
+    assert databases_recorded(store, []) == 0
+    every = video_rows(store)
+    assert every.column_names == ["video_id", "path", "true_class", "dataset"]
+    assert every.column("video_id").to_pylist() == sorted(r.video_id for r in report.records)
+    val = video_rows(store, ["faceforensics"], split="val").to_pylist()
+    assert val and {r["dataset"] for r in val} == {"faceforensics/val"}
+    assert video_rows(store, dataset="dfd/test").num_rows == len(report.scan("dfd").records)
+
+
 def test_paper_config_loads_with_every_adapter():
     cfg = load_config(ROOT / "configs" / "paper.toml")
     adapters = {n: s.adapter for n, s in cfg.sources.databases.items()}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import subprocess
 import sys
 import textwrap
@@ -94,7 +93,8 @@ def _status(ws):
 
 
 def test_moving_face_video_crops_and_rows(workspace, blazeface_models, tmp_path):
-    from engine.faces import faces_for, read_crops
+    from engine.faces import read_crops
+    from engine.store.faces import face_rows, settings_record, status_by_class, thumbnails, video_faces
 
     root = tmp_path / "db"
     paths = [face_video(root / "clip.avi", n_frames=30),
@@ -118,7 +118,7 @@ def test_moving_face_video_crops_and_rows(workspace, blazeface_models, tmp_path)
                                 "WHERE video_id = 'astro/rotated.mp4'")
     assert (abs(rbox.cx - 180) < 25).all() and (abs(rbox.cy - 300) < 25).all()
     key = faces.settings_key()
-    got = faces_for(workspace.store(), key, ["astro/clip.avi"]).to_pydict()
+    got = face_rows(workspace.store(), key, ["astro/clip.avi"]).to_pydict()
     assert got["frame_index"] == [0, 6, 12, 17, 23, 29]
     assert got["face_id"][0] == f"astro/clip.avi#0@{key}"
     assert all(p.startswith(f"faces/{key}/astro/clip.avi/") for p in got["crop_path"])
@@ -127,19 +127,22 @@ def test_moving_face_video_crops_and_rows(workspace, blazeface_models, tmp_path)
     # The crop is centred on the face: the centre is skin-toned (red > blue), not the grey background.
     centre = crops[:, 40:56, 40:56].reshape(-1, 3).mean(0)
     assert centre[0] > centre[2] + 20
-    boxes = workspace.store().df("SELECT box_x, box_w, box_y, box_h, thumbnail, detector, score FROM faces "
-                                 "WHERE video_id = 'astro/clip.avi'")
+    boxes = video_faces(workspace.store(), "astro/clip.avi", key).to_pandas()
+    assert boxes.frame_index.tolist() == got["frame_index"] and boxes.face_id.tolist() == got["face_id"]
     cx = boxes.box_x + boxes.box_w / 2
     assert (abs(cx - 320) < 30).all() and (abs(boxes.box_w - 150) < 40).all()
     thumb = bytes(boxes.thumbnail[0])
+    assert thumbnails(workspace.store(), [got["face_id"][1], "no/such#0@x", got["face_id"][0]]) == [
+        bytes(boxes.thumbnail[1]), b"", thumb]
     assert thumb[:2] == b"\xff\xd8" and len(thumb) < 8000  # a JPEG
     import cv2
 
     assert cv2.imdecode(np.frombuffer(thumb, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (64, 64)
     assert (boxes.score > 0.5).all() and set(boxes.detector) <= {"short_range/whole"}
-    srow = workspace.store().df("SELECT params_json FROM face_settings WHERE settings_key = ?", [key])
-    params = json.loads(srow.params_json[0])
+    params = settings_record(workspace.store(), key)
     assert params["frames_per_video"] == 6 and params["models"]["short_range"]["sha256"].startswith("bbff11ce")
+    by_class = status_by_class(workspace.store(), key, ["astro/clip.avi", "astro/short.avi"])
+    assert by_class.to_dict("records") == [{"class": "real", "status": "ok", "videos": 2, "faces": 10, "frames": 10}]
 
 
 def test_bad_inputs_each_get_one_status_row(workspace, blazeface_models, tmp_path):
@@ -251,7 +254,7 @@ def test_interrupted_run_leaves_no_duplicates(workspace, blazeface_models, tmp_p
 
 # --- models ----------------------------------------------------------------------------------
 def test_model_resolution_order_and_errors(tmp_path, monkeypatch, blazeface_models):
-    from engine.faces.models import ModelUnavailable, resolve_model
+    from engine.faces.model_files import ModelUnavailable, resolve_model
 
     real = Path(blazeface_models["short_range"].path)
     monkeypatch.delenv("DFATLAS_BLAZEFACE", raising=False)
@@ -335,11 +338,11 @@ def test_read_crops_resizes(workspace, tmp_path):
 def test_worker_crash_is_pinned_on_its_video():
     """A worker that dies (a decoder segfault) costs only the video that killed it."""
     from engine.faces import FinderSpec, VideoTask
-    from engine.faces.pipeline import _run_pool
+    from engine.faces.executors import run_pool
     from faces_media import crash_on_request
 
     tasks = [VideoTask(f"v/{name}", "/nonexistent") for name in ("a", "crash", "b", "c")]
-    results = {r.video_id: r for r in _run_pool(tasks, FinderSpec(()), 2, fn=crash_on_request)}
+    results = {r.video_id: r for r in run_pool(tasks, FinderSpec(()), 2, fn=crash_on_request)}
     assert sorted(results) == sorted(t.video_id for t in tasks)
     assert results["v/crash"].status == "error" and "crashed" in results["v/crash"].reason
     assert all(r.status == "ok" for vid, r in results.items() if vid != "v/crash")

@@ -31,7 +31,6 @@ tiling = "off"
 
 
 def test_faces_command_records_catalog_and_prints_summary(tmp_path, workspace, blazeface_models, capfd):
-    pytest.importorskip("engine.catalog")
     from engine.cli import main
 
     root = tmp_path / "astro"

@@ -76,7 +76,7 @@ def small_batches(*a, **kw):
     kw.update(batch_videos=2, batch_seconds=0.5)
     return real(*a, **kw)
 P.extract_faces = small_batches
-import engine.faces.run as R
+import engine.faces.stage as R
 R.extract_faces = small_batches
 ws = resolve_workspace(sys.argv[2])
 with ws.lock("faces (reliability helper)"):

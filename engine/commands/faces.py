@@ -31,7 +31,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from engine.faces import extract_for_config, status_by_class
+    from engine.faces import STATUSES, extract_for_config
+    from engine.store.faces import status_by_class
 
     cfg = config_of(args)
     ws = workspace_of(args)
@@ -55,7 +56,7 @@ def run(args) -> int:
         rows = []
         for cls in wide.index:
             row = {"class": cls}
-            for s in ("ok", "no_face", "unreadable", "too_short", "error"):
+            for s in STATUSES:
                 row[s] = int(wide.loc[cls, s]) if s in wide.columns else 0
             row["faces"] = int(faces.get(cls, 0) or 0)
             fr = int(frames.get(cls, 0) or 0)

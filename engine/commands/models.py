@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 
 def fetch(args) -> int:
-    from engine.faces.models import MODELS, resolve_models
+    from engine.faces.model_files import MODELS, resolve_models
 
     names = list(MODELS) if args.model == "all" else [args.model]
     found = resolve_models(names, allow_download=not args.no_download)
@@ -36,7 +36,7 @@ def fetch(args) -> int:
 
 
 def show(args) -> int:
-    from engine.faces.models import MODELS, ModelUnavailable, cache_dir, resolve_model
+    from engine.faces.model_files import MODELS, ModelUnavailable, cache_dir, resolve_model
 
     rows = []
     for n in MODELS:

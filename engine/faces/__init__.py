@@ -1,31 +1,31 @@
 """Face extraction: videos -> face crops, with MediaPipe BlazeFace (DESIGN.md step 2).
 
-Public API:
+- `extract.py`: `process_video(task, spec)`, the per-video function every executor runs
+  (decode, detect, crop; writes nothing);
+- `detector.py`: BlazeFace on whole frames and tiles (`FaceFinder`);
+- `model_files.py`: the BlazeFace model files, offline first (`resolve_models`);
+- `executors.py`: the local process pool, Ray, and inline executors;
+- `writer.py`: crop files and each batch's store rows (through `engine.store.faces`);
+- `pipeline.py`: `extract_faces(workspace, videos, faces_settings, ...) -> FaceSummary`, the driver;
+- `stage.py`: `extract_for_config(cfg, workspace, ...)`, the faces stage of a config;
+- `crops.py`: `read_crops(workspace, crop_paths, size=None)`, the one crop reader
+  (uint8 RGB [N, H, W, 3]) for training and inference.
 
-- `extract_faces(workspace, videos, faces_settings, workers=None, executor="process", progress=True)
-  -> FaceSummary`: any videos already recorded in the `videos` table (records, row dicts, a
-  DataFrame or an Arrow table with `video_id` and `path`).
-- `extract_for_config(cfg, workspace, db=None, split=None, workers=None, executor="process")`:
-  the config's databases (recording the catalog first when the store has none of them).
-- `read_crops(workspace, crop_paths, size=None) -> uint8 array [N, H, W, 3]` (RGB).
-- `faces_for(store, settings_key, video_ids=None)`: the `faces` rows (no thumbnails) for training.
-- `resolve_models(...)` / `resolve_model(...)`: the BlazeFace model files (offline first).
-- `process_video(task, spec)`: the per-video function every executor runs.
+Store rows are read through `engine.store.faces` (`face_rows`, `video_faces`,
+`thumbnails`, `status_by_class`, ...).
 """
 
 from __future__ import annotations
 
-from .detector import Detection, FaceFinder, quiet_native_stderr
+from .crops import read_crop, read_crops
+from .detector import Detection, FaceFinder
 from .extract import STATUSES, FinderSpec, VideoResult, VideoTask, process_video, sample_indices, square_crop
-from .models import MODELS, ModelFile, ModelUnavailable, cache_dir, models_for, resolve_model, resolve_models
-from .pipeline import (EXECUTORS, FaceSummary, crop_relpath, extract_faces, read_crops, record_settings,
-                       resolve_face_models, settings_params, status_by_class)
-from .run import extract_for_config, faces_for, videos_for_config
+from .model_files import MODELS, ModelFile, ModelUnavailable, resolve_model, resolve_models
+from .pipeline import FaceSummary, extract_faces
+from .stage import extract_for_config
 
 __all__ = [
-    "Detection", "FaceFinder", "quiet_native_stderr", "STATUSES", "FinderSpec", "VideoResult", "VideoTask",
-    "process_video", "sample_indices", "square_crop", "MODELS", "ModelFile", "ModelUnavailable", "cache_dir",
-    "models_for", "resolve_model", "resolve_models", "EXECUTORS", "FaceSummary", "crop_relpath", "extract_faces",
-    "read_crops", "record_settings", "resolve_face_models", "settings_params", "status_by_class", "extract_for_config", "faces_for",
-    "videos_for_config",
+    "read_crop", "read_crops", "Detection", "FaceFinder", "STATUSES", "FinderSpec", "VideoResult", "VideoTask",
+    "process_video", "sample_indices", "square_crop", "MODELS", "ModelFile", "ModelUnavailable", "resolve_model",
+    "resolve_models", "FaceSummary", "extract_faces", "extract_for_config",
 ]
