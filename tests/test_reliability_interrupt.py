@@ -65,7 +65,7 @@ from engine.config import load_config
 from engine.faces import extract_for_config
 from engine.workspace import resolve_workspace
 import time
-import engine.faces.pipeline as P
+import engine.faces.driver as P
 real = P.extract_faces
 write = P._write_batch
 def paced(*a, **kw):  # a commit every ~0.3 s, so a random kill lands between commits

@@ -6,9 +6,9 @@
 - `model_files.py`: the BlazeFace model files, offline first (`resolve_models`);
 - `executors.py`: the local process pool, Ray, and inline executors;
 - `writer.py`: crop files and each batch's store rows (through `engine.store.faces`);
-- `pipeline.py`: `extract_faces(workspace, videos, faces_settings, ...) -> FaceSummary`, the driver;
+- `driver.py`: `extract_faces(workspace, videos, faces_settings, ...) -> FaceSummary`, the driver;
 - `stage.py`: `extract_for_config(cfg, workspace, ...)`, the faces stage of a config;
-- `crops.py`: `read_crops(workspace, crop_paths, size=None)`, the one crop reader
+- `crop_reader.py`: `read_crops(workspace, crop_paths, size=None)`, the one crop reader
   (uint8 RGB [N, H, W, 3]) for training and inference.
 
 Store rows are read through `engine.store.faces` (`face_rows`, `video_faces`,
@@ -17,11 +17,11 @@ Store rows are read through `engine.store.faces` (`face_rows`, `video_faces`,
 
 from __future__ import annotations
 
-from .crops import read_crop, read_crops
+from .crop_reader import read_crop, read_crops
 from .detector import Detection, FaceFinder
+from .driver import FaceSummary, extract_faces
 from .extract import STATUSES, FinderSpec, VideoResult, VideoTask, process_video, sample_indices, square_crop
 from .model_files import MODELS, ModelFile, ModelUnavailable, resolve_model, resolve_models
-from .pipeline import FaceSummary, extract_faces
 from .stage import extract_for_config
 
 __all__ = [

@@ -10,7 +10,7 @@ from data_catalog.errors import AtlasError
 
 from ..catalog import record_catalog
 from ..store.catalog import video_rows
-from .pipeline import FaceSummary, extract_faces
+from .driver import FaceSummary, extract_faces
 
 
 def videos_for_config(cfg, workspace, db: str | None = None, split: str | None = None) -> pa.Table:

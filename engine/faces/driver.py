@@ -1,4 +1,4 @@
-"""The faces stage driver: which videos to do, the executor, progress, and batched writes.
+"""The faces driver: which videos to do, the executor, progress, and batched writes.
 
 `extract_faces` runs `process_video` over videos already recorded in the
 `videos` table with one of the executors (`engine.faces.executors`: a local
