@@ -17,6 +17,7 @@ from data_catalog.errors import AtlasError
 from .approaches import get_approach
 from .store import Store
 from .store import runs as run_table
+from .store.catalog import dataset_databases
 
 
 class UnknownRun(AtlasError):
@@ -105,11 +106,11 @@ def read_runs(store: Store, run_ids=None) -> dict[str, RunRecord]:
         superset, cross = tuple(src.get("superset", ())), tuple(src.get("cross_db", ()))
         if not superset:  # a run stored without its sources: the catalog's roles fill the gap
             if superset_default is None:
-                superset_default = tuple(run_table.dataset_databases(store, "superset"))
+                superset_default = tuple(dataset_databases(store, "superset"))
             superset = superset_default
         if not cross:
             if cross_default is None:
-                cross_default = tuple(run_table.dataset_databases(store, "cross_db"))
+                cross_default = tuple(dataset_databases(store, "cross_db"))
             cross = cross_default
         out[r["run_id"]] = RunRecord(
             run_id=r["run_id"], approach=r["approach"], classes=tuple(r["classes"]), superset=superset,

@@ -37,7 +37,7 @@ while not stop.exists() and time.monotonic() < t_end:
     t0 = time.perf_counter()
     try:
         ov = d.overview(path, d.signature(path))
-        e = int(d._store(path).scalar("SELECT count(*) FROM epochs"))
+        e = int(d.read_store(path).scalar("SELECT count(*) FROM epochs"))
         n += 1
         if not epochs_seen or epochs_seen[-1] != e:
             epochs_seen.append(e)
@@ -153,9 +153,9 @@ def test_connection_discipline_in_the_source():
         for n in ast.walk(tree):
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "connect":
                 target = ast.unparse(n.func.value)
-                if target == "duckdb" and rel != "engine/store.py":
-                    offenders.append(f"{rel}:{n.lineno}: duckdb.connect outside engine/store.py")
-                elif target not in ("duckdb", "s", "socket") and rel != "engine/store.py" and id(n) not in with_ctx:
+                if target == "duckdb" and rel != "engine/store/connection.py":
+                    offenders.append(f"{rel}:{n.lineno}: duckdb.connect outside engine/store/connection.py")
+                elif target not in ("duckdb", "s", "socket") and rel != "engine/store/connection.py" and id(n) not in with_ctx:
                     offenders.append(f"{rel}:{n.lineno}: {target}.connect() outside a with block")
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
                     "cache_resource" in ast.unparse(d) for d in n.decorator_list):

@@ -67,11 +67,13 @@ from engine.workspace import resolve_workspace
 import time
 import engine.faces.driver as P
 real = P.extract_faces
-write = P._write_batch
+import engine.faces.writer as W
+write = W.write_batch
 def paced(*a, **kw):  # a commit every ~0.3 s, so a random kill lands between commits
-    write(*a, **kw)
+    out = write(*a, **kw)
     time.sleep(0.3)
-P._write_batch = paced
+    return out
+W.write_batch = paced
 def small_batches(*a, **kw):
     kw.update(batch_videos=2, batch_seconds=0.5)
     return real(*a, **kw)

@@ -219,21 +219,14 @@ SQL_TEXT = re.compile(r"\b(SELECT|INSERT|DELETE|UPDATE|CREATE|DROP)\b.*\b(FROM|I
 SQL_CALLS = {"execute", "executemany", "sql", "df", "arrow", "scalar", "query"}
 # Every expression interpolated into SQL text, reviewed: none carries a user value.
 REVIEWED = {
-    ("engine/analyze.py", "table"): "loop over the literal tuple ('embeddings', 'predictions')",
-    ("engine/analyze.py", "run_filter"): "literal ' AND run_id = ?' or ''",
-    ("engine/analyze.py", "pp_filter"): "literal sub-query fragment with a ? parameter, or ''",
-    ("engine/catalog.py", "table"): "loop over the literal tuple of catalog tables",
-    ("engine/evaluation.py", "_VIDEO_CODES"): "module constant SQL",
-    ("engine/evaluation.py", "probs"): "literal ', p.probs' or ''",
-    ("engine/evaluation.py", "where"): "literal predicates with ? parameters",
-    ("engine/faces/pipeline.py", "final"): "quoted literal statuses from FINAL_STATUSES",
-    ("engine/faces/pipeline.py", "format:sql"): "literal filter fragments",
-    ("engine/faces/run.py", "columns"): "column list chosen by engine code (faces_for callers)",
-    ("engine/faces/run.py", "format:sql"): "literal filter fragments",
-    ("engine/store.py", "cols"): "column names of the caller's Arrow table, double-quoted",
-    ("engine/store.py", "table"): "table name from engine code",
-    ("engine/store.py", "verb"): "literal INSERT / INSERT OR REPLACE",
-    ("engine/store.py", "view"): "'_incoming_' + table",
+    ("engine/store/connection.py", "cols"): "column names of the caller's Arrow table, double-quoted",
+    ("engine/store/connection.py", "table"): "table name from engine code",
+    ("engine/store/connection.py", "verb"): "literal INSERT / INSERT OR REPLACE",
+    ("engine/store/connection.py", "view"): "'_incoming_' + table",
+    ("engine/store/evaluation.py", "_VIDEO_CODES"): "module constant SQL",
+    ("engine/store/evaluation.py", "probs"): "literal ', p.probs' or ''",
+    ("engine/store/evaluation.py", "where"): "literal 'WHERE fv.settings_key = ?' or ''",
+    ("engine/store/predictions.py", "where"): "literal predicates with ? parameters",
 }
 
 

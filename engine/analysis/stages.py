@@ -45,6 +45,7 @@ from ..projection import project_run, transform_into
 from ..runs import RunRecord, read_run
 from ..store import Store
 from ..store import analyses as set_table
+from ..store.catalog import datasets_table
 from ..store.embeddings import embeddings_table
 from ..store.predictions import predictions_table
 from ..store.projections import latest_projection_id, points_table
@@ -96,9 +97,9 @@ def _prepare_set(workspace, store: Store, inp: InputSet, run_id: str, replace: b
 
 
 def _record_videos(store: Store, inp: InputSet, synthetic: bool) -> None:
-    from ..store.catalog import videos_table as records_to_arrow
+    from ..store.catalog import videos_table
 
-    set_table.write_set_videos(store, records_to_arrow(inp.records, synthetic))
+    set_table.write_set_videos(store, videos_table(inp.records, synthetic))
 
 
 def _faces_section(cfg, run: RunRecord) -> FacesSection:
@@ -194,8 +195,8 @@ def _commit(store: Store, run: RunRecord, inp: InputSet, faces: pd.DataFrame, em
     datasets = [inp.dataset] * len(face_ids)
     pred_tables = [predictions_table(run.run_id, clf, face_ids, datasets, p["pred_class"], p["real_score"],
                                      p.get("probs"), out_of_fold=False) for clf, p in preds.items()]
-    dataset_row = set_table.dataset_table(inp.dataset, UNKNOWN_DB, inp.name, ROLE, inp.labelled, run.synthetic,
-                                          inp.source) if fresh else None
+    dataset_row = datasets_table([inp.dataset], [UNKNOWN_DB], [inp.name], [ROLE], [inp.labelled], [run.synthetic],
+                                 [inp.source]) if fresh else None
     set_table.write_analysis(store, embeddings_table(run.run_id, face_ids, datasets, emb), pred_tables,
                              points_table(projection_id, inp.dataset, face_ids, coords, False), dataset_row)
 

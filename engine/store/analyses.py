@@ -123,17 +123,8 @@ def list_sets(store: Store, role: str, run_id: str | None = None) -> pd.DataFram
 # --- writing ------------------------------------------------------------------------
 
 def write_set_videos(store: Store, videos: pa.Table) -> None:
-    """A set's `videos` rows (engine.catalog.records_to_arrow), replacing rows of the same ids."""
+    """A set's `videos` rows (engine.store.catalog.videos_table), replacing rows of the same ids."""
     store.insert("videos", videos, replace=True)
-
-
-def dataset_table(dataset: str, database: str, split: str, role: str, labelled: bool, synthetic: bool,
-                  source: str) -> pa.Table:
-    """One `datasets` row."""
-    return pa.table({"dataset": pa.array([dataset], pa.string()), "database": pa.array([database], pa.string()),
-                     "split": pa.array([split], pa.string()), "role": pa.array([role], pa.string()),
-                     "labelled": pa.array([labelled], pa.bool_()), "synthetic": pa.array([synthetic], pa.bool_()),
-                     "source": pa.array([source], pa.string())})
 
 
 def write_analysis(store: Store, embeddings: pa.Table, predictions: list[pa.Table], points: pa.Table,

@@ -103,3 +103,8 @@ def video_rows(store: Store, databases=None, split: str | None = None, dataset: 
           AND (?::VARCHAR IS NULL OR split = ?) AND (?::VARCHAR IS NULL OR dataset = ?)
         ORDER BY video_id""",
                        [None if databases is None else list(databases)] * 2 + [split, split, dataset, dataset])
+
+
+def dataset_databases(store: Store, role: str) -> list[str]:
+    """Databases recorded in the catalog with `role` (superset / cross_db / unknown)."""
+    return store.df("SELECT DISTINCT database FROM datasets WHERE role = ? ORDER BY 1", [role]).database.tolist()

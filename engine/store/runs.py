@@ -34,11 +34,6 @@ def run_ids_with_status(store: Store) -> pd.DataFrame:
     return store.df("SELECT run_id, status FROM runs ORDER BY run_id")
 
 
-def dataset_databases(store: Store, role: str) -> list[str]:
-    """Databases recorded in the catalog with `role` (superset / cross_db / unknown)."""
-    return store.df("SELECT DISTINCT database FROM datasets WHERE role = ? ORDER BY 1", [role]).database.tolist()
-
-
 def write_run(store: Store, row: dict, created_at) -> None:
     """Replace a run's row (one transaction); `created_at` keeps the first training's time."""
     table = pa.Table.from_pylist([row], schema=RUNS_SCHEMA)

@@ -29,7 +29,9 @@ import pandas as pd
 from data_catalog.errors import AtlasError
 from data_catalog.records import UNSEEN_FAKE
 
-from ..store import runs as run_table
+from ..faces import read_crop
+from ..store.catalog import dataset_databases
+from ..store.faces import labelled_faces
 
 CACHE_DIR = "cache"
 
@@ -57,7 +59,7 @@ def superset_databases(cfg, store) -> list[str]:
     if cfg.sources.superset:
         return list(cfg.sources.superset)
     try:
-        return run_table.dataset_databases(store, "superset")
+        return dataset_databases(store, "superset")
     except Exception:
         return []
 
@@ -71,16 +73,7 @@ def training_faces(workspace, cfg, *, quiet: bool = False) -> tuple[FaceSet, Fac
     if not dbs:
         raise AtlasError(f"{cfg.path}: [sources] superset is empty: name the databases to train on")
     key = cfg.faces.settings_key()
-    df = store.df(
-        """
-        SELECT f.face_id, f.video_id, f.crop_path, f.frame_index, v.split, v.true_class, v.is_fake
-        FROM faces f JOIN videos v ON f.video_id = v.video_id
-        WHERE f.settings_key = ? AND list_contains(?, v.database) AND v.split IN ('train', 'val')
-          AND v.true_class IS NOT NULL
-        ORDER BY f.face_id
-        """,
-        [key, dbs],
-    )
+    df = labelled_faces(store, key, dbs, splits=("train", "val"))
     if df.empty:
         raise AtlasError(
             f"no face crops for the training super-set ({', '.join(dbs)}) with face settings {key}: "
@@ -119,19 +112,6 @@ def _cap_per_video(df: pd.DataFrame, cap: int) -> pd.DataFrame:
 
 
 # --- the crop cache -----------------------------------------------------------
-
-def read_crop(path: Path, size: int) -> np.ndarray | None:
-    """One crop file as uint8 RGB [size, size, 3] (INTER_AREA resize if needed), None if unreadable."""
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        return None
-    if img.shape[0] != size or img.shape[1] != size:
-        interp = cv2.INTER_AREA if img.shape[0] > size else cv2.INTER_LINEAR
-        img = cv2.resize(img, (size, size), interpolation=interp)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
 
 def cache_path(workspace, face_ids: list[str], size: int) -> Path:
     h = hashlib.sha256(("\n".join(face_ids) + f"\n{size}").encode()).hexdigest()[:16]
