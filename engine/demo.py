@@ -116,7 +116,7 @@ def run_demo(ws: Workspace, size: str = "default", seed: int = 0, workers: int |
         timed(f"train {approach}", lambda a=approach: pipeline.train_stage(ws, cfg, [a]).note)
     run_ids = [cfg.run_id(a) for a in approaches]
     timed("embed", lambda: pipeline.embed_stage(ws, cfg, run_ids, bars).note)
-    timed("classify", lambda: pipeline.classify_stage(ws, cfg, run_ids).note)
+    timed("classify", lambda: pipeline.classify_stage(ws, cfg, run_ids, skip_others=True).note)
     timed("project", lambda: pipeline.project_stage(ws, cfg, run_ids, bars) and "")
 
     def evaluate():

@@ -100,14 +100,18 @@ def embed_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progr
 
 
 def classify_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None,
-                   force: bool = False) -> StageSummary:
-    """kNN / LR / SVM of every run whose approach takes embedding classifiers (others are skipped)."""
+                   force: bool = False, skip_others: bool = False) -> StageSummary:
+    """kNN / LR / SVM of every run whose approach takes embedding classifiers.
+
+    Runs named in `runs` must take them unless `skip_others` (the demo passes all four of its runs);
+    without `runs`, the config's other runs are skipped.
+    """
     from .classify import classify_run
 
     store = ws.store()
     records = read_runs(store, runs or config_runs(store, cfg))
     chosen = [r for r in records.values() if r.kind.embedding_classifiers]
-    if runs and len(chosen) < len(records):
+    if runs and not skip_others and len(chosen) < len(records):
         other = next(r for r in records.values() if not r.kind.embedding_classifiers)
         raise AtlasError(f"run {other.run_id} is a {other.approach} run: it is evaluated with its own head "
                          "(classifier 'native'); kNN/LR/SVM apply to runs with embedding classifiers")
