@@ -97,11 +97,14 @@ class TripletLoss(nn.Module):
 
     def __init__(self, margin: float = 0.2):
         super().__init__()
-        from pytorch_metric_learning import losses, miners
+        from pytorch_metric_learning import losses, miners, reducers
 
         self.margin = margin
         self.miner = miners.TripletMarginMiner(margin=margin, type_of_triplets="semihard")
         self.loss = losses.TripletMarginLoss(margin=margin)
+        # validation: the mean over *all* triplets of the batch (zero-loss ones included), so that a
+        # better embedding never scores worse because fewer of its triplets are violated
+        self.all_triplets = losses.TripletMarginLoss(margin=margin, reducer=reducers.MeanReducer())
         self.last_n_triplets = 0
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, mine: bool = True) -> torch.Tensor:
@@ -112,7 +115,7 @@ class TripletLoss(nn.Module):
                 self.last_n_triplets = int(triplets[0].numel())
                 loss = self.loss(embeddings, labels, triplets)
             else:
-                loss = self.loss(embeddings, labels)
+                loss = self.all_triplets(embeddings, labels)
         # no triplet found: a zero loss that still touches the graph (DDP needs every
         # parameter to receive a gradient on every rank)
         if torch.is_grad_enabled() and loss.grad_fn is None:

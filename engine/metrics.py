@@ -339,3 +339,23 @@ def error_curves(scores, is_real) -> tuple[np.ndarray, np.ndarray]:
         raise AtlasError("error curves need both real and fake samples")
     fpr, tpr, _thr = roc_curve(is_real, scores, pos_label=True)
     return fpr, 1 - tpr
+
+
+def neighbour_precision(embeddings, labels, k: int = 10) -> float:
+    """Mean share of same-class samples among each sample's k nearest others (Euclidean; leave-one-out).
+
+    k is capped at n - 1. 1.0 for a perfectly clustered embedding, about 1/C for a random one with C
+    balanced classes. Used to choose a metric head's best epoch.
+    """
+    import torch
+
+    e = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+    y = torch.as_tensor(np.asarray(labels))
+    n = len(e)
+    if n < 2:
+        raise AtlasError("neighbour precision needs at least two samples")
+    k = max(1, min(int(k), n - 1))
+    d = torch.cdist(e, e)
+    d.fill_diagonal_(float("inf"))
+    nearest = d.topk(k, largest=False).indices
+    return float((y[nearest] == y[:, None]).float().mean())

@@ -36,7 +36,7 @@ def test_each_approach_learns_and_checkpoints(toy, approach):
     assert ckpt["approach"] == approach and ckpt["epoch"] == 2 and ckpt["classes"] == ["real", "fake-a", "fake-b"]
     assert isinstance(ckpt["rng"]["torch"], torch.Tensor)
     best = torch.load(run_dir / BEST, weights_only=True)
-    assert best["epoch"] == res.best_epoch == int(np.argmin([h["val_loss"] for h in res.history]))
+    assert best["epoch"] == res.best_epoch == int(np.argmin([h["selection"] for h in res.history]))
     row = ws.store().df("SELECT * FROM runs WHERE run_id = ?", [res.run_id]).iloc[0]
     assert row.status == "finished" and row.best_epoch == res.best_epoch and row.epochs_done == 3
     assert row.pretrained_source.startswith("random init")

@@ -70,6 +70,17 @@ class Approach:
     def validation_batch_size(self, batch_size: int) -> int:
         return batch_size * 4
 
+    #: what the best epoch is chosen by (docs/TRAINING.md)
+    selection_name: str = "validation loss"
+
+    def selection_score(self, val_loss: float, embeddings, labels) -> float:
+        """The number the best epoch minimises; the validation loss unless the approach says otherwise.
+
+        `embeddings` / `labels` are the validation embeddings (up to 4,000) when `correct_count` gives
+        None (the approach is judged over the whole split), else None.
+        """
+        return val_loss
+
     # -- inference -------------------------------------------------------------
     def infer(self, features, out, criterion) -> tuple[Any, Any]:
         """(embedding, class probabilities or None) of one batch, as torch tensors."""

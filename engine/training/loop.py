@@ -75,21 +75,23 @@ def fit(state: TrainState, data: TrainingData, balance: np.ndarray | None, cfg, 
                             state.bf16, cfg, d, epoch, progress=progress and d.main, seed=seed, step_hook=step_hook)
         t_val = time.perf_counter()
         if d.main:
-            val_loss, val_acc = validate(state.unit, data.val, data.val_real, state.device, state.bf16, cfg, seed)
+            val_loss, val_acc, criterion = validate(state.unit, data.val, data.val_real, state.device, state.bf16,
+                                                    cfg, seed)
         else:
-            val_loss, val_acc = 0.0, None
+            val_loss, val_acc, criterion = 0.0, None, 0.0
         val_loss = broadcast_float(val_loss, d)
+        criterion = broadcast_float(criterion, d)
         seconds = time.perf_counter() - t_epoch
         if not math.isfinite(val_loss):
             raise NonFiniteLoss(f"validation loss is {val_loss} after epoch {epoch + 1}")
         rec = {"epoch": epoch, "train_loss": stats["loss"], "val_loss": val_loss, "val_accuracy": val_acc,
                "seconds": round(seconds, 3), "images_per_s": stats["img_s"], "train_images": stats["images"],
                "data_s": stats["data_s"], "compute_s": stats["compute_s"],
-               "val_s": round(time.perf_counter() - t_val, 3)}
+               "val_s": round(time.perf_counter() - t_val, 3), "selection": criterion}
         state.history.append(rec)
-        improved = val_loss < state.best_loss
+        improved = criterion < state.best_loss  # best_loss: the best epoch's selection score
         if improved:
-            state.best_loss, state.best_epoch = val_loss, epoch
+            state.best_loss, state.best_epoch = criterion, epoch
         if d.main and on_epoch is not None:
             on_epoch(epoch, rec, improved)
         d.barrier()
@@ -190,13 +192,15 @@ def _check_finite(losses: torch.Tensor, start: int, end: int, d: Dist, epoch: in
 
 @torch.no_grad()
 def validate(unit: TrainUnit, src: BatchSource, is_real: np.ndarray, device: torch.device, bf16: bool,
-             cfg, seed: int) -> tuple[float, float | None]:
-    """Mean validation loss and accuracy, batches in a fixed shuffled order (mixed classes).
+             cfg, seed: int) -> tuple[float, float | None, float]:
+    """Mean validation loss, accuracy and the approach's selection score (what the best epoch minimises),
+    batches in a fixed shuffled order (mixed classes).
 
     Accuracy is the approach's `correct_count` summed over the batches; an
     approach without a per-batch count (triplet: loss over all triplets of
     each batch, no mining) gets leave-one-out 1-NN accuracy over the
-    validation embeddings (up to 4000 of them).
+    validation embeddings (up to 4000 of them), and its selection score is
+    computed on those embeddings (`Approach.selection_score`).
     """
     unit.eval()
     kind = unit.model.kind
@@ -228,10 +232,12 @@ def validate(unit: TrainUnit, src: BatchSource, is_real: np.ndarray, device: tor
     if nearest_neighbour:
         e = torch.cat(embs)
         lab = torch.cat(labs)
+        loss = total_loss / max(total_n, 1)
         if len(e) < 2:
-            return total_loss / max(total_n, 1), None
+            return loss, None, loss
         dmat = torch.cdist(e, e)
         dmat.fill_diagonal_(float("inf"))
         acc = float((lab[dmat.argmin(1)] == lab).float().mean())
-        return total_loss / max(total_n, 1), acc
-    return total_loss / max(total_n, 1), correct / max(total_n, 1)
+        return loss, acc, float(kind.selection_score(loss, e.numpy(), lab.numpy()))
+    loss = total_loss / max(total_n, 1)
+    return loss, correct / max(total_n, 1), float(kind.selection_score(loss, None, None))

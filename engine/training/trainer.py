@@ -119,7 +119,8 @@ def train(cfg: ExperimentConfig, approach: str, ws: Workspace, *, resume_only: b
 
     total = prior_seconds + time.perf_counter() - t_start
     folder.finish(state.best_epoch, cfg.train.epochs, round(total, 3))
-    say(f"run {run_id} finished: best epoch {state.best_epoch + 1} (val loss {state.best_loss:.4f}), {total:.0f} s")
+    say(f"run {run_id} finished: best epoch {state.best_epoch + 1} (by {kind.selection_name}: "
+        f"{state.best_loss:.4f}), {total:.0f} s")
     return TrainResult(run_id, approach, "finished", state.best_epoch, cfg.train.epochs, total, pretrained_source,
                        state.history, folder.dir)
 
