@@ -95,7 +95,8 @@ def _grid(name: str, cfg: ClassifiersSection) -> list[dict]:
 
 def _request(name: str, cfg: ClassifiersSection, seed: int) -> dict:
     """What was asked (the cache key of a fit): defaults, or the selection grid."""
-    req = {"classifier": name, "seed": seed, "cv_folds": cfg.cv_folds, "model_selection": cfg.model_selection}
+    req = {"classifier": name, "seed": seed, "cv_folds": cfg.cv_folds, "model_selection": cfg.model_selection,
+           "folds_grouped_by": "identity"}
     if cfg.model_selection:
         req["grid"] = _grid(name, cfg)
     else:
@@ -115,10 +116,41 @@ def _clip_k(params: dict, n_train: int) -> dict:
 class ValSplit:
     X: np.ndarray
     y: np.ndarray         # index into runs.classes
-    groups: np.ndarray    # video ids (CV folds never split a video)
+    groups: np.ndarray    # identity group per face (CV folds never split one; see `identity_groups`)
     face_ids: list
     datasets: list
     n_classes: int
+    videos: np.ndarray | None = None  # video id per face
+
+
+def identity_groups(video_ids, identities, source_ids) -> np.ndarray:
+    """Group label per row: connected components of the videos linked by a shared identity or source id.
+
+    An FF++ pair's reals and fakes share their video numbers (identity = target, source_ids = target and
+    source), so they land in one group, and so does everything else made from the same people; a video
+    with neither is its own group. Folds grouped this way never put one person on both sides.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    vid_codes, vid_index = np.unique(np.asarray(video_ids, dtype=object).astype(str), return_inverse=True)
+    n_vid = len(vid_codes)
+    rows, tokens = [], []
+    for i, ident, srcs in zip(vid_index, identities, source_ids):  # one row per face: tokens are few
+        if ident is not None and ident == ident and str(ident):
+            rows.append(i)
+            tokens.append(str(ident))
+        for s in (srcs if srcs is not None else ()):
+            if s is not None and str(s):
+                rows.append(i)
+                tokens.append(str(s))
+    if not tokens:
+        return vid_index.astype(np.int64)
+    tok_codes, tok_index = np.unique(np.asarray(tokens, dtype=object).astype(str), return_inverse=True)
+    graph = coo_matrix((np.ones(len(rows)), (np.asarray(rows), n_vid + tok_index)),
+                       shape=(n_vid + len(tok_codes), n_vid + len(tok_codes)))
+    _, labels = connected_components(graph, directed=False)
+    return labels[vid_index].astype(np.int64)
 
 
 def classifiers_config(run: RunRecord, fallback: ClassifiersSection | None = None) -> ClassifiersSection:
@@ -151,15 +183,36 @@ def load_val(store: Store, run_id: str) -> ValSplit:
     if len(set(y[keep])) < 2:
         raise AtlasError(f"run {run_id}: the validation split holds a single class; nothing to classify")
     vids = np.asarray(t["video_id"].to_pylist(), dtype=object)
-    return ValSplit(X[keep], y[keep], vids[keep], [f for f, k in zip(t["face_id"].to_pylist(), keep) if k],
-                    [d for d, k in zip(t["dataset"].to_pylist(), keep) if k], len(classes))
+    groups = identity_groups(vids, t["identity"].to_pylist(), t["source_ids"].to_pylist())
+    return ValSplit(X[keep], y[keep], groups[keep], [f for f, k in zip(t["face_id"].to_pylist(), keep) if k],
+                    [d for d, k in zip(t["dataset"].to_pylist(), keep) if k], len(classes), vids[keep])
+
+
+def fold_count(val: ValSplit, folds: int) -> tuple[int, str]:
+    """Folds the validation split supports, and a note when that is fewer than asked.
+
+    Out-of-fold real-scores need real and fake groups on both sides of every split: at least two identity
+    groups holding reals and two holding fakes. Fewer is a clear error naming what is missing.
+    """
+    real_groups = len(set(val.groups[val.y == REAL].tolist()))
+    fake_groups = len(set(val.groups[val.y != REAL].tolist()))
+    n_videos = len(set(val.videos.tolist())) if val.videos is not None else None
+    possible = min(folds, real_groups, fake_groups)
+    if possible < 2:
+        vids = "" if n_videos is None else f" ({n_videos} video{'s' if n_videos != 1 else ''})"
+        raise AtlasError(f"the validation split{vids} has {real_groups} real and {fake_groups} fake identity "
+                         f"group(s): out-of-fold scores need at least 2 of each (add validation videos of "
+                         "other people, or fit no embedding classifiers for this run)")
+    note = "" if possible == folds else (f"{possible}-fold instead of {folds}-fold out-of-fold scores: the "
+                                         f"validation split has {real_groups} real and {fake_groups} fake "
+                                         "identity groups")
+    return possible, note
 
 
 def _cv(val: ValSplit, folds: int, seed: int):
     from sklearn.model_selection import StratifiedGroupKFold
 
-    n_groups = len(set(val.groups.tolist()))
-    n = max(2, min(folds, n_groups))
+    n, _note = fold_count(val, folds)
     return StratifiedGroupKFold(n_splits=n, shuffle=True, random_state=seed)
 
 
@@ -289,6 +342,10 @@ def classify_run(store: Store, run_id: str, cfg: ClassifiersSection, names=None,
         have_n = prediction_table.prediction_counts(store, run_id, name) if same else {}
         if val is None:
             val = load_val(store, run_id)
+            try:
+                _folds, fold_note = fold_count(val, cfg.cv_folds)
+            except AtlasError as exc:
+                raise AtlasError(f"run {run_id}: {exc}") from None
         val_sets = set(val.datasets)
         missing = [d for d, n in emb_counts.items() if have_n.get(d, 0) < n]
         if same and not missing:
@@ -334,7 +391,7 @@ def classify_run(store: Store, run_id: str, cfg: ClassifiersSection, names=None,
             if progress:
                 progress(name, i + 1, len(todo))
         summary.append({"classifier": name, "status": "fitted" if not same else "extended", "params": params,
-                        "datasets": n_sets, "n_fit": int(len(val.y))})
+                        "datasets": n_sets, "n_fit": int(len(val.y)), "note": fold_note})
     return summary
 
 

@@ -24,7 +24,8 @@ from .approaches import approach_names, choose_classifier, display_label
 from .metrics import UNATTRIBUTED, attribution_accuracy, confusion_matrix, evaluate_at, far_threshold, \
     per_class_fpr, video_level
 from .runs import RunRecord, read_runs
-from .scores import UNATTRIBUTED_LABEL, check_level, sample_scores, select_scores, theta_population, true_display
+from .scores import (UNATTRIBUTED_LABEL, check_level, sample_scores, select_scores, theta_note, theta_population,
+                     true_display)
 from .store import Store, arrow_to_matrix
 from .store import evaluation as evaluation_data
 from .store import predictions as prediction_table
@@ -196,6 +197,7 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
             continue
         try:
             theta = far_threshold(b.score[val & ~is_real], target_fpr)
+            theta_flag = theta_note(int((val & ~is_real).sum()), int((val & is_real).sum()))
         except AtlasError as exc:
             rows.append(base | dict(dataset="(all)", role="same-db", note=str(exc)))
             continue
@@ -237,7 +239,8 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
                 acc = attribution_accuracy(true_idx[m_lab], b.pred[m_lab])
             rows.append(base | dict(
                 dataset=name, role=role, auc=m.auc, fpr=m.fpr, fnr=m.fnr, hter=m.hter, threshold=m.threshold,
-                accuracy=acc, n_real=m.n_real, n_fake=m.n_fake, note=m.note,
+                accuracy=acc, n_real=m.n_real, n_fake=m.n_fake,
+                note="; ".join(n for n in (m.note, theta_flag) if n),
                 auc_lo=m.auc_ci[0] if m.auc_ci else None, auc_hi=m.auc_ci[1] if m.auc_ci else None,
                 hter_lo=m.hter_ci[0] if m.hter_ci else None, hter_hi=m.hter_ci[1] if m.hter_ci else None))
     df = pd.DataFrame(rows, columns=COLUMNS)

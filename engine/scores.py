@@ -83,6 +83,20 @@ def validation_scores(store: Store, run: RunRecord, classifier: str, level: str 
     return val.loc[mask].reset_index(drop=True)
 
 
+MIN_THETA_FAKES = 2
+
+
+def theta_note(n_fakes: int, n_reals: int) -> str:
+    """A flag for tables when θ rests on too little: fewer than two validation fakes (bob.measure warns
+    then too) or no validation reals (FNR at θ then says nothing about how θ was placed)."""
+    notes = []
+    if n_fakes < MIN_THETA_FAKES:
+        notes.append(f"θ from {n_fakes} validation fake{'s' if n_fakes != 1 else ''} only")
+    if n_reals == 0:
+        notes.append("no validation reals")
+    return "; ".join(notes)
+
+
 def threshold_of(validation: pd.DataFrame, target_fpr: float = 0.10) -> float:
     """θ = bob.measure's far_threshold on the validation fakes."""
     fakes = validation.real_score.to_numpy(float)[~validation.is_real.astype(bool).to_numpy()]
@@ -99,6 +113,12 @@ class Selection:
     theta: float
     validation: pd.DataFrame
     test: pd.DataFrame
+
+    @property
+    def note(self) -> str:
+        """A flag when θ rests on too little (see `theta_note`), else ''."""
+        fakes = int((~self.validation.is_real.astype(bool)).sum())
+        return theta_note(fakes, len(self.validation) - fakes)
 
     def labelled(self, mask=None) -> pd.DataFrame:
         sub = self.test if mask is None else self.test.loc[np.asarray(mask, dtype=bool)]

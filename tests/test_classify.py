@@ -39,11 +39,42 @@ def test_validation_predictions_are_out_of_fold(store_runs):
     assert len(test) and not test.out_of_fold.any()
 
 
-def test_folds_never_split_a_video(store_runs):
+def test_folds_never_split_an_identity_or_a_video(store_runs):
     store, runs = store_runs
     val = load_val(store, runs["triplet"])
+    ident = store.df("SELECT video_id, identity FROM videos").set_index("video_id").identity
     for tr, te in _cv(val, 3, 0).split(val.X, val.y, val.groups):
         assert not set(val.groups[tr]) & set(val.groups[te])
+        assert not set(val.videos[tr]) & set(val.videos[te])
+        assert not set(ident[val.videos[tr]]) & set(ident[val.videos[te]])
+
+
+def test_identity_groups_join_an_ff_pairs_reals_and_fakes():
+    from engine.classify import identity_groups
+
+    # FF++ style: originals 000 and 003, fakes 000_003 and 003_000 (identity = target, sources = both);
+    # a DeeperForensics fake of target 000 with actor M101; an unrelated video 010; one with no identity
+    vids = ["ff/000", "ff/003", "ff/000_003", "ff/003_000", "dfr/000_M101", "ff/010", "gen/x"]
+    ident = ["000", "003", "000", "003", "000", "010", None]
+    srcs = [None, None, ["000", "003"], ["003", "000"], ["000", "M101"], None, None]
+    g = identity_groups(vids, ident, srcs)
+    assert len(set(g[:5])) == 1 and g[5] != g[0] and g[6] not in (g[0], g[5])
+    # rows are faces: two faces of one video share its group
+    g2 = identity_groups(["a", "a", "b"], [None, None, None], [None, None, None])
+    assert g2[0] == g2[1] != g2[2]
+
+
+def test_too_few_validation_groups_is_a_clear_message(workspace):
+    from engine.classify import ValSplit, fold_count
+
+    y = np.array([0, 0, 1, 1])
+    val = ValSplit(np.zeros((4, 2)), y, np.array([0, 0, 1, 2]), ["a", "b", "c", "d"], ["d/val"] * 4, 2,
+                   np.array(["v0", "v0", "v1", "v2"], dtype=object))
+    with pytest.raises(AtlasError, match="1 real and 2 fake identity group"):
+        fold_count(val, 5)
+    val.groups = np.array([0, 3, 1, 2])
+    assert fold_count(val, 5) == (2, "2-fold instead of 5-fold out-of-fold scores: the validation split has "
+                                     "2 real and 2 fake identity groups")
 
 
 def test_cache_refit_and_stored_params(store_runs):

@@ -166,3 +166,19 @@ def test_unseen_fakes_in_the_superset_validation_split_set_no_theta(tmp_path):
             theta = df[(df.run_id == run_id) & (df.classifier == clf)].threshold.dropna().unique()
             assert theta == pytest.approx([threshold_of(val)])
     assert len(populations) == 1 and len(populations.pop()) == 6 * 2 * 2 - 2  # 2 of 24 val fakes left out
+
+
+def test_theta_from_too_few_validation_fakes_is_flagged_in_the_table(tmp_path):
+    from engine.scores import theta_note
+    from engine.workspace import resolve_workspace
+
+    assert theta_note(1, 4) == "θ from 1 validation fake only" and theta_note(5, 4) == ""
+    ws = resolve_workspace(tmp_path).ensure()
+    runs = build_store(ws, approaches=("attribution",), per_class=2, frames=2)
+    store = ws.store()
+    # leave one validation fake video in the super-set: θ rests on it alone
+    store.execute("UPDATE videos SET split = 'train' WHERE split = 'val' AND is_fake AND video_id <> "
+                  "(SELECT min(video_id) FROM videos WHERE split = 'val' AND is_fake)")
+    df = metrics_table(store, list(runs.values()))
+    same = df[df.role == "same-db"]
+    assert len(same) and same.note.str.contains("θ from 1 validation fake only").all()

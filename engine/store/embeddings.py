@@ -44,10 +44,11 @@ def embedding_counts(store: Store, run_id: str) -> dict[str, int]:
 
 
 def dataset_embeddings(store: Store, run_id: str, datasets, labelled: bool = False) -> pa.Table:
-    """face_id, dataset, embedding (and video_id, true_class with `labelled`) of `datasets`, by face_id."""
+    """face_id, dataset, embedding (and video_id, true_class, identity, source_ids with `labelled`) of
+    `datasets`, by face_id."""
     if labelled:
         return store.arrow("""
-            SELECT e.face_id, e.dataset, e.embedding, f.video_id, v.true_class
+            SELECT e.face_id, e.dataset, e.embedding, f.video_id, v.true_class, v.identity, v.source_ids
             FROM embeddings e JOIN faces f ON f.face_id = e.face_id JOIN videos v ON v.video_id = f.video_id
             WHERE e.run_id = ? AND e.dataset IN (SELECT unnest(?)) ORDER BY e.face_id""", [run_id, list(datasets)])
     return store.arrow("SELECT face_id, dataset, embedding FROM embeddings WHERE run_id = ? AND dataset IN "
