@@ -24,6 +24,7 @@ written by `engine.store.catalog` (`videos_table`, `datasets_table`,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
@@ -148,6 +149,8 @@ class CatalogReport:
             "split_conflicts": [d.to_json() for d in self.split_conflicts],
             "not_scanned": self.not_scanned,
             "videos": len(self.records),
+            "protocol": protocol_summary(self),
+            "leakage": [leak.to_json() for leak in leakage(self)],
         }
 
 
@@ -304,3 +307,75 @@ def record_catalog(cfg: ExperimentConfig, workspace, databases: Iterable[str] | 
     report = collect(cfg, databases)
     record(workspace.store(), report, cfg)
     return report
+
+
+# --- the protocol in the paper's terms, and leakage across splits --------------------------------
+
+def protocol_summary(report: CatalogReport) -> list[dict]:
+    """Per database and split: reals, fakes per class, identities (the paper's counting)."""
+    rows = []
+    for scan in report.scans:
+        by_split: dict[str, list[VideoRecord]] = {}
+        for r in scan.records + scan.shared:
+            by_split.setdefault(r.split, []).append(r)
+        for split in sorted(by_split, key=lambda s: SPLIT_RANK.get(s, 3)):
+            recs = by_split[split]
+            fakes = Counter(r.true_class or "unlabelled" for r in recs if r.is_fake)
+            rows.append({"database": scan.name, "split": split, "reals": sum(r.is_fake is False for r in recs),
+                         "fakes": sum(fakes.values()), "fakes by class": dict(sorted(fakes.items())),
+                         "identities": len({r.identity for r in recs if r.identity})})
+    return rows
+
+
+@dataclass
+class Leak:
+    """Ids shared between training fakes and reals of a later split (val or test)."""
+    kind: str            # 'identity' (the fake's person/target) or 'source' (a video it was made from)
+    train_database: str
+    other_database: str
+    other_split: str
+    ids: list[str]
+    n_train_fakes: int
+    n_reals: int
+
+    def message(self) -> str:
+        shown = ", ".join(self.ids[:5]) + (f", ... ({len(self.ids)} in all)" if len(self.ids) > 5 else "")
+        return (f"{len(self.ids)} {self.kind} id(s) of {self.n_train_fakes} training fakes of {self.train_database} "
+                f"are also {self.n_reals} {self.other_split} reals of {self.other_database}: {shown}")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def leakage(report: CatalogReport) -> list[Leak]:
+    """Training fakes whose identity (target) or source ids are reals of a val or test split.
+
+    Ids are compared within an adapter's `id_namespace` (FF++, HifiFace and DeeperForensics share FF++'s
+    video numbers), else within one database. A leak means a person or a source video the model was
+    trained on as fake is tested as real, which flatters or spoils the test split's FNR.
+    """
+    def space(scan: DatabaseScan) -> str:
+        return getattr(ADAPTERS.get(scan.adapter), "id_namespace", None) or scan.name
+
+    # (namespace, id) -> [(database, split, record)] of reals in val/test
+    real_ids: dict[tuple[str, str], list[tuple[str, str, VideoRecord]]] = {}
+    for scan in report.scans:
+        for r in scan.records + scan.shared:
+            if r.is_fake is False and r.split in ("val", "test") and r.identity:
+                real_ids.setdefault((space(scan), str(r.identity)), []).append((scan.name, r.split, r))
+    found: dict[tuple, dict] = {}
+    for scan in report.scans:
+        for r in scan.records:
+            if not r.is_fake or r.split != "train":
+                continue
+            ids = [("identity", str(r.identity))] if r.identity else []
+            ids += [("source", str(s)) for s in (r.source_ids or ()) if s and str(s) != str(r.identity)]
+            for kind, token in ids:
+                for db, split, real in real_ids.get((space(scan), token), ()):
+                    entry = found.setdefault((kind, scan.name, db, split), {"ids": set(), "fakes": set(), "reals": set()})
+                    entry["ids"].add(token)
+                    entry["fakes"].add(r.video_id)
+                    entry["reals"].add(real.video_id)
+    return [Leak(kind, train_db, db, split, sorted(v["ids"]), len(v["fakes"]), len(v["reals"]))
+            for (kind, train_db, db, split), v in sorted(found.items(), key=lambda kv: (SPLIT_RANK.get(kv[0][3], 3),
+                                                                                        kv[0]))]

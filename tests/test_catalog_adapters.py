@@ -184,7 +184,8 @@ def test_carve_val_is_deterministic_and_proportional():
 def test_dfr_variants_splits_and_reals_from_ff_targets(tmp_path):
     ff = make_ff(tmp_path / "ff", methods=())
     root = make_dfr(tmp_path / "dfr")
-    r = scan("deeperforensics", root, ff_root=str(ff))
+    r = scan("deeperforensics", root, ff_root=str(ff), split_protocol="deeperforensics")
+    assert "leakage_warning" in kinds(r)
     assert r.counts() == {
         "test": {"dfr-end-to-end": 2, "dfr-reenact-postprocess": 2, "real": 2, "unseen-fake": 1},
         "train": {"dfr-end-to-end": 1, "dfr-reenact-postprocess": 1, "real": 1, "unseen-fake": 1},
@@ -206,6 +207,27 @@ def test_dfr_variants_splits_and_reals_from_ff_targets(tmp_path):
     r2 = scan("deeperforensics", root, variants="end_to_end,reenact_postprocess")
     assert r2.counts()["test"] == {"dfr-end-to-end": 2, "dfr-reenact-postprocess": 2}
     assert "no_reals" in kinds(r2)
+    # the default protocol without FF++'s split files falls back to DF's lists, with a warning
+    assert "falling back" in " ".join(p.message for p in r2.problems if p.kind == "leakage_warning")
+
+
+def test_dfr_fakes_follow_the_ff_split_of_their_target(tmp_path):
+    """The paper's protocol (its Table 1 counts): a DeeperForensics fake takes the FF++ split of its target,
+    and the target is the real in that split — 2 x (FF++ test targets present) test fakes."""
+    ff = make_ff(tmp_path / "ff", methods=())
+    root = make_dfr(tmp_path / "dfr")
+    r = scan("deeperforensics", root, ff_root=str(ff), variants="end_to_end,reenact_postprocess")
+    ff_split = {v: split for split, pairs in FF_PAIRS.items() for pair in pairs for v in pair}
+    fakes = [x for x in r.records if x.is_fake]
+    assert fakes and all(x.split == ff_split[x.identity] for x in fakes)
+    reals = {x.identity: x.split for x in r.records if not x.is_fake}
+    assert reals == {t: ff_split[t] for t in {x.identity for x in fakes}}
+    test_targets = {x.identity for x in fakes if x.split == "test"}
+    assert test_targets == {"008"} and r.counts()["test"] == {"dfr-end-to-end": 1, "dfr-reenact-postprocess": 1,
+                                                              "real": 1}
+    # 002 is listed in DF's test.txt but its FF++ pair is training: under the paper's protocol it trains
+    assert {x.split for x in fakes if x.identity == "002"} == {"train"}
+    assert "split_conflict" not in kinds(r) and "leakage_warning" not in kinds(r)
 
 
 # --- HifiFace ------------------------------------------------------------------------------

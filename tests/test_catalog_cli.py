@@ -51,8 +51,8 @@ def test_scan_options_and_symlinked_root(tmp_path, capsys):
     code, out, _ = run(capsys, "catalog", "scan", "--db", "deeperforensics", "--root", str(link),
                        "--option", f"ff_root={ff}", "--option", "variants=end_to_end", "--json")
     assert code == 0
-    assert json.loads(out)["counts"] == {"test": {"dfr-end-to-end": 2, "real": 2}, "train": {"dfr-end-to-end": 1, "real": 1},
-                                         "val": {"dfr-end-to-end": 1, "real": 1}}
+    # default protocol: each fake in the FF++ split of its target (000, 002, 004 train; 008 test)
+    assert json.loads(out)["counts"] == {"test": {"dfr-end-to-end": 1, "real": 1}, "train": {"dfr-end-to-end": 3, "real": 3}}
     code, _, err = run(capsys, "catalog", "scan", "--db", "celebdf", "--root", str(dfr), "--option", "val_fraction=lots")
     assert code == 2 and "--option val_fraction: expected a number" in err
     code, _, err = run(capsys, "catalog", "scan", "--db", "celebdf", "--root", str(dfr), "--option", "nope=1")
@@ -104,7 +104,7 @@ def _config(tmp_path: Path) -> Path:
     f = tmp_path / "exp.toml"
     f.write_text(f'[sources]\nsuperset = ["faceforensics", "deeperforensics"]\ncross_db = ["dfd"]\n'
                  f'[sources.faceforensics]\nroot = "{ff}"\nmethods = "Deepfakes"\n'
-                 f'[sources.deeperforensics]\nroot = "{dfr}"\nff_root = "{ff}"\n'
+                 f'[sources.deeperforensics]\nroot = "{dfr}"\nff_root = "{ff}"\nsplit_protocol = "deeperforensics"\n'
                  f'[sources.dfd]\nadapter = "google_dfd"\nroot = "{ff}"\n'
                  f'[sources.spare]\nadapter = "generic"\nroot = "{tmp_path / "nowhere"}"\n')
     return f

@@ -30,9 +30,9 @@ def trees(tmp_path):
     return ff, dfr, hifi
 
 
-def ff_dfr_config(tmp_path, ff, dfr, hifi: Path | None = None):
+def ff_dfr_config(tmp_path, ff, dfr, hifi: Path | None = None, protocol: str = "deeperforensics"):
     tables = (f'[sources.faceforensics]\nroot = "{ff}"\nmethods = ["Deepfakes"]\n'
-              f'[sources.deeperforensics]\nroot = "{dfr}"\nff_root = "{ff}"\n'
+              f'[sources.deeperforensics]\nroot = "{dfr}"\nff_root = "{ff}"\nsplit_protocol = "{protocol}"\n'
               f'[sources.dfd]\nadapter = "google_dfd"\nroot = "{ff}"\n')
     superset = ["faceforensics", "deeperforensics"]
     if hifi:
@@ -68,6 +68,24 @@ def test_dedup_keeps_one_record_and_resolves_conflicts_towards_test(tmp_path, tr
     probs = [(db, p.kind) for db, p in report.problems()]
     assert probs.count(("deeperforensics", "split_conflict")) == 2 and probs.count(("faceforensics", "split_conflict")) == 2
     assert probs.count(("faceforensics", "duplicate")) == 2 and probs.count(("deeperforensics", "duplicate")) == 2
+
+
+def test_leakage_check_finds_the_planted_cases(tmp_path, trees):
+    """DF's own lists put targets 002 (an FF++ training pair) in test and 004 in val: FF++'s training fakes of
+    those people are then val/test reals. The paper's protocol (DF follows its target's FF++ split) has none."""
+    ff, dfr, _ = trees
+    leaks = catalog.leakage(catalog.collect(ff_dfr_config(tmp_path, ff, dfr)))
+    found = {(lk.kind, lk.train_database, lk.other_database, lk.other_split): set(lk.ids) for lk in leaks}
+    assert found[("identity", "faceforensics", "deeperforensics", "test")] == {"002"}
+    assert found[("identity", "faceforensics", "deeperforensics", "val")] == {"004"}
+    assert found[("source", "faceforensics", "deeperforensics", "test")] == {"002"}  # the 003_002 fake's source
+    assert all(lk.n_train_fakes >= 1 and lk.n_reals == 1 for lk in leaks)
+    report = catalog.collect(ff_dfr_config(tmp_path, ff, dfr, protocol="ff_target"))
+    assert catalog.leakage(report) == [] and report.split_conflicts == []
+    summary = {(r["database"], r["split"]): r for r in catalog.protocol_summary(report)}
+    assert summary[("deeperforensics", "test")]["fakes by class"] == {"dfr-end-to-end": 1, "dfr-reenact-postprocess": 1}
+    assert summary[("deeperforensics", "test")]["reals"] == 1  # the FF++ test target 008, shared with FF++
+    assert summary[("faceforensics", "train")]["identities"] >= 3
 
 
 def test_cross_db_is_tested_whole(tmp_path):

@@ -47,5 +47,9 @@ class Adapter(Protocol):
     name: str
     description: str
     options: dict
+    # Where the identity and source ids of its records live: adapters whose ids are another database's
+    # (FF++ video numbers in HifiFace and DeeperForensics) share a namespace; without one, ids are the
+    # database's own (`engine.catalog.leakage` compares ids within a namespace).
+    id_namespace: str | None
 
     def scan(self, root: Path, *, name: str, options: dict, taxonomy: Taxonomy) -> ScanResult: ...

@@ -3,6 +3,19 @@
     manipulated_videos/<variant>/<target3>_<actor>.mp4   e.g. end_to_end/000_M101.mp4
     lists/splits/{train,val,test}.txt                      fake file names (703/96/201)
 
+Splits (option `split_protocol`):
+
+- `ff_target` (default, the paper's protocol — its Table 1 counts 280 test
+  fakes = 140 FF++ test targets x two types, and 140 reals): a fake takes the
+  **FF++ split of its target video** (from FF++'s `splits/*.json`, option
+  `ff_splits_dir`, default `<ff_root>/splits`), like HifiFace, so DF, HifiFace
+  and FF++ agree by construction and no FF++ content crosses splits;
+- `deeperforensics`: DF's own lists (`lists/splits/{train,val,test}.txt`),
+  grouped by source actor and independent of the FF++ pair splits — about 29 %
+  of FF++'s training originals would move to val/test while their FF++ fakes
+  stay in training; `catalog show` reports the leakage. Without an FF++ root
+  (or its split files) the scan falls back to these lists with a warning.
+
 Every variant of a face swap shares its file name, so a listed name puts all
 its variants in that split. The method of a fake is its variant; variants
 that no taxonomy class covers (`end_to_end_level_3`, ...) are `unseen-fake`
@@ -10,9 +23,9 @@ with the variant still recorded as method (option `variants` restricts the
 scan to some). The real videos are *not* `source_videos/`: they are the
 FaceForensics++ YouTube videos the fakes were made from, the one whose number
 is the fake's first three digits (option `ff_root`, at `ff_compression`).
-A real takes its fakes' split (if they disagree, reported and resolved
-towards test); it is the same file FF++ itself lists, so the catalog keeps it
-once across databases.
+A real takes its fakes' split (under `deeperforensics` lists they can
+disagree: reported and resolved towards test); it is the same file FF++
+itself lists, so the catalog keeps it once across databases.
 """
 
 from __future__ import annotations
@@ -25,11 +38,12 @@ from ..records import REAL, SPLITS, VideoRecord
 from ..taxonomy import Taxonomy
 from . import register
 from .base import Problem, ScanResult
-from .faceforensics import originals_folder
+from .faceforensics import originals_folder, read_pair_splits
 from .layout import (COMPRESSIONS, list_videos, no_videos_error, parse_list, posix_rel, read_text_file,
                      relpath_for, report_many, require_root, towards_test)
 
 FAKE = re.compile(r"^(\d{3})_([A-Za-z]+\d+)$")
+PROTOCOLS = ("ff_target", "deeperforensics")
 
 
 def _listed_stem(entry: str) -> str:
@@ -40,9 +54,11 @@ def _listed_stem(entry: str) -> str:
 
 class DeeperForensicsAdapter:
     name = "deeperforensics"
+    id_namespace = "ffpp"  # identities and source ids are FF++ video numbers, shared with FF++'s other adapters
     description = ("DeeperForensics-1.0: manipulated_videos/<variant>/<target>_<actor>.mp4, lists/splits/*.txt; "
                    "reals are the FF++ target videos (option ff_root)")
-    options = {"ff_root": "path", "ff_compression": COMPRESSIONS, "variants": "str", "splits_dir": "path"}
+    options = {"ff_root": "path", "ff_compression": COMPRESSIONS, "variants": "str", "splits_dir": "path",
+               "split_protocol": PROTOCOLS, "ff_splits_dir": "path"}
 
     def scan(self, root: Path, *, name: str, options: dict, taxonomy: Taxonomy) -> ScanResult:
         root = require_root(root, name)
@@ -51,26 +67,10 @@ class DeeperForensicsAdapter:
         dbs = (name, self.name)
         wanted = parse_list(options.get("variants"))
 
-        # split lists
-        splits_dir = Path(options.get("splits_dir") or root / "lists" / "splits")
-        split_of: dict[str, str] = {}
-        for split in SPLITS:
-            f = splits_dir / f"{split}.txt"
-            if not f.is_file():
-                problems.append(Problem("missing_split_file", str(f),
-                                        f"DeeperForensics split list {split}.txt not found; its videos are left out"))
-                continue
-            for line in read_text_file(f, "split list").splitlines():
-                entry = line.strip()
-                if not entry or entry.startswith("#"):
-                    continue
-                stem = _listed_stem(entry)
-                prev = split_of.get(stem)
-                if prev and prev != split:
-                    problems.append(Problem("split_conflict", stem, f"{stem} is listed in {prev}.txt and {split}.txt; "
-                                                                    f"kept in {towards_test((prev, split))}"))
-                split_of[stem] = towards_test((prev, split)) if prev else split
+        split_of, target_split = self._splits(root, options, problems)
 
+        # fakes
+        manip = root / "manipulated_videos"
         # fakes
         manip = root / "manipulated_videos"
         if not manip.is_dir():
@@ -98,19 +98,22 @@ class DeeperForensicsAdapter:
                     problems.append(Problem("duplicate", str(p), f"{variant}/{p.stem} found twice; kept the first"))
                     continue
                 found.add(p.stem)
-                split = split_of.get(p.stem)
-                if split is None:
-                    unsplit.append((str(p), f"{p.stem} is in no split list; left out"))
-                    continue
                 target, actor = m.groups()
+                split = target_split.get(target) if target_split is not None else split_of.get(p.stem)
+                if split is None:
+                    where = (f"its target {target} is in no FF++ split pair" if target_split is not None
+                             else f"{p.stem} is in no split list")
+                    unsplit.append((str(p), f"{where}; left out"))
+                    continue
                 real_claims[target].add(split)
                 result.records.append(VideoRecord(name, split, p, posix_rel(p, root), cls, True, identity=target,
                                                   method=variant, source_ids=(target, actor)))
             report_many(problems, "unmatched_file", unmatched, str(folder), "files match no DeeperForensics rule")
             report_many(problems, "not_in_split", unsplit, str(folder), "fakes are in no split list; left out")
-            missing = [(str(folder / f"{s}.mp4"), f"{s} is listed in {split_of[s]}.txt but not in {variant}/")
-                       for s in sorted(split_of) if s not in found]
-            report_many(problems, "missing_video", missing, str(folder), f"listed fakes are not in {variant}/")
+            if target_split is None:
+                missing = [(str(folder / f"{s}.mp4"), f"{s} is listed in {split_of[s]}.txt but not in {variant}/")
+                           for s in sorted(split_of) if s not in found]
+                report_many(problems, "missing_video", missing, str(folder), f"listed fakes are not in {variant}/")
         if n_files == 0:
             raise no_videos_error(root, name, ["manipulated_videos/<variant>/"])
 
@@ -141,6 +144,45 @@ class DeeperForensicsAdapter:
                                               taxonomy.class_for(dbs, REAL, False), False, identity=target, method=REAL))
         report_many(problems, "missing_video", missing, str(folder), "FF++ targets of DeeperForensics fakes are not on disk")
         return result
+
+    def _splits(self, root: Path, options: dict, problems: list) -> tuple[dict[str, str], dict[str, str] | None]:
+        """(split by DF file stem from DF's lists, split by FF++ target video or None).
+
+        Under `ff_target` the second is used; DF's lists are read only when the scan falls back to them.
+        """
+        protocol = options.get("split_protocol") or "ff_target"
+        if protocol == "ff_target":
+            ff_root = options.get("ff_root")
+            ff_splits = options.get("ff_splits_dir") or (Path(ff_root) / "splits" if ff_root else None)
+            if ff_splits is not None and all((Path(ff_splits) / f"{s}.json").is_file() for s in SPLITS):
+                return {}, dict(read_pair_splits(Path(ff_splits), problems).videos)
+            where = f"FF++ split files in {ff_splits}" if ff_splits else "option ff_root (FF++, with splits/*.json)"
+            problems.append(Problem("leakage_warning", str(root),
+                                    f"split_protocol ff_target needs {where}; falling back to DeeperForensics' own "
+                                    "actor-grouped lists, which put FF++ content of one person in several splits"))
+        else:
+            problems.append(Problem("leakage_warning", str(root),
+                                    "split_protocol deeperforensics: DF's own actor-grouped lists are independent "
+                                    "of the FF++ pair splits; FF++ originals of training fakes can be val/test reals"))
+        splits_dir = Path(options.get("splits_dir") or root / "lists" / "splits")
+        split_of: dict[str, str] = {}
+        for split in SPLITS:
+            f = splits_dir / f"{split}.txt"
+            if not f.is_file():
+                problems.append(Problem("missing_split_file", str(f),
+                                        f"DeeperForensics split list {split}.txt not found; its videos are left out"))
+                continue
+            for line in read_text_file(f, "split list").splitlines():
+                entry = line.strip()
+                if not entry or entry.startswith("#"):
+                    continue
+                stem = _listed_stem(entry)
+                prev = split_of.get(stem)
+                if prev and prev != split:
+                    problems.append(Problem("split_conflict", stem, f"{stem} is listed in {prev}.txt and {split}.txt; "
+                                                                    f"kept in {towards_test((prev, split))}"))
+                split_of[stem] = towards_test((prev, split)) if prev else split
+        return split_of, None
 
 
 register(DeeperForensicsAdapter())

@@ -106,6 +106,7 @@ def read_pair_splits(splits_dir: Path, problems: list[Problem]) -> PairSplits:
 
 class FaceForensicsAdapter:
     name = "faceforensics"
+    id_namespace = "ffpp"  # identities and source ids are FF++ video numbers, shared with FF++'s other adapters
     description = ("FaceForensics++: original_sequences/youtube and manipulated_sequences/<method> "
                    "at one compression, official pair splits splits/{train,val,test}.json")
     options = {"compression": COMPRESSIONS, "splits_dir": "path", "methods": "str"}

@@ -29,6 +29,7 @@ PAIR = re.compile(r"^(\d{3})_(\d{3})$")
 
 class HifiFaceAdapter:
     name = "hififace"
+    id_namespace = "ffpp"  # identities and source ids are FF++ video numbers, shared with FF++'s other adapters
     description = "HifiFace: <target>_<source>.mp4 swaps of FF++ videos, FF++ pair splits; reals from FF++ (option ff_root)"
     options = {"ff_root": "path", "splits_dir": "path", "ff_compression": COMPRESSIONS}
 

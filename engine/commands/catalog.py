@@ -154,9 +154,28 @@ def run_show(args) -> int:
         print(f"  ... and {len(conflicts) - SHOW_PER_KIND} more (--json lists all)")
     if report.not_scanned:
         print(f"not scanned (in neither superset nor cross_db): {', '.join(report.not_scanned)}")
+    _print_protocol(report)
     if recorded is not None:
         print(f"\nrecorded {recorded} videos of {len(report.scans)} databases in {workspace_of(args).store_path}")
     return 0
+
+
+def _print_protocol(report) -> None:
+    """The protocol in the paper's terms and the leakage check (engine.catalog)."""
+    from ..catalog import leakage, protocol_summary
+
+    rows = [{"database": r["database"], "split": r["split"], "reals": r["reals"], "fakes": r["fakes"],
+             "identities": r["identities"],
+             "fakes by class": ", ".join(f"{c} {n}" for c, n in r["fakes by class"].items()) or "-"}
+            for r in protocol_summary(report)]
+    print("\nprotocol (videos kept per database and split):")
+    print_table(rows, ["database", "split", "reals", "fakes", "identities", "fakes by class"])
+    leaks = leakage(report)
+    print(f"leakage (training fakes whose person or source video is a val/test real): {len(leaks) or 'none'}")
+    for leak in leaks[:SHOW_PER_KIND]:
+        print(f"  {leak.message()}")
+    if len(leaks) > SHOW_PER_KIND:
+        print(f"  ... and {len(leaks) - SHOW_PER_KIND} more (--json lists all)")
 
 
 def run_adapters(args) -> int:
