@@ -23,3 +23,48 @@ def workspace(tmp_path, monkeypatch):
     ws = resolve_workspace(tmp_path / "ws").ensure()
     monkeypatch.setenv("DFATLAS_WORKSPACE", str(ws.root))
     return ws
+
+
+# --- leave nothing running --------------------------------------------------------------------------
+# A dashboard server that outlives its test (re-parented to init when the `dfatlas serve` above it died)
+# holds a port for ever: the session fails if any Streamlit server of this checkout started during it
+# is still alive at the end (and stops it, so one leak does not become many).
+
+_SESSION_START = None
+
+
+def pytest_sessionstart(session):
+    global _SESSION_START
+    import time
+
+    _SESSION_START = time.time() - 1.0
+
+
+def leaked_servers() -> list:
+    import psutil
+
+    entry = str(ROOT / "streamlit_app.py")
+    out = []
+    for p in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        cmd = p.info.get("cmdline") or []
+        if _SESSION_START and p.info["create_time"] >= _SESSION_START and "streamlit" in " ".join(cmd[:4]) \
+                and entry in cmd:
+            out.append(p)
+    return out
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import psutil
+
+    leaks = leaked_servers()
+    if not leaks:
+        return
+    for p in leaks:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    lines = [f"pid {p.pid}: {' '.join(p.info['cmdline'])[:160]}" for p in leaks]
+    session.config.get_terminal_writer().line(
+        "\nleft running by the test session (now killed):\n  " + "\n  ".join(lines), red=True)
+    session.exitstatus = 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from .common import add_parser, add_wait_arg, add_workspace_arg, workspace_of
@@ -33,7 +32,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..demo import run_demo
-    from .serve import ENTRY, free_port, streamlit_command
+    from .serve import ENTRY, free_port, run_server, streamlit_command, url_of
 
     ws = workspace_of(args).ensure()
     print(f"dfatlas demo — SYNTHETIC benchmark (size {args.size}, seed {args.seed}) in workspace {ws.root}",
@@ -53,9 +52,6 @@ def run(args) -> int:
     port = free_port(host, args.port)
     if port != args.port:
         print(f"port {args.port} is taken; using {port}", file=sys.stderr)
-    print(f"\ndashboard: http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    print(f"\ndashboard: {url_of(host, port)}  (Ctrl+C to stop)", flush=True)
     env = dict(os.environ, DFATLAS_WORKSPACE=str(ws.root))
-    try:
-        return subprocess.call(streamlit_command(ENTRY, host, port), env=env, cwd=str(ENTRY.parent))
-    except KeyboardInterrupt:
-        return 0
+    return run_server(streamlit_command(ENTRY, host, port), env, str(ENTRY.parent))
