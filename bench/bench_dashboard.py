@@ -94,7 +94,7 @@ def baseline_payload(ws: Path) -> dict:
 
 
 def browser_first_plot(ws: Path) -> dict | None:
-    from tests.browser_util import browser_available, chromium_page, dashboard_server, wait_for_map
+    from testkit.browser import browser_available, chromium_page, dashboard_server, wait_for_map
 
     why = browser_available()
     if why:
@@ -116,7 +116,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-browser", action="store_true")
     args = ap.parse_args()
-    from tests.dashboard_fixture import build_fixture_store
+    from testkit.dashboard_store import build_fixture_store
 
     with tempfile.TemporaryDirectory() as tmp:
         ws = Path(tmp) / "ws"

@@ -1,7 +1,7 @@
 """Five concurrent dashboard sessions changing controls: errors and script times.
 
 Each session is a Streamlit `AppTest` (the real script, its own session state)
-in its own thread, all on one fixture store (tests/dashboard_fixture.py) and
+in its own thread, all on one fixture store (testkit/dashboard_store.py) and
 sharing the process's `st.cache_data`, as browser sessions of one `dfatlas
 serve` share a server. Every step picks a random control (run, classifier,
 level, colour mode, density, databases) and a random value, reruns the script
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ws = args.workspace
         if not ws:
-            from tests.dashboard_fixture import build_fixture_store
+            from testkit.dashboard_store import build_fixture_store
 
             ws = str(Path(tmp) / "ws")
             build_fixture_store(Path(ws), n_points=args.points)

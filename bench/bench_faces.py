@@ -21,14 +21,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 def make_clips(folder: Path, n: int, codec: str, seconds: float = 10.0, fps: float = 25.0) -> list[Path]:
     import cv2
     import numpy as np
 
-    from faces_media import astronaut, place
+    from testkit.media import astronaut, place
 
     img = astronaut()
     ext = ".avi" if codec == "MJPG" else ".mp4"
@@ -53,7 +52,7 @@ def run(clips: list[Path], workers: int, frames: int, tmp: Path) -> dict:
     from engine.faces import extract_faces
     from engine.store.faces import face_video_rows
     from engine.workspace import resolve_workspace
-    from faces_media import video_rows
+    from testkit.media import video_rows
 
     ws = resolve_workspace(tmp / f"ws-{workers}-{time.monotonic_ns()}").ensure()
     rows = video_rows(ws.store(), "bench", clips[0].parent, clips)

@@ -44,9 +44,9 @@ def main() -> None:
     ap.add_argument("--prefix", default="", help="file name prefix, e.g. 'demo-' for a demo workspace")
     ap.add_argument("--views", default="", help="comma-separated view names (default: all)")
     args = ap.parse_args()
-    from tests.browser_util import box_select, browser_available, chromium_page, dashboard_server, error_count, \
+    from testkit.browser import box_select, browser_available, chromium_page, dashboard_server, error_count, \
         wait_for_map
-    from tests.dashboard_fixture import build_fixture_store, run_ids
+    from testkit.dashboard_store import build_fixture_store, run_ids
 
     why = browser_available()
     if why:

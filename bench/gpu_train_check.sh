@@ -36,9 +36,9 @@ WS="$OUT/ddp-ws"
 $PY - "$WS" "$OUT" <<'EOF'
 import sys
 from pathlib import Path
-sys.path.insert(0, "tests")
+sys.path.insert(0, ".")
 from engine.workspace import resolve_workspace
-from train_fixtures import make_toy
+from testkit.toy_training import make_toy
 ws = resolve_workspace(sys.argv[1]).ensure()
 cfg = make_toy(ws, Path(sys.argv[2]), epochs=2, batch=16, backbone="resnet10t", size=64,
                videos_per_class={"train": 40, "val": 8}, device="auto")
@@ -55,4 +55,4 @@ print(run_rows(resolve_workspace(sys.argv[1]).store())[["run_id", "status", "epo
 EOF
 
 echo "== tests (CPU gloo DDP + training tests on a CUDA machine)"
-timeout 300 $PY -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_train_ddp.py tests/test_losses.py
+timeout 300 $PY -m pytest -q -p no:cacheprovider tests/integration/test_train.py tests/integration/test_train_ddp.py tests/unit/test_losses.py

@@ -25,6 +25,15 @@ def workspace(tmp_path, monkeypatch):
     return ws
 
 
+@pytest.fixture(scope="session")
+def blazeface_models():
+    """The BlazeFace models through the project's own resolver (offline after the first run:
+    the first run may `pip download` the mediapipe 0.10.21 wheel once into ~/.cache/dfatlas)."""
+    from engine.faces import resolve_models
+
+    return resolve_models(["short_range", "full_range"], allow_download=False)
+
+
 # --- leave nothing running --------------------------------------------------------------------------
 # A dashboard server that outlives its test (re-parented to init when the `dfatlas serve` above it died)
 # holds a port for ever: the session fails if any Streamlit server of this checkout started during it

@@ -1,0 +1,343 @@
+"""Dashboard tests: AppTest drives every control on a small fixture store; empty and broken states;
+the selection handling through a synthetic plotly selection event."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from testkit.dashboard_store import APPROACHES, build_fixture_store, run_ids
+
+pytest.importorskip("streamlit")
+from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "streamlit_app.py")
+PAGES = ["dashboard/pages/compare.py", "dashboard/pages/curves.py", "dashboard/pages/tables.py",
+         "dashboard/pages/runs.py"]
+
+
+@pytest.fixture(scope="module")
+def fixture_ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dash") / "ws"
+    build_fixture_store(root, n_points=400)
+    return root
+
+
+def make_app(ws: Path, monkeypatch, query: dict | None = None) -> AppTest:
+    monkeypatch.setenv("DFATLAS_WORKSPACE", str(ws))
+    at = AppTest.from_file(APP, default_timeout=90)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for e in at.markdown] + [e.value for e in at.caption] + [e.value for e in at.info] + [
+        e.value for e in at.warning] + [e.value for e in at.subheader] + [e.value for e in at.header]
+    return "\n".join(str(p) for p in parts)
+
+
+def sidebar_box(at: AppTest, label: str):
+    return next(w for w in at.sidebar.selectbox if w.label == label)
+
+
+def sidebar_radio(at: AppTest, label: str):
+    return next(w for w in at.sidebar.radio if w.label == label)
+
+
+def expected_metrics(ws: Path, run_id: str, classifier: str, level: str = "video") -> pd.DataFrame:
+    from engine.evaluation import metrics_table
+    from engine.store import Store
+
+    mt = metrics_table(Store(ws / "atlas.duckdb", read_only=True), classifiers="all", level=level)
+    return mt.loc[(mt.run_id == run_id) & (mt.classifier == classifier)].set_index("dataset")
+
+
+def check_metrics_table(at: AppTest, ws: Path, run_id: str, classifier: str, level: str) -> None:
+    table = next(d.value for d in at.dataframe if "HTER (%)" in d.value.columns)
+    exp = expected_metrics(ws, run_id, classifier, level)
+    assert len(table) >= 1
+    for _, row in table.iterrows():
+        e = exp.loc[row["Test DB"]]
+        assert row["HTER (%)"] == pytest.approx(round(100 * e.hter, 2))
+        assert row["FPR (%)"] == pytest.approx(round(100 * e.fpr, 2))
+        assert row["FNR (%)"] == pytest.approx(round(100 * e.fnr, 2))
+        assert row["AUC"] == pytest.approx(round(100 * e.auc, 2))
+        assert row["# real"] == e.n_real and row["# fake"] == e.n_fake
+
+
+def test_explore_default_view_shows_map_metrics_and_confusion(fixture_ws, monkeypatch):
+    at = make_app(fixture_ws, monkeypatch)
+    assert_clean(at)
+    assert sidebar_box(at, "Run / approach").value == run_ids()["attribution"]
+    assert sidebar_box(at, "Classifier").value == "native"
+    assert at.sidebar.multiselect[0].value == ["synth-a/test", "synth-b/test"]
+    charts = at.get("plotly_chart")
+    assert any(c.proto.id.endswith("-map") for c in charts)
+    spec = json.loads(next(c for c in charts if c.proto.id.endswith("-map")).proto.spec)
+    assert all(t["type"] == "scattergl" for t in spec["data"])
+    assert any("confusion" in c.proto.id for c in charts)
+    check_metrics_table(at, fixture_ws, run_ids()["attribution"], "native", "video")
+    side_by_side = next(d.value for d in at.dataframe if "Approach" in d.value.columns)
+    assert set(side_by_side["Approach"]) == {"Binary", "Attribution", "TripletLoss-NN", "ArcFaceMod-LR"}
+    assert sorted(set(side_by_side["Test DB"])) == ["synth-a", "synth-b"]
+    assert "SYNTHETIC benchmark" in "\n".join(m.value for m in at.sidebar.markdown)
+    assert "fixed at launch" in "\n".join(c.value for c in at.sidebar.caption)
+
+
+def test_every_control(fixture_ws, monkeypatch):
+    at = make_app(fixture_ws, monkeypatch)
+    for approach, run_id in run_ids().items():
+        sidebar_box(at, "Run / approach").set_value(run_id).run()
+        assert_clean(at)
+        for clf in APPROACHES[approach]:
+            sidebar_box(at, "Classifier").set_value(clf).run()
+            assert_clean(at)
+            assert sidebar_box(at, "Classifier").value == clf
+            assert list(np.ravel([at.query_params["clf"]])) == [clf]
+            assert list(np.ravel([at.query_params["run"]])) == [run_id]
+        for level in ("frame", "video"):
+            sidebar_radio(at, "Level").set_value(level).run()
+            assert_clean(at)
+            check_metrics_table(at, fixture_ws, run_id, sidebar_box(at, "Classifier").value, level)
+    for mode in ("true", "correct", "database", "pred"):
+        sidebar_radio(at, "Colour by").set_value(mode).run()
+        assert_clean(at)
+        spec = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-map")).proto.spec)
+        colours = {t["marker"]["color"] for t in spec["data"] if t.get("showlegend") is False}
+        if mode == "correct":
+            assert colours <= {"#009E73", "#D55E00", "#999999"}
+        if mode == "pred":
+            assert "#0072B2" in colours  # real is always the same blue
+    at.toggle(key="density").set_value(True).run()
+    assert_clean(at)
+    spec = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-map")).proto.spec)
+    assert any(t["type"] == "histogram2dcontour" for t in spec["data"])
+
+
+def test_run_switch_picks_the_new_runs_default_classifier(fixture_ws, monkeypatch):
+    """A classifier chosen for one run does not carry over to the next: each run opens on its approach's
+    default (TripletLoss: kNN, ArcFaceMod: LR, as the paper reports them), the same one `dfatlas evaluate` uses."""
+    from engine.approaches import get_approach
+
+    at = make_app(fixture_ws, monkeypatch)
+    ids = run_ids()
+    sidebar_box(at, "Run / approach").set_value(ids["triplet"]).run()
+    assert sidebar_box(at, "Classifier").value == "knn"
+    sidebar_box(at, "Classifier").set_value("svm").run()
+    sidebar_box(at, "Run / approach").set_value(ids["arcfacemod"]).run()
+    assert_clean(at)
+    assert sidebar_box(at, "Classifier").value == "lr" == get_approach("arcfacemod").default_classifier
+    assert list(np.ravel([at.query_params["clf"]])) == ["lr"]
+    check_metrics_table(at, fixture_ws, ids["arcfacemod"], "lr", "video")
+    sidebar_box(at, "Run / approach").set_value(ids["attribution"]).run()
+    assert sidebar_box(at, "Classifier").value == "native"
+
+
+def test_cross_db_and_unknown_sets(fixture_ws, monkeypatch):
+    at = make_app(fixture_ws, monkeypatch)
+    sidebar_box(at, "Run / approach").set_value(run_ids()["triplet"]).run()
+    at.sidebar.multiselect[0].set_value(["synth-x/test", "unknown/mystery"]).run()
+    assert_clean(at)
+    body = texts(at)
+    assert "Unlabelled: which known classes does it look like?" in body
+    assert "Looks most like:" in body
+    check_metrics_table(at, fixture_ws, run_ids()["triplet"], "knn", "video")
+    assert any("distribution" in c.proto.id for c in at.get("plotly_chart"))
+
+
+def test_view_from_query_params(fixture_ws, monkeypatch):
+    at = make_app(fixture_ws, monkeypatch, {"run": run_ids()["arcfacemod"], "clf": "svm", "level": "frame",
+                                           "db": "synth-x/test", "colour": "correct"})
+    assert_clean(at)
+    assert sidebar_box(at, "Run / approach").value == run_ids()["arcfacemod"]
+    assert sidebar_box(at, "Classifier").value == "svm"
+    assert sidebar_radio(at, "Level").value == "frame"
+    assert sidebar_radio(at, "Colour by").value == "correct"
+    assert at.sidebar.multiselect[0].value == ["synth-x/test"]
+    # a stale or hostile link falls back to valid choices
+    at2 = make_app(fixture_ws, monkeypatch, {"run": "nope", "clf": "x", "db": "../etc", "level": "y"})
+    assert_clean(at2)
+    assert sidebar_box(at2, "Run / approach").value in run_ids().values()
+
+
+def select(at: AppTest, points: list[dict]) -> AppTest:
+    """Send a synthetic plotly selection event for the map (AppTest cannot draw a lasso)."""
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-map"))
+    states = at._tree.get_widget_states()
+    w = WidgetState(id=chart.proto.id, string_value=json.dumps(
+        {"selection": {"points": points, "point_indices": [p["point_index"] for p in points], "box": [{}],
+                       "lasso": []}}))
+    states.widgets.append(w)
+    return at._run(widget_state=states)
+
+
+def test_selection_shows_faces_metrics_and_breakdown(fixture_ws, monkeypatch):
+    at = make_app(fixture_ws, monkeypatch)
+    spec = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-map")).proto.spec)
+    data_traces = [i for i, t in enumerate(spec["data"]) if t.get("showlegend") is False]
+    pts = [{"curve_number": c, "point_index": i, "point_number": i} for c in data_traces[:3] for i in range(2)]
+    pts.append({"curve_number": len(spec["data"]) - 1, "point_index": 0})  # a legend-only trace: ignored
+    select(at, pts)
+    assert_clean(at)
+    head = [s.value for s in at.subheader if s.value.startswith("Selection")]
+    assert head and head[0].startswith("Selection: 6 faces")
+    sel = next(d.value for d in at.dataframe if "" in d.value.columns and "selection" in set(d.value[""]))
+    assert sel["# real"].iloc[0] + sel["# fake"].iloc[0] >= 1
+    breakdown = next(d.value for d in at.dataframe if d.value.index.name == "true \\ predicted")
+    assert breakdown.to_numpy().sum() >= 1
+    assert len(at.get("imgs")) + len(at.get("image")) >= 1
+
+
+def test_selected_rows_maps_curves_back_to_rows():
+    from dashboard.figures import selected_rows
+
+    rows = [np.array([5, 7, 9]), None, np.array([1, 2])]
+    event = {"selection": {"points": [{"curve_number": 0, "point_index": 2}, {"curve_number": 2, "point_index": 0},
+                                      {"curve_number": 1, "point_index": 0}, {"curve_number": 9, "point_index": 0},
+                                      {"curve_number": 0, "point_index": 2}]}}
+    assert selected_rows(event, rows).tolist() == [1, 9]
+    assert selected_rows(None, rows).size == 0
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_other_pages(fixture_ws, monkeypatch, page):
+    at = make_app(fixture_ws, monkeypatch)
+    at.switch_page(page).run()
+    assert_clean(at)
+    if page.endswith("compare.py"):
+        assert len([c for c in at.get("plotly_chart") if "cmp_map" in c.proto.id]) == 2
+        boxes = [w for w in at.selectbox if w.label in ("Left", "Right")]
+        boxes[1].set_value(f"{run_ids()['arcfacemod']}|svm").run()
+        assert_clean(at)
+        tables = [d.value for d in at.dataframe]
+        assert len(tables) == 2 and all("HTER (%)" in t.columns for t in tables)
+    if page.endswith("curves.py"):
+        ids = [c.proto.id for c in at.get("plotly_chart")]
+        assert any(i.endswith("-roc") for i in ids) and any(i.endswith("-det") for i in ids)
+        roc = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-roc")).proto.spec)
+        assert len([t for t in roc["data"] if t.get("showlegend") is not False]) == 4  # one per approach
+        at.selectbox(key="curve_db").set_value("synth-x/test").run()
+        assert_clean(at)
+    if page.endswith("tables.py"):
+        t1 = at.dataframe[0].value
+        assert set(t1["Approach"]) == {"Binary", "Attribution", "TripletLoss-NN", "ArcFaceMod-LR"}
+        assert t1["HTER (%)"].between(0, 100).all()
+        assert at.dataframe[1].value["Test DB"].tolist() == ["synth-x"] * 4
+        assert len(at.dataframe) == 2  # the unlabelled unknown set has no metrics row
+        at.radio(key="tables_scope").set_value("all").run()
+        assert_clean(at)
+        assert len(at.dataframe[0].value) == 2 * (1 + 1 + 3 + 3)
+        from dashboard.tables import export
+        from engine.evaluation import metrics_table
+        from engine.store import Store
+
+        mt = metrics_table(Store(fixture_ws / "atlas.duckdb", read_only=True))
+        md = export(mt, "same-db", "markdown")
+        assert md.startswith("| Approach | Test DB | AUC |") and "TripletLoss-NN" in md
+        assert "\\begin{tabular}" in export(mt, "cross-db", "latex")
+        assert export(mt, "same-db", "csv").splitlines()[0].startswith("Approach,Test DB,AUC")
+    if page.endswith("runs.py"):
+        runs = at.dataframe[0].value
+        assert set(runs["pretrained weights"]) == {"random init (offline)"}
+        assert runs["backbone"].eq("resnet10t").all()
+
+
+# --- empty and broken states ------------------------------------------------------------------
+
+def test_no_store_yet(tmp_path, monkeypatch):
+    at = make_app(tmp_path / "empty-ws", monkeypatch)
+    assert_clean(at)
+    assert any("dfatlas demo" in i.value for i in at.info)
+
+
+def test_store_with_schema_but_no_runs(tmp_path, monkeypatch):
+    from engine.store import Store
+
+    Store(tmp_path / "ws" / "atlas.duckdb").tables()  # creates the schema
+    at = make_app(tmp_path / "ws", monkeypatch)
+    assert_clean(at)
+    assert any("No trained runs" in i.value for i in at.info)
+
+
+def test_no_projections_still_shows_metrics(tmp_path, monkeypatch):
+    build_fixture_store(tmp_path / "ws", n_points=150, with_projections=False)
+    at = make_app(tmp_path / "ws", monkeypatch)
+    assert_clean(at)
+    assert any("dfatlas project" in i.value for i in at.info)
+    assert any("HTER (%)" in d.value.columns for d in at.dataframe)
+
+
+def test_run_still_training(tmp_path, monkeypatch):
+    build_fixture_store(tmp_path / "ws", n_points=150, run_status={"triplet": "training"})
+    at = make_app(tmp_path / "ws", monkeypatch, {"run": run_ids()["triplet"]})
+    assert_clean(at)
+    assert any("still training" in i.value for i in at.info)
+
+
+def test_locked_store_says_busy(fixture_ws, tmp_path, monkeypatch):
+    import shutil
+
+    import duckdb
+
+    ws = tmp_path / "ws"
+    shutil.copytree(fixture_ws, ws)
+    monkeypatch.setenv("DFATLAS_DASHBOARD_BUSY_S", "0.5")
+    import dashboard.queries as d
+
+    monkeypatch.setattr(d, "BUSY_RETRY_S", 0.5)
+    import subprocess
+    import sys
+
+    # Another process holds the store read-write (as a running job would).
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); time.sleep(60)"),
+        str(ws / "atlas.duckdb")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        at = make_app(ws, monkeypatch)
+        assert_clean(at)
+        assert any("busy" in w.value for w in at.warning)
+    finally:
+        holder.kill()
+        holder.wait()
+    del duckdb
+
+
+def test_newer_schema_is_a_warning(tmp_path, monkeypatch):
+    import duckdb
+
+    build_fixture_store(tmp_path / "ws", n_points=60)
+    con = duckdb.connect(str(tmp_path / "ws" / "atlas.duckdb"))
+    con.execute("INSERT INTO schema_version (version) VALUES (99)")
+    con.close()
+    at = make_app(tmp_path / "ws", monkeypatch)
+    assert_clean(at)
+    assert any("newer dfatlas" in w.value for w in at.warning)
+
+
+def test_serve_picks_next_free_port_and_binds_localhost(capsys):
+    import socket
+
+    from engine.commands.serve import free_port, streamlit_command
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        assert free_port("127.0.0.1", taken) != taken
+    cmd = streamlit_command(ROOT / "streamlit_app.py", "127.0.0.1", 8765)
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
+    cfg = (ROOT / ".streamlit" / "config.toml").read_text()
+    assert 'address = "127.0.0.1"' in cfg and "gatherUsageStats = false" in cfg
