@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -28,10 +29,74 @@ def _choices(*values: str) -> dict:
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a numeric option allows; declared once, in its field's metadata (`_range`).
+
+    Checked at load for every value the file gives (each element of a list option), and by the
+    command line's number arguments (`engine.commands.common.option_arg` / `number_arg`).
+    NaN and infinities are never allowed.
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False   # `lo` itself is not allowed ("greater than")
+    hi_open: bool = False   # `hi` itself is not allowed ("below")
+    special: tuple = ()     # values allowed outside [lo, hi], e.g. 0 = "automatic"
+    items: type | None = None  # a list option: the type of each element (int or float)
+
+    def allows(self, value: float) -> bool:
+        if value in self.special:
+            return True
+        if not math.isfinite(value):
+            return False
+        if self.lo is not None and (value < self.lo or (self.lo_open and value == self.lo)):
+            return False
+        return self.hi is None or not (value > self.hi or (self.hi_open and value == self.hi))
+
+    def describe(self) -> str:
+        """The range in words: '1 to 10000', 'greater than 0 and at most 10', '0 or 16 to 4096'."""
+        if self.lo is not None and self.hi is not None and not (self.lo_open or self.hi_open):
+            text = f"{_number(self.lo)} to {_number(self.hi)}"
+        else:
+            parts = []
+            if self.lo is not None:
+                parts.append(f"{'greater than' if self.lo_open else 'at least'} {_number(self.lo)}")
+            if self.hi is not None:
+                parts.append(f"{'below' if self.hi_open else 'at most'} {_number(self.hi)}")
+            text = " and ".join(parts) or "any finite number"
+        return " or ".join([*(_number(v) for v in self.special), text])
+
+    def problem(self, value: float) -> str | None:
+        """None when `value` is allowed, else the one-line reason (with the allowed range)."""
+        if self.allows(value):
+            return None
+        what = "is not a finite number" if not math.isfinite(value) else "is out of range"
+        return f"{value!r} {what} (allowed: {self.describe()})"
+
+
+def _number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
+
+
+def _range(lo: float | None = None, hi: float | None = None, **kw) -> dict:
+    """Field metadata declaring a numeric option's allowed values (see `Range`)."""
+    return {"range": Range(lo, hi, **kw)}
+
+
+def option_range(section: type, name: str) -> Range:
+    """The declared range of `[section] name` (section: one of the dataclasses in SECTIONS)."""
+    return next(f.metadata["range"] for f in dataclasses.fields(section) if f.name == name)
+
+
+SEED = _range(0, 2**32 - 1)   # numpy's seeds are 32-bit
+WORKERS = _range(0, 1024)     # 0 = automatic (one per core)
+
+
+@dataclass(frozen=True)
 class ExperimentSection:
     name: str = "experiment"
     synthetic: bool = False  # data is the synthetic benchmark: labelled so everywhere
-    seed: int = 0
+    seed: int = field(default=0, metadata=SEED)
 
 
 @dataclass(frozen=True)
@@ -53,16 +118,16 @@ class SourcesSection:
 
 @dataclass(frozen=True)
 class FacesSection:
-    frames_per_video: int = 15
-    crop_size: int = 224
-    box_scale: float = 1.3
+    frames_per_video: int = field(default=15, metadata=_range(1, 10_000))
+    crop_size: int = field(default=224, metadata=_range(16, 4096))  # pixels
+    box_scale: float = field(default=1.3, metadata=_range(0.5, 5.0))  # crop side / detector box side
     detector: str = field(default="short_range", metadata=_choices("short_range", "full_range"))
     tiling: str = field(default="auto", metadata=_choices("off", "auto", "always"))
-    min_confidence: float = 0.5
-    thumbnail_size: int = 64
+    min_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
+    thumbnail_size: int = field(default=64, metadata=_range(8, 1024))
     crop_format: str = field(default="png", metadata=_choices("png", "jpg"))
-    crop_quality: int = 95
-    workers: int = 0  # 0 = one per core
+    crop_quality: int = field(default=95, metadata=_range(1, 100))  # JPEG quality
+    workers: int = field(default=0, metadata=WORKERS)  # 0 = one per core
     blazeface_model: str = ""  # explicit .tflite path; else $DFATLAS_BLAZEFACE, cache, download, wheel
 
     def settings_key(self) -> str:
@@ -76,68 +141,69 @@ class ModelSection:
     backbone: str = "legacy_xception"
     pretrained: bool = True
     checkpoint: str = ""  # local weights file for the backbone (offline path)
-    embedding_dim: int = 64
+    embedding_dim: int = field(default=64, metadata=_range(1, 65_536))
     residual_input: bool = False  # extra SRM-style high-pass residual channels
-    input_size: int = 0  # 0 = use the face crop size
-    drop_rate: float = 0.0
+    input_size: int = field(default=0, metadata=_range(16, 4096, special=(0,)))  # 0 = use the face crop size
+    drop_rate: float = field(default=0.0, metadata=_range(0.0, 1.0, hi_open=True))
 
 
 @dataclass(frozen=True)
 class TrainSection:
-    epochs: int = 20
-    batch_size: int = 16
-    lr: float = 2e-4
-    weight_decay: float = 0.0
+    epochs: int = field(default=20, metadata=_range(1, 100_000))
+    batch_size: int = field(default=16, metadata=_range(1, 1_000_000))
+    lr: float = field(default=2e-4, metadata=_range(0.0, 10.0, lo_open=True))
+    weight_decay: float = field(default=0.0, metadata=_range(0.0, 10.0))
     optimizer: str = field(default="adam", metadata=_choices("adam", "adamw", "sgd"))
     lr_schedule: str = field(default="constant", metadata=_choices("constant", "cosine"))  # paper: constant
     balanced_sampling: bool = False  # class-balanced batches for the real/fake imbalance
-    samples_per_class: int = 4  # K of the P x K batches (triplet; balanced sampling)
+    samples_per_class: int = field(default=4, metadata=_range(1, 10_000))  # K of the P x K batches (triplet; balanced sampling)
     augment: bool = False
-    num_workers: int = 2
+    num_workers: int = field(default=2, metadata=_range(0, 1024))  # data-loader processes
     device: str = "auto"  # auto / cpu / cuda / cuda:N
     precision: str = field(default="auto", metadata=_choices("auto", "fp32", "bf16"))
     compile: bool = False
     channels_last: bool = True
-    triplet_margin: float = 0.2
-    arcface_scale: float = 64.0
-    arcface_real_margin: float = 0.6  # radians
-    arcface_fake_margin: float = 0.4  # radians
-    max_faces_per_video: int = 0  # 0 = all extracted faces
-    seed: int = 0
+    triplet_margin: float = field(default=0.2, metadata=_range(0.0, 100.0))
+    arcface_scale: float = field(default=64.0, metadata=_range(0.0, 1000.0, lo_open=True))
+    arcface_real_margin: float = field(default=0.6, metadata=_range(0.0, math.pi, hi_open=True))  # radians
+    arcface_fake_margin: float = field(default=0.4, metadata=_range(0.0, math.pi, hi_open=True))  # radians
+    max_faces_per_video: int = field(default=0, metadata=_range(0, 1_000_000))  # 0 = all extracted faces
+    seed: int = field(default=0, metadata=SEED)
 
 
 @dataclass(frozen=True)
 class ClassifiersSection:
     enabled: tuple = ("knn", "lr", "svm")
-    knn_k: int = 14
-    lr_c: float = 0.001
-    svm_c: float = 0.01
+    knn_k: int = field(default=14, metadata=_range(1, 100_000))
+    lr_c: float = field(default=0.001, metadata=_range(0.0, 1e12, lo_open=True))
+    svm_c: float = field(default=0.01, metadata=_range(0.0, 1e12, lo_open=True))
     svm_kernel: str = field(default="rbf", metadata=_choices("rbf", "linear"))  # linear: LinearSVC + calibration (large sets)
     model_selection: bool = False  # pick hyper-parameters by CV on the validation split only
-    cv_folds: int = 5
-    knn_k_grid: tuple = (1, 3, 5, 9, 14, 21, 31)
-    c_grid: tuple = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0)
+    cv_folds: int = field(default=5, metadata=_range(2, 1000))
+    knn_k_grid: tuple = field(default=(1, 3, 5, 9, 14, 21, 31), metadata=_range(1, 100_000, items=int))
+    c_grid: tuple = field(default=(0.0001, 0.001, 0.01, 0.1, 1.0, 10.0),
+                          metadata=_range(0.0, 1e12, lo_open=True, items=float))
 
 
 @dataclass(frozen=True)
 class ProjectionSection:
     reference: str = "superset/test"  # dataset(s) the map is fitted on
-    perplexity: float = 30.0
-    n_iter: int = 500
-    early_exaggeration_iter: int = 250
+    perplexity: float = field(default=30.0, metadata=_range(0.0, 10_000.0, lo_open=True))
+    n_iter: int = field(default=500, metadata=_range(1, 1_000_000))
+    early_exaggeration_iter: int = field(default=250, metadata=_range(0, 1_000_000))
     metric: str = field(default="euclidean", metadata=_choices("euclidean", "cosine"))
-    max_reference_points: int = 20000
-    seed: int = 0
-    n_jobs: int = 0  # 0 = all cores
+    max_reference_points: int = field(default=20000, metadata=_range(2, 100_000_000))
+    seed: int = field(default=0, metadata=SEED)
+    n_jobs: int = field(default=0, metadata=WORKERS)  # 0 = all cores
 
 
 @dataclass(frozen=True)
 class DashboardSection:
     allowed_roots: tuple = ()  # folders the Analyse page may read
-    max_upload_mb: int = 200
+    max_upload_mb: int = field(default=200, metadata=_range(1, 1_000_000))
     default_level: str = field(default="video", metadata=_choices("video", "frame"))
     host: str = "127.0.0.1"
-    port: int = 8501
+    port: int = field(default=8501, metadata=_range(1, 65535))
 
 
 SECTIONS = {
@@ -222,10 +288,15 @@ def _short_hash(obj: Any, n: int = 10) -> str:
 
 
 def _check_value(file: Path, key: str, value: Any, hint: Any, f: dataclasses.Field) -> Any:
+    rng = f.metadata.get("range")
     if hint is tuple or typing.get_origin(hint) is tuple:
         if not isinstance(value, list):
             raise ConfigError(file, key, f"expected a list, got {value!r}")
+        if rng is not None and rng.items is not None:
+            value = [_checked_number(file, key, v, rng.items.__name__, rng) for v in value]
         return tuple(value)
+    if hint in (int, float):
+        return _checked_number(file, key, value, hint.__name__, rng or _UNDECLARED)
     if hint is str and not isinstance(value, str):  # unlike adapter options, no list of strings here
         raise ConfigError(file, key, f"expected a string, got {value!r}")
     kind = f.metadata.get("choices") or {bool: "bool", int: "int", float: "float", str: "str"}.get(hint)
@@ -248,12 +319,22 @@ def _build_section(cls, data: Any, file: Path, section: str):
     if unknown:
         raise ConfigError(file, f"[{section}] {unknown[0]}", f"unknown key (known: {', '.join(fields)})")
     values = {k: _check_value(file, f"[{section}] {k}", v, hints[k], fields[k]) for k, v in data.items()}
-    obj = cls(**values)
-    for f in dataclasses.fields(cls):
-        v = getattr(obj, f.name)
-        if hints[f.name] in (int, float) and not isinstance(v, bool) and v < 0:
-            raise ConfigError(file, f"[{section}] {f.name}", f"must not be negative, got {v!r}")
-    return obj
+    return cls(**values)
+
+
+_UNDECLARED = Range(0)  # a numeric field without `_range` metadata: finite and not negative
+
+
+def _checked_number(file: Path, key: str, value: Any, kind: str, rng: Range) -> int | float:
+    """`value` as an int/float inside `rng`, else a ConfigError naming file, key, value and range."""
+    try:
+        number = coerce_kind(kind, value)
+    except ValueError as exc:
+        raise ConfigError(file, key, f"{exc} (allowed: {rng.describe()})") from None
+    problem = rng.problem(number)
+    if problem:
+        raise ConfigError(file, key, problem)
+    return number
 
 
 def _resolve_path(base: Path, value: str) -> Path:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table,
-                     progress, workspace_of)
+from ..config import FacesSection
+from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, option_arg,
+                     print_table, progress, set_name_arg, workspace_of)
 
 
 def register(sub) -> None:
@@ -28,10 +29,10 @@ def register(sub) -> None:
     add_workspace_arg(p)
     p.add_argument("--run", required=True, metavar="RUN", help="run id (see `dfatlas train` / the dashboard)")
     p.add_argument("--input", required=True, metavar="PATH", help="folder of videos, one video, or a CSV manifest")
-    p.add_argument("--name", metavar="NAME", help="the set's name (default: the folder's or file's name)")
+    p.add_argument("--name", metavar="NAME", type=set_name_arg, help="the set's name (default: the folder's or file's name)")
     p.add_argument("--labels", metavar="CSV", help="optional labels: CSV path,label[,class,method] relative to INPUT")
     p.add_argument("--replace", action="store_true", help="replace an existing set of the same name")
-    p.add_argument("--workers", type=int, metavar="N", help="face-extraction workers (default: [faces] workers)")
+    p.add_argument("--workers", type=option_arg(FacesSection, "workers"), metavar="N", help="face-extraction workers (default: [faces] workers)")
     p.add_argument("--device", default="auto", help="embedding device: auto, cpu, cuda, cuda:N")
     p.add_argument("--classifier", metavar="NAME", help="classifier the report uses (default: the run's default — ArcFaceMod lr, TripletLoss knn, "
                    "binary/attribution native — when it has predictions, else the first available)")

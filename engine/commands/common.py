@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import ExperimentConfig, load_config
+from data_catalog.errors import AtlasError
+
+from ..config import ExperimentConfig, Range, load_config, option_range
 from ..progress import progress, progress_tick, stage  # noqa: F401  (the sub-commands' progress bars)
 from ..workspace import Workspace, resolve_workspace
 
@@ -33,6 +35,38 @@ def add_config_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
 def add_wait_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", action="store_true",
                    help="if another job holds the workspace, wait for it instead of stopping")
+
+
+def number_arg(kind: type, rng: Range):
+    """An argparse `type=` for a number in `rng`: a bad value is argparse's one-line usage error, exit 2."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'an integer' if kind is int else 'a number'} (allowed: {rng.describe()})") from None
+        problem = rng.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def option_arg(section: type, name: str, kind: type = int):
+    """An argparse `type=` for a flag that overrides `[section] name`: the config's declared range."""
+    return number_arg(kind, option_range(section, name))
+
+
+def set_name_arg(text: str) -> str:
+    """An argparse `type=` for an unknown set's name: the one set-name rule (`engine.analysis.sanitize_name`)."""
+    from ..analysis.paths import sanitize_name
+
+    try:
+        return sanitize_name(text)
+    except AtlasError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def workspace_of(args) -> Workspace:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import add_parser, add_wait_arg, add_workspace_arg, workspace_of
+from ..config import DashboardSection, ExperimentSection, FacesSection
+from .common import add_parser, add_wait_arg, add_workspace_arg, option_arg, workspace_of
 
 
 def register(sub) -> None:
@@ -22,10 +23,10 @@ def register(sub) -> None:
     add_workspace_arg(p)
     p.add_argument("--size", choices=("small", "default", "large"), default="default",
                    help="benchmark size: small ~2-3 min end to end on 2 cores, default ~8 min")
-    p.add_argument("--seed", type=int, default=0, help="benchmark seed")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="face-extraction processes (default: cores)")
+    p.add_argument("--seed", type=option_arg(ExperimentSection, "seed"), default=0, help="benchmark seed")
+    p.add_argument("--workers", type=option_arg(FacesSection, "workers"), default=None, metavar="N", help="face-extraction processes (default: cores)")
     p.add_argument("--no-serve", action="store_true", help="stop after printing the tables")
-    p.add_argument("--port", type=int, default=8501, help="dashboard port (the next free one if taken)")
+    p.add_argument("--port", type=option_arg(DashboardSection, "port"), default=8501, help="dashboard port (the next free one if taken)")
     add_wait_arg(p)
     p.set_defaults(func=run)
 

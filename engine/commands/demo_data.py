@@ -7,7 +7,8 @@ from pathlib import Path
 
 from data_catalog.errors import AtlasError
 
-from .common import add_parser, progress
+from ..config import ExperimentSection, Range, option_range
+from .common import add_parser, number_arg, progress
 
 
 def register(sub) -> None:
@@ -28,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--size", choices=("small", "default", "large"), default="default",
                    help="small: ~100 short videos (CI smoke); default: ~700 videos x 16 frames; large: ~2000 x 32")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder, replacing earlier benchmark files")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: 1 for small, else up to 2)")
+    p.add_argument("--workers", type=number_arg(int, Range(1, 1024)), default=None, help="processes (default: 1 for small, else up to 2)")
     p.set_defaults(func=run)
 
 
@@ -36,10 +37,9 @@ def run(args) -> int:
     from data_catalog.synthetic import generate, plan
     from data_catalog.synthetic.benchmark import check_out_dir
 
-    if args.seed < 0:
-        raise AtlasError(f"--seed must be a non-negative integer, got {args.seed}")
-    if args.workers is not None and args.workers < 1:
-        raise AtlasError(f"--workers must be at least 1, got {args.workers}")
+    problem = option_range(ExperimentSection, "seed").problem(args.seed)  # the config's seed range
+    if problem:
+        raise AtlasError(f"--seed: {problem}")
     out = Path(args.out).expanduser()
     check_out_dir(out, force=args.force)  # fail before the progress bar starts
     total = len(plan(args.seed, args.size))

@@ -8,7 +8,9 @@ from data_catalog.errors import AtlasError
 
 from ..classify import CLASSIFIERS
 from ..progress import bars
-from .common import add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, workspace_of
+from ..config import Range
+from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, number_arg, print_table,
+                     workspace_of)
 
 
 def register(sub) -> None:
@@ -20,7 +22,7 @@ def register(sub) -> None:
     add_workspace_arg(p)
     p.add_argument("--run", metavar="RUN", help="one run id (default: the config's finished runs)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--batch-size", type=int, default=256, metavar="N", help="images per forward pass")
+    p.add_argument("--batch-size", type=number_arg(int, Range(1, 1_000_000)), default=256, metavar="N", help="images per forward pass")
     add_wait_arg(p)
     p.set_defaults(func=run_embed)
 
@@ -56,8 +58,8 @@ def register(sub) -> None:
                    help="classifiers to show (default: native for binary/attribution, knn for triplet, lr for arcfacemod)")
     p.add_argument("--level", choices=("video", "frame"), default="video", help="score videos (mean of frames) or frames")
     p.add_argument("--format", choices=("table", "csv", "markdown", "latex"), default="table")
-    p.add_argument("--target-fpr", type=float, default=0.10, metavar="F", help="validation FPR that sets the threshold")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+    p.add_argument("--target-fpr", type=number_arg(float, Range(0.0, 1.0)), default=0.10, metavar="F", help="validation FPR that sets the threshold")
+    p.add_argument("--bootstrap", type=number_arg(int, Range(0, 1_000_000)), default=0, metavar="N",
                    help="add 95%% confidence intervals from N resamplings of the test videos")
     p.add_argument("--details", action="store_true", help="also print per-fake-class FPR at the threshold")
     p.set_defaults(func=run_evaluate)
@@ -111,8 +113,6 @@ def run_evaluate(args) -> int:
     from ..provenance import provenance
     from ..rendering import paper_rows, render
 
-    if not 0 <= args.target_fpr <= 1:
-        raise AtlasError(f"--target-fpr must be within [0, 1], got {args.target_fpr}")
     ws = workspace_of(args)
     if not ws.store_path.exists():
         raise AtlasError(f"no store in {ws.root}: run the pipeline first (`dfatlas demo`)")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from data_catalog.errors import AtlasError
 
 from ..approaches import approach_names
-from .common import add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, workspace_of
+from ..config import Range, TrainSection
+from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, number_arg, option_arg,
+                     print_table, workspace_of)
 
 
 def register(sub) -> None:
@@ -25,9 +27,9 @@ def register(sub) -> None:
     what.add_argument("--approach", choices=approach_names(trainable_only=True), help="which head and loss to train")
     what.add_argument("--all", action="store_true", help="train every approach in sequence (the paper's four)")
     p.add_argument("--backbone", metavar="NAME", help="override [model] backbone (any timm model name)")
-    p.add_argument("--epochs", type=int, metavar="N", help="override [train] epochs")
+    p.add_argument("--epochs", type=option_arg(TrainSection, "epochs"), metavar="N", help="override [train] epochs")
     p.add_argument("--resume", action="store_true", help="only resume an existing run (error if there is none)")
-    p.add_argument("--ddp", type=int, metavar="N", default=0,
+    p.add_argument("--ddp", type=number_arg(int, Range(0, 1024)), metavar="N", default=0,
                    help="data-parallel over N local processes (one per GPU; gloo on CPU)")
     add_wait_arg(p)
     p.set_defaults(func=run)
@@ -40,8 +42,6 @@ def run(args) -> int:
     approaches = list(approach_names(trainable_only=True)) if args.all else [args.approach]
     for a in approaches:  # bad input before anything starts
         check_request(cfg, a)
-    if args.ddp < 0:
-        raise AtlasError(f"--ddp must be positive, got {args.ddp}")
     ws = workspace_of(args).ensure()
     rows = []
     with ws.lock(f"train {'all' if args.all else args.approach}", wait=args.wait):
