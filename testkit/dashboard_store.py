@@ -8,7 +8,8 @@ set, faces with tiny JPEG thumbnails, embeddings, predictions (native head or
 kNN/LR/SVM, out-of-fold on validation) and one t-SNE projection per run.
 
 Everything is drawn from a seeded NumPy generator and written in bulk
-through Arrow (no row loops), so 50,000 points build in seconds.
+through the engine's own writers (`testkit.store_builder`), so 50,000 points build in seconds
+and a schema change is made once, in `engine/store`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-
-from engine.store import Store, matrix_to_arrow
+from engine.approaches import UNATTRIBUTED, get_approach
+from engine.store.faces import face_ids
+from testkit.store_builder import StoreBuilder
 
 SETTINGS_KEY = "fx0settings"
 CLASSES = [
@@ -76,10 +77,9 @@ def build_fixture_store(root: str | Path, n_points: int = 600, frames_per_video:
 
     `n_points` is the number of faces on the map (val faces come on top);
     `run_status` overrides a run's status (e.g. {"triplet": "training"}).
+    Every row goes through the engine's writers (`testkit.store_builder.StoreBuilder`).
     """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    store = Store(root / "atlas.duckdb")
+    b = StoreBuilder.at(root)
     rng = np.random.default_rng(seed)
     run_status = run_status or {}
     thumbs = _thumbnails()
@@ -94,135 +94,95 @@ def build_fixture_store(root: str | Path, n_points: int = 600, frames_per_video:
         cls = np.array(classes, dtype=object)[np.arange(n_vid) % len(classes)]
         rel = np.array([f"{split}/{c or 'item'}/{i:06d}.avi" for i, c in enumerate(cls)], dtype=object)
         vids = pd.DataFrame({
-            "video_id": database + "/" + pd.Series(rel, dtype=object),
-            "database": database, "split": split, "dataset": dataset,
-            "relpath": rel, "path": "/data/" + database + "/" + pd.Series(rel, dtype=object),
-            "true_class": cls, "is_fake": [None if c is None else c != "real" for c in cls],
-            "identity": [f"id{i % 17:02d}" for i in range(n_vid)],
+            "video_id": database + "/" + pd.Series(rel, dtype=object), "database": database, "split": split,
+            "relpath": rel, "true_class": cls, "identity": [f"id{i % 17:02d}" for i in range(n_vid)],
             "method": [None if c is None else c.replace("syn-", "") for c in cls],
-            "synthetic": True,
         })
         vid_frames.append(vids)
         frame = np.tile(np.arange(frames_per_video), n_vid)
-        vrep = np.repeat(vids["video_id"].to_numpy(), frames_per_video)
         face_frames.append(pd.DataFrame({
-            "face_id": pd.Series(vrep, dtype=object) + "#" + pd.Series(frame).astype(str) + "@" + SETTINGS_KEY,
-            "video_id": vrep, "dataset": dataset, "frame_index": frame.astype(np.int32),
-            "true_class": np.repeat(cls, frames_per_video),
+            "video_id": np.repeat(vids["video_id"].to_numpy(), frames_per_video), "dataset": dataset,
+            "frame_index": frame.astype(np.int32), "true_class": np.repeat(cls, frames_per_video),
         }))
     videos = pd.concat(vid_frames, ignore_index=True)
     faces = pd.concat(face_frames, ignore_index=True)
     n = len(faces)
+    b.video_columns(database=videos["database"], split=videos["split"], relpath=videos["relpath"],
+                    true_class=videos["true_class"], identity=videos["identity"], method=videos["method"],
+                    synthetic=True)
+    b.datasets(dataset=[d[0] for d in DATASETS], database=[d[1] for d in DATASETS],
+               split=[d[2] for d in DATASETS], role=[d[3] for d in DATASETS],
+               labelled=[d[4] for d in DATASETS], synthetic=True, source=[f"/data/{d[1]}" for d in DATASETS])
+    b.settings(SETTINGS_KEY, {"frames_per_video": frames_per_video})
+    ids = face_ids(faces["video_id"], faces["frame_index"], SETTINGS_KEY).to_pylist()
+    crop_paths = ["faces/" + i.replace("#", "_").replace("@", "_") + ".png" for i in ids]
+    face_id = b.faces(SETTINGS_KEY, faces["video_id"], faces["frame_index"], crop_paths,
+                      thumbnail=[thumbs.get(c, thumbs[None]) for c in faces["true_class"]],
+                      box=np.tile([40.0, 30.0, 96.0, 96.0], (n, 1)), score=rng.uniform(0.8, 1.0, n),
+                      detector="short_range")
+    face_id = np.asarray(face_id, dtype=object)
+    dataset = faces["dataset"].to_numpy(dtype=object)
     true_idx = np.array([CLASS_IDS.index(c) if c in CLASS_IDS else -1 for c in faces["true_class"]])
     vid_codes, vid_index = np.unique(faces["video_id"].to_numpy(dtype=str), return_inverse=True)
 
-    datasets = pd.DataFrame([
-        {"dataset": d, "database": db, "split": sp, "role": role, "labelled": lab, "synthetic": True,
-         "source": f"/data/{db}"}
-        for d, db, sp, role, lab, _c, _s in DATASETS
-    ])
-    thumb_col = pa.array([thumbs.get(c, thumbs[None]) for c in faces["true_class"]], type=pa.binary())
-    faces_tab = pa.table({
-        "face_id": pa.array(faces["face_id"], pa.string()), "video_id": pa.array(faces["video_id"], pa.string()),
-        "settings_key": pa.array([SETTINGS_KEY] * n, pa.string()),
-        "frame_index": pa.array(faces["frame_index"], pa.int32()),
-        "crop_path": pa.array("faces/" + faces["face_id"].str.replace("#", "_").str.replace("@", "_") + ".png"),
-        "thumbnail": thumb_col,
-        "box_x": np.full(n, 40.0), "box_y": np.full(n, 30.0), "box_w": np.full(n, 96.0), "box_h": np.full(n, 96.0),
-        "score": rng.uniform(0.8, 1.0, n), "detector": pa.array(["short_range"] * n, pa.string()),
-    })
-
     taxonomy_json = json.dumps({"class": CLASSES})
-    on_map = ~faces["dataset"].str.endswith("/val").to_numpy()
-    is_ref = (faces["dataset"].isin(["synth-a/test", "synth-b/test"])).to_numpy()
+    is_val = faces["dataset"].str.endswith("/val").to_numpy()
+    on_map = ~is_val
+    is_ref = faces["dataset"].isin(["synth-a/test", "synth-b/test"]).to_numpy()
     angles = np.linspace(0, 2 * np.pi, n_cls + 1)[:-1]
 
-    with store.transaction() as con:
-        store.insert("videos", videos, con=con)
-        store.insert("datasets", datasets, con=con)
-        store.insert("face_settings", pd.DataFrame({"settings_key": [SETTINGS_KEY],
-                                                    "params_json": [json.dumps({"frames_per_video": frames_per_video})]}),
-                     con=con)
-        store.insert("faces", faces_tab, con=con)
-        for r, (approach, classifiers) in enumerate(APPROACHES.items()):
-            run_id = run_ids()[approach]
-            status = run_status.get(approach, "finished")
-            config = {"experiment": {"name": "fixture", "synthetic": True, "seed": seed},
-                      "sources": {"databases": {"synth-a": "/data/synth-a", "synth-b": "/data/synth-b",
-                                                "synth-x": "/data/synth-x"},
-                                  "superset": ["synth-a", "synth-b"], "cross_db": ["synth-x"]},
-                      "model": {"backbone": "resnet10t", "pretrained": False}}
-            store.insert("runs", pd.DataFrame([{
-                "run_id": run_id, "approach": approach, "backbone": "resnet10t",
-                "config_json": json.dumps(config), "config_hash": f"fx{r}", "classes": CLASS_IDS,
-                "taxonomy_json": taxonomy_json, "settings_key": SETTINGS_KEY, "embedding_dim": embedding_dim,
-                "pretrained_source": "random init (offline)", "seed": seed, "status": status,
-                "message": None if status == "finished" else "epoch 3/10", "best_epoch": 2,
-                "epochs_done": 3 if status != "finished" else 10, "synthetic": True, "train_seconds": 12.5,
-            }]), con=con)
-            if status != "finished":
-                continue
-            # Per video: correct attribution with probability QUALITY; per frame a little noise.
-            q = QUALITY[approach]
-            vid_ok = rng.random(len(vid_codes)) < q
-            ok = vid_ok[vid_index] & (rng.random(n) < 0.93)
-            wrong = rng.integers(0, n_cls, n)
-            target = np.where(true_idx >= 0, true_idx, rng.integers(1, n_cls, n))  # unseen/unknown look like some fake
-            unknown_truth = faces["true_class"].isna().to_numpy()
-            target = np.where(unknown_truth, np.where(rng.random(n) < 0.7, 1, 3), target)
-            pred_base = np.where(ok, target, wrong)
-            emb_centre = np.stack([np.cos(angles[pred_base] + r), np.sin(angles[pred_base] + r)], axis=1) * 10
-            xy = emb_centre + rng.normal(0, 1.6, (n, 2))
-            emb = np.concatenate([xy / 10, rng.normal(0, 0.3, (n, embedding_dim - 2))], axis=1).astype(np.float32)
-            store.insert("embeddings", pa.table({
-                "run_id": pa.array([run_id] * n, pa.string()), "face_id": faces_tab["face_id"],
-                "dataset": pa.array(faces["dataset"], pa.string()), "embedding": matrix_to_arrow(emb),
-            }), con=con)
-            for c_i, clf in enumerate(classifiers):
-                flip = rng.random(n) < 0.03 * c_i  # classifiers of one run differ slightly
-                pred = np.where(flip, rng.integers(0, n_cls, n), pred_base)
-                pred_real = pred == 0
-                score = np.clip(0.5 + np.where(pred_real, 0.28, -0.28) + rng.normal(0, 0.14, n), 0.0, 1.0)
-                probs = np.full((n, n_cls), 0.0, dtype=np.float32)
-                probs[:, 0] = score
-                rest = (1.0 - score) / (n_cls - 1)
-                probs[:, 1:] = rest[:, None] * 0.5
-                fake_pred = np.where(pred == 0, 1, pred)
-                probs[np.arange(n), fake_pred] += (1.0 - score) - (rest * 0.5 * (n_cls - 1))
-                if approach == "binary":
-                    pred_col = pa.array(np.where(pred_real, 0, -1).astype(np.int32))
-                    probs_col = pa.nulls(n, pa.list_(pa.float32()))
-                else:
-                    pred_col = pa.array(pred.astype(np.int32))
-                    probs_col = matrix_to_arrow(probs)
-                is_val = faces["dataset"].str.endswith("/val").to_numpy()
-                store.insert("predictions", pa.table({
-                    "run_id": pa.array([run_id] * n, pa.string()), "classifier": pa.array([clf] * n, pa.string()),
-                    "face_id": faces_tab["face_id"], "dataset": pa.array(faces["dataset"], pa.string()),
-                    "pred_class": pred_col, "real_score": pa.array(score), "probs": probs_col,
-                    "out_of_fold": pa.array(is_val & (clf != "native")),
-                }), con=con)
-                store.insert("classifiers", pd.DataFrame([{
-                    "run_id": run_id, "classifier": clf, "params_json": json.dumps({"k": 14} if clf == "knn" else {}),
-                    "fitted_on": "superset/val", "n_fit": int(is_val.sum()),
-                }]), con=con)
-            if with_projections:
-                pid = f"proj-{run_id}"
-                store.insert("projections", pd.DataFrame([{
-                    "projection_id": pid, "run_id": run_id, "reference": "superset/test",
-                    "params_json": json.dumps({"perplexity": 30, "n_iter": 500}), "seed": seed,
-                    "kl_divergence": 1.23,
-                }]), con=con)
-                store.insert("projection_points", pa.table({
-                    "projection_id": pa.array([pid] * int(on_map.sum()), pa.string()),
-                    "dataset": pa.array(faces["dataset"][on_map], pa.string()),
-                    "face_id": pa.array(faces["face_id"][on_map], pa.string()),
-                    "x": xy[on_map, 0], "y": xy[on_map, 1], "is_reference": is_ref[on_map],
-                }), con=con)
-    return store.path
+    for r, (approach, classifiers) in enumerate(APPROACHES.items()):
+        run_id = run_ids()[approach]
+        status = run_status.get(approach, "finished")
+        config = {"experiment": {"name": "fixture", "synthetic": True, "seed": seed},
+                  "sources": {"databases": {"synth-a": "/data/synth-a", "synth-b": "/data/synth-b",
+                                            "synth-x": "/data/synth-x"},
+                              "superset": ["synth-a", "synth-b"], "cross_db": ["synth-x"]},
+                  "model": {"backbone": "resnet10t", "pretrained": False}}
+        b.run({"run_id": run_id, "approach": approach, "backbone": "resnet10t",
+               "config_json": json.dumps(config), "config_hash": f"fx{r}", "classes": CLASS_IDS,
+               "taxonomy_json": taxonomy_json, "settings_key": SETTINGS_KEY, "embedding_dim": embedding_dim,
+               "pretrained_source": "random init (offline)", "seed": seed, "status": status,
+               "message": None if status == "finished" else "epoch 3/10", "best_epoch": 2,
+               "epochs_done": 3 if status != "finished" else 10, "synthetic": True, "train_seconds": 12.5})
+        if status != "finished":
+            continue
+        # Per video: correct attribution with probability QUALITY; per frame a little noise.
+        vid_ok = rng.random(len(vid_codes)) < QUALITY[approach]
+        ok = vid_ok[vid_index] & (rng.random(n) < 0.93)
+        wrong = rng.integers(0, n_cls, n)
+        target = np.where(true_idx >= 0, true_idx, rng.integers(1, n_cls, n))  # unseen/unknown look like some fake
+        unknown_truth = faces["true_class"].isna().to_numpy()
+        target = np.where(unknown_truth, np.where(rng.random(n) < 0.7, 1, 3), target)
+        pred_base = np.where(ok, target, wrong)
+        emb_centre = np.stack([np.cos(angles[pred_base] + r), np.sin(angles[pred_base] + r)], axis=1) * 10
+        xy = emb_centre + rng.normal(0, 1.6, (n, 2))
+        emb = np.concatenate([xy / 10, rng.normal(0, 0.3, (n, embedding_dim - 2))], axis=1).astype(np.float32)
+        b.embeddings(run_id, face_id, dataset, emb)
+        has_probs = get_approach(approach).attributes  # Binary: real or unattributed fake, no class probabilities
+        for c_i, clf in enumerate(classifiers):
+            flip = rng.random(n) < 0.03 * c_i  # classifiers of one run differ slightly
+            pred = np.where(flip, rng.integers(0, n_cls, n), pred_base)
+            pred_real = pred == 0
+            score = np.clip(0.5 + np.where(pred_real, 0.28, -0.28) + rng.normal(0, 0.14, n), 0.0, 1.0)
+            probs = np.full((n, n_cls), 0.0, dtype=np.float32)
+            probs[:, 0] = score
+            rest = (1.0 - score) / (n_cls - 1)
+            probs[:, 1:] = rest[:, None] * 0.5
+            fake_pred = np.where(pred == 0, 1, pred)
+            probs[np.arange(n), fake_pred] += (1.0 - score) - (rest * 0.5 * (n_cls - 1))
+            b.predictions(run_id, clf, face_id, dataset,
+                          pred if has_probs else np.where(pred_real, 0, UNATTRIBUTED), score,
+                          probs if has_probs else None, out_of_fold=is_val & (clf != "native"),
+                          fit={"params_json": {"k": 14} if clf == "knn" else {}, "fitted_on": "superset/val",
+                               "n_fit": int(is_val.sum())})
+        if with_projections:
+            b.map(f"proj-{run_id}", run_id, ["superset/test"], {"perplexity": 30, "n_iter": 500}, seed, 1.23,
+                  face_id[on_map], dataset[on_map], xy[on_map], is_reference=is_ref[on_map])
+    return b.store.path
 
 
-if __name__ == "__main__":  # python tests/dashboard_fixture.py DIR [N]
+if __name__ == "__main__":  # python -m testkit.dashboard_store DIR [N]
     import sys
 
     path = build_fixture_store(sys.argv[1], n_points=int(sys.argv[2]) if len(sys.argv) > 2 else 600)

@@ -3,24 +3,20 @@
 Three known classes (real, swap, gan) whose validation embeddings cluster
 around three orthogonal directions of a 6-d space; the fourth and fifth
 directions belong to no known class (an "unseen" method). Embeddings,
-predictions and runs go through the store's own builders and writers
-(`engine.store.embeddings` / `predictions` / `runs`), as the pipeline writes them.
+predictions and runs go through the engine's own writers (`testkit.store_builder`),
+as the pipeline writes them.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from engine.config import FacesSection
 from engine.store import Store
-from engine.store.embeddings import embeddings_table
-from engine.store.predictions import predictions_table
-from engine.store.runs import write_run
+from testkit.store_builder import StoreBuilder
 
 CLASSES = ["real", "swap", "gan"]
 DIM = 6
@@ -66,31 +62,23 @@ def write_faces(store: Store, dataset: str, database: str, split: str, video_cla
                 pred_class: np.ndarray | None = None, classifier: str = "knn", run_id: str = RUN_ID,
                 with_videos: bool = True, prefix: str = "v") -> list[str]:
     """Videos (one per entry of video_classes), `frames` faces each, embeddings and predictions."""
+    b = StoreBuilder(store)
     n_v = len(video_classes)
-    vids = [f"{database}/{split}/{prefix}{i:03d}.avi" if database != "unknown" else f"unknown/{split}/{prefix}{i:03d}.avi"
-            for i in range(n_v)]
+    rel = [f"{split}/{prefix}{i:03d}.avi" for i in range(n_v)]
+    vids = [f"{database}/{r}" for r in rel]
     face_vid = np.repeat(vids, frames)
-    face_ids = [f"{v}#{k}@{settings_key}" for v in vids for k in range(frames)]
-    n = len(face_ids)
-    with store.transaction() as con:
-        if with_videos:
-            store.insert("videos", pa.table({
-                "video_id": vids, "database": [database] * n_v, "split": [split] * n_v, "dataset": [dataset] * n_v,
-                "relpath": [v.split("/", 1)[1] for v in vids], "path": [f"/nowhere/{v}" for v in vids],
-                "true_class": pa.array(video_classes, pa.string()),
-                "is_fake": pa.array([None if c is None else c != "real" for c in video_classes], pa.bool_()),
-            }), con=con)
-            store.insert("face_videos", pa.table({
-                "video_id": vids, "settings_key": [settings_key] * n_v, "status": ["ok"] * n_v,
-                "n_faces": [frames] * n_v}), con=con)
-        store.insert("faces", pa.table({
-            "face_id": face_ids, "video_id": list(face_vid), "settings_key": [settings_key] * n,
-            "frame_index": [k for _ in vids for k in range(frames)], "crop_path": [f"faces/x/{i}.png" for i in range(n)],
-            "thumbnail": [_thumb()] * n}), con=con)
-        store.insert("embeddings", embeddings_table(run_id, face_ids, [dataset] * n, embeddings), con=con)
-        if real_scores is not None:
-            store.insert("predictions", predictions_table(run_id, classifier, face_ids, [dataset] * n, pred_class,
-                                                          real_scores, None, out_of_fold=True), con=con)
+    frame_index = np.tile(np.arange(frames), n_v)
+    n = len(face_vid)
+    statuses = None
+    if with_videos:
+        b.video_columns(database=database, split=split, relpath=rel, true_class=video_classes,
+                        path=[f"/nowhere/{v}" for v in vids])
+        statuses = b.statuses(settings_key, vids, n_faces=frames)
+    face_ids = b.faces(settings_key, face_vid, frame_index, [f"faces/x/{i}.png" for i in range(n)],
+                       thumbnail=_thumb(), statuses=statuses)
+    b.embeddings(run_id, face_ids, dataset, embeddings)
+    if real_scores is not None:
+        b.predictions(run_id, classifier, face_ids, dataset, pred_class, real_scores, out_of_fold=True)
     return vids
 
 
@@ -98,22 +86,19 @@ def build_store(root: Path, seed: int = 0, n_val_videos: int = 8, frames: int = 
                 with_projection: bool = True, approach: str = "triplet") -> Store:
     """Workspace store with the run, its validation (and train) embeddings and predictions."""
     rng = np.random.default_rng(seed)
-    store = Store(Path(root) / "atlas.duckdb")
+    b = StoreBuilder.at(root)
     key = FACES.settings_key()
-    write_run(store, {"run_id": RUN_ID, "approach": approach, "backbone": "resnet10t",
-                      "config_json": json.dumps(run_config()), "classes": CLASSES, "settings_key": key,
-                      "embedding_dim": DIM, "status": "finished", "synthetic": True}, created_at=datetime.now())
+    b.run({"run_id": RUN_ID, "approach": approach, "backbone": "resnet10t",
+           "config_json": json.dumps(run_config()), "classes": CLASSES, "settings_key": key,
+           "embedding_dim": DIM, "status": "finished", "synthetic": True})
     for split in ("val", "train"):
         video_classes = [c for c in CLASSES for _ in range(n_val_videos)]
         emb = np.concatenate([cluster(direction(CLASSES.index(c)), frames, rng) for c in video_classes])
         true_idx = np.repeat([CLASSES.index(c) for c in video_classes], frames)
-        write_faces(store, f"synth/{split}", "synth", split, video_classes, emb, frames, key,
+        write_faces(b.store, f"synth/{split}", "synth", split, video_classes, emb, frames, key,
                     real_scores=np.where(true_idx == 0, 0.8, 0.2) + 0.1 * rng.random(len(true_idx)),
                     pred_class=true_idx, prefix=split)
-    store.insert("datasets", pa.table({
-        "dataset": ["synth/val", "synth/train"], "database": ["synth", "synth"], "split": ["val", "train"],
-        "role": ["superset", "superset"]}))
+    b.datasets(dataset=["synth/val", "synth/train"], database="synth", split=["val", "train"], role="superset")
     if with_projection:
-        store.insert("projections", pa.table({"projection_id": ["proj1"], "run_id": [RUN_ID], "reference": ["synth/val"],
-                                              "params_json": ["{}"], "seed": [0]}))
-    return store
+        b.map("proj1", RUN_ID, ["synth/val"], {}, 0)
+    return b.store
