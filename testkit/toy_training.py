@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+from testkit.store_builder import StoreBuilder
 
 CLASSES = ["real", "fake-a", "fake-b"]
 
@@ -117,12 +118,13 @@ def make_toy(workspace, tmp_path: Path, *, videos_per_class: dict | None = None,
                     cv2.imwrite(str(out), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
                     faces.append(dict(face_id=f"{vid}#{f}@{key}", video_id=vid, settings_key=key, frame_index=f,
                                       crop_path=crop_rel))
-    store = workspace.store()
-    with store.transaction() as con:
-        store.insert("videos", pd.DataFrame(vids), con=con)
-        ds = pd.DataFrame([dict(dataset=f"toy/{s}", database="toy", split=s, role="superset") for s in videos_per_class])
-        store.insert("datasets", ds, con=con)
-        store.insert("faces", pd.DataFrame(faces), con=con)
+    b = StoreBuilder(workspace.store())
+    b.video_columns(database="toy", split=[v["split"] for v in vids], relpath=[v["relpath"] for v in vids],
+                    true_class=[v["true_class"] for v in vids], path=[v["path"] for v in vids],
+                    identity=[v["identity"] for v in vids], method=[v["method"] for v in vids])
+    b.datasets(dataset=[f"toy/{s}" for s in videos_per_class], database="toy", split=list(videos_per_class),
+               role="superset")
+    b.faces(key, [f["video_id"] for f in faces], [f["frame_index"] for f in faces], [f["crop_path"] for f in faces])
     return cfg_path
 
 
