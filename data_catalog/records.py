@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .names import path_to_text
+
 SPLITS = ("train", "val", "test")
 UNSEEN_FAKE = "unseen-fake"
 REAL = "real"
@@ -14,8 +16,10 @@ REAL = "real"
 class VideoRecord:
     """One video of one database, in its published layout.
 
-    `relpath` is POSIX-style and relative to the database root: together with
-    `database` it is the video's identifier (DESIGN.md "Identifiers").
+    `relpath` is POSIX-style and relative to the database root, as the file
+    system names it (a surrogate-escaped str for bytes that are not UTF-8);
+    `video_id` is `database` + its stored text (`data_catalog.names.path_to_text`),
+    the identifier (docs/ARCHITECTURE.md "Identifiers").
     `true_class` is a taxonomy class id, or `unseen-fake` for fakes made by a
     method the taxonomy does not know (or `None` for unlabelled videos).
     `method` names the generating method whenever the database says it, also
@@ -34,7 +38,7 @@ class VideoRecord:
 
     @property
     def video_id(self) -> str:
-        return f"{self.database}/{self.relpath}"
+        return f"{self.database}/{path_to_text(self.relpath)}"
 
     @property
     def dataset(self) -> str:

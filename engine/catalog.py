@@ -36,6 +36,7 @@ import pyarrow as pa
 from data_catalog.databases import ADAPTERS, Problem, ScanResult
 from data_catalog.databases.layout import SPLIT_RANK
 from data_catalog.errors import AtlasError, ConfigError
+from data_catalog.names import path_to_text
 from data_catalog.records import VideoRecord
 
 from .config import ExperimentConfig
@@ -76,7 +77,7 @@ class Duplicate:
         return f"{what}: claimed by {claims}; kept {self.kept} in {self.split}"
 
     def to_json(self) -> dict:
-        return {"path": self.path, "kept": self.kept, "split": self.split, "also_in": self.also_in,
+        return {"path": path_to_text(self.path), "kept": self.kept, "split": self.split, "also_in": self.also_in,
                 "claims": [{"video_id": v, "split": s} for v, s in self.claims]}
 
 
@@ -102,7 +103,7 @@ class DatabaseScan:
         return {"database": self.name, "adapter": self.adapter, "role": self.role, "root": str(self.root),
                 "synthetic": self.synthetic, "counts": self.counts(),
                 "found": len(self.result.records), "kept": len(self.records), "shared": len(self.shared),
-                "problems": [{"kind": p.kind, "path": p.path, "message": p.message} for p in self.result.problems]}
+                "problems": [p.to_json() for p in self.result.problems]}
 
 
 @dataclass
@@ -110,6 +111,7 @@ class CatalogReport:
     scans: list[DatabaseScan]
     duplicates: list[Duplicate]
     not_scanned: list[str] = field(default_factory=list)  # configured but in neither superset nor cross_db
+    config_problems: list[Problem] = field(default_factory=list)  # the taxonomy's (taxonomy_problems)
 
     @property
     def records(self) -> list[VideoRecord]:
@@ -131,8 +133,11 @@ class CatalogReport:
 
     def problems(self) -> list[tuple[str, Problem]]:
         """(database, problem) for every adapter problem, and for every duplicate and
-        split conflict once per reported database that claims the video."""
+        split conflict once per reported database that claims the video; the taxonomy's
+        problems are filed under the first reported database."""
         out = [(s.name, p) for s in self.scans for p in s.result.problems]
+        if self.scans:
+            out += [(self.scans[0].name, p) for p in self.config_problems]
         names = [s.name for s in self.scans]
         for d in self.duplicates:
             # filed under every reported database that claims the video, so a
@@ -148,6 +153,7 @@ class CatalogReport:
             "duplicates": [d.to_json() for d in self.duplicates if not d.conflict],
             "split_conflicts": [d.to_json() for d in self.split_conflicts],
             "not_scanned": self.not_scanned,
+            "config_problems": [p.to_json() for p in self.config_problems],
             "videos": len(self.records),
             "protocol": protocol_summary(self),
             "leakage": [leak.to_json() for leak in leakage(self)],
@@ -207,7 +213,39 @@ def collect(cfg: ExperimentConfig, databases: Iterable[str] | None = None,
     if kept:  # recorded with the first reported database
         kept[0].result.problems.extend(context_problems)
     skipped = [n for n in cfg.sources.databases if n not in roles]
-    return CatalogReport(kept, duplicates, skipped)
+    found = [r for s in scans for r in s.result.records]
+    return CatalogReport(kept, duplicates, skipped, taxonomy_problems(cfg, found))
+
+
+def taxonomy_problems(cfg: ExperimentConfig, records: Sequence[VideoRecord]) -> list[Problem]:
+    """Taxonomy mistakes that would otherwise pass silently, each fake then becoming `unseen-fake`:
+    a fake class with no sources that no video is labelled with (a manifest's `class` column can
+    name such a class), a source naming a database that is neither configured nor an adapter,
+    and sources of two classes that match the same videos (`Taxonomy.class_for` takes the first)."""
+    tax = cfg.taxonomy
+    known = set(cfg.sources.databases) | set(ADAPTERS)
+    used = {r.true_class for r in records}
+    out: list[Problem] = []
+    fakes = tax.classes[1:]
+    for i, cls in enumerate(fakes):
+        if not cls.sources and cls.id not in used:
+            out.append(Problem("class_without_sources", tax.origin,
+                               f"class {cls.id!r} has no sources and no video is labelled with it: "
+                               "add 'database:method' sources, or no video will ever be this class"))
+        for db, method in cls.sources:
+            if db != "*" and db not in known:
+                out.append(Problem("unknown_database", tax.origin,
+                                   f"class {cls.id!r}: source '{db}:{method}' names database {db!r}, which is neither "
+                                   f"configured ({', '.join(cfg.sources.databases) or 'none'}) nor an adapter: "
+                                   "it matches no video, so these fakes become 'unseen-fake'"))
+            for other in fakes[i + 1:]:
+                for db2, method2 in other.sources:
+                    if method2 == method and (db2 == db or "*" in (db, db2)):
+                        out.append(Problem("source_claimed_twice", tax.origin,
+                                           f"source '{db}:{method}' of class {cls.id!r} and '{db2}:{method2}' of "
+                                           f"class {other.id!r} match the same videos; they all go to {cls.id!r} "
+                                           "(the first)"))
+    return out
 
 
 def _real_path(path, real_dirs: dict[str, str]) -> str:
@@ -344,7 +382,7 @@ class Leak:
                 f"are also {self.n_reals} {self.other_split} reals of {self.other_database}: {shown}")
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self) | {"ids": [path_to_text(i) for i in self.ids]}
 
 
 def leakage(report: CatalogReport) -> list[Leak]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ..names import path_to_text, printable
 from ..records import VideoRecord
 from ..taxonomy import Taxonomy
 
@@ -16,8 +17,12 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 @dataclass(frozen=True)
 class Problem:
     kind: str      # missing_split_file / missing_video / unmatched_file / ...
-    path: str
+    path: str      # as the file system names it (see data_catalog.names)
     message: str
+
+    def to_json(self) -> dict:
+        """Valid UTF-8 on one line: the path as stored text, the message printable."""
+        return {"kind": self.kind, "path": path_to_text(self.path), "message": printable(self.message)}
 
 
 @dataclass
@@ -39,7 +44,7 @@ class ScanResult:
         return {
             "database": self.database,
             "counts": self.counts(),
-            "problems": [{"kind": p.kind, "path": p.path, "message": p.message} for p in self.problems],
+            "problems": [p.to_json() for p in self.problems],
         }
 
 

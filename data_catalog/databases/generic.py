@@ -42,6 +42,11 @@ def walk_videos(folder: Path, problems: list[Problem] | None = None) -> list[Pat
     return found
 
 
+def _label_text(label: str, cls: str) -> str:
+    """A manifest row's label as a problem message names it: `fake (ff-deepfakes)`, `real`, `unlabelled`."""
+    return (label or "unlabelled") + (f" ({cls})" if cls and cls != label else "")
+
+
 def _relpath(path: Path, root: Path) -> str:
     return PurePosixPath(*path.relative_to(root).parts).as_posix()
 
@@ -75,6 +80,10 @@ class GenericAdapter:
         else:
             for path in walk_videos(root, result.problems):
                 result.records.append(VideoRecord(name, default_split, path, _relpath(path, root), None, None))
+        missing = [p for p in result.problems if p.kind == "missing_video"]
+        if not result.records and manifest and missing:
+            raise AtlasError(f"{manifest}: {len(missing)} listed files are missing (e.g. {missing[0].path!r} is not "
+                             f"under {root}): no videos found for database {name!r}")
         if not result.records:
             raise AtlasError(f"{root}: no videos found for database {name!r} "
                              f"(looked for {', '.join(VIDEO_SUFFIXES)} files{' in the manifest' if manifest else ''})")
@@ -93,11 +102,19 @@ class GenericAdapter:
         if "path" not in columns or "label" not in columns:
             raise ConfigError(manifest, "header", f"a manifest needs columns path,label (got {','.join(columns) or 'none'})")
         root_abs = Path(os.path.normpath(os.path.abspath(root)))
-        seen: set[str] = set()
-        for line_no, row in enumerate(reader, start=2):
-            row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
-            where = f"line {line_no}"
+        seen: dict[str, tuple[str, str]] = {}  # relpath -> (where, label) of its first row
+        for raw in reader:
+            where = f"line {reader.line_num}"
+            short = [k.strip() for k, v in raw.items() if k is not None and v is None]
+            extra = raw.pop(None, None)  # csv.DictReader keeps surplus fields under the key None
+            row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
             rel = row.get("path", "")
+            if extra:
+                result.problems.append(Problem("extra_fields", rel, f"{where}: {len(extra)} field(s) more than the "
+                                               f"header's {len(columns)} (an unquoted comma?); the extra ones ignored"))
+            if "label" in short:
+                result.problems.append(Problem("short_row", rel, f"{where}: {len(columns) - len(short)} of "
+                                               f"{len(columns)} fields, no label column: recorded unlabelled"))
             if not rel:
                 raise ConfigError(manifest, where, "empty path")
             label = row.get("label", "").lower()
@@ -125,9 +142,16 @@ class GenericAdapter:
             elif is_fake is not None:
                 cls = taxonomy.class_for((name, self.name), method or ("" if is_fake else REAL), is_fake)
             if relpath in seen:
-                result.problems.append(Problem("duplicate", rel, f"{where}: listed twice; kept once"))
+                first, first_label = seen[relpath]
+                this_label = _label_text(label, cls)
+                if this_label != first_label:
+                    result.problems.append(Problem("label_conflict", rel, f"{where}: listed again as {this_label!r}, "
+                                                   f"{first} says {first_label!r}; kept {first}'s label"))
+                else:
+                    result.problems.append(Problem("duplicate", rel, f"{where}: listed twice (first on {first}); "
+                                                   "kept once"))
                 continue
-            seen.add(relpath)
+            seen[relpath] = (where, _label_text(label, cls))
             if not os.path.isfile(full):
                 result.problems.append(Problem("missing_video", rel, f"{where}: listed in {manifest.name} but not on disk"))
                 continue

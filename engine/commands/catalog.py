@@ -16,6 +16,7 @@ from data_catalog.databases import ADAPTERS
 from data_catalog.databases.layout import SPLIT_RANK
 from data_catalog.databases.options import coerce_option
 from data_catalog.errors import AtlasError
+from data_catalog.names import path_to_text, printable
 from data_catalog.taxonomy import Taxonomy, paper_taxonomy
 
 from .common import add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, workspace_of
@@ -82,7 +83,7 @@ def run_scan(args) -> int:
     if args.json:
         print(json.dumps(result.to_json(), sort_keys=False))
         return 0
-    print(f"{result.database}  (adapter {adapter.name}, root {root})")
+    print(f"{printable(result.database)}  (adapter {adapter.name}, root {_shown_path(root)})")
     _print_counts(result.counts())
     _print_problems([(result.database, p) for p in result.problems])
     return 0
@@ -94,7 +95,17 @@ def _print_counts(counts: dict[str, dict[str, int]]) -> None:
         for cls, n in classes.items():
             rows.append({"split": split, "class": cls, "videos": n})
         rows.append({"split": split, "class": "(all)", "videos": sum(classes.values())})
-    print_table(rows, ["split", "class", "videos"])
+    _print_table(rows, ["split", "class", "videos"])
+
+
+def _shown_path(path) -> str:
+    """A path as stored (undecodable bytes as \\xHH) and on one line (a newline as \\n)."""
+    return printable(path_to_text(path))
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    """print_table with every cell on one line: a name holding a newline cannot break the table."""
+    print_table([{c: printable(r.get(c, "")) for c in columns} for r in rows], columns)
 
 
 def _print_problems(problems, file=None) -> None:
@@ -108,7 +119,7 @@ def _print_problems(problems, file=None) -> None:
         by_kind[p.kind].append((db, p))
     for kind, items in by_kind.items():
         for db, p in items[:SHOW_PER_KIND]:
-            print(f"  {kind}  {p.path}: {p.message}", file=file)
+            print(f"  {kind}  {_shown_path(p.path)}: {printable(p.message)}", file=file)
         if len(items) > SHOW_PER_KIND:
             print(f"  ... and {len(items) - SHOW_PER_KIND} more {kind} problems (--json lists all)", file=file)
 
@@ -131,7 +142,7 @@ def run_show(args) -> int:
         print(json.dumps(out))
         return 0
     for scan in report.scans:
-        print(f"\n{scan.name}  (adapter {scan.adapter}, role {scan.role}, root {scan.root})"
+        print(f"\n{scan.name}  (adapter {scan.adapter}, role {scan.role}, root {_shown_path(scan.root)})"
               + ("  [synthetic]" if scan.synthetic else ""))
         if len(scan.records) != len(scan.result.records):
             moved = len(scan.result.records) - len(scan.records)
@@ -140,16 +151,18 @@ def run_show(args) -> int:
                      if scan.shared else ""))
         _print_counts(scan.counts())
         _print_problems([(scan.name, p) for p in scan.result.problems])
+    print(f"\ntaxonomy ({_shown_path(cfg.taxonomy.origin)})")
+    _print_problems([("", p) for p in report.config_problems])
     dups = [d for d in report.duplicates if not d.conflict]
     print(f"\nduplicates (same video, same split): {len(dups)}")
     for d in dups[:SHOW_PER_KIND]:
-        print(f"  {d.message()}")
+        print(f"  {printable(d.message())}")
     if len(dups) > SHOW_PER_KIND:
         print(f"  ... and {len(dups) - SHOW_PER_KIND} more (--json lists all)")
     conflicts = report.split_conflicts
     print(f"split conflicts (resolved towards test): {len(conflicts)}")
     for d in conflicts[:SHOW_PER_KIND]:
-        print(f"  {d.message()}")
+        print(f"  {printable(d.message())}")
     if len(conflicts) > SHOW_PER_KIND:
         print(f"  ... and {len(conflicts) - SHOW_PER_KIND} more (--json lists all)")
     if report.not_scanned:
@@ -169,11 +182,11 @@ def _print_protocol(report) -> None:
              "fakes by class": ", ".join(f"{c} {n}" for c, n in r["fakes by class"].items()) or "-"}
             for r in protocol_summary(report)]
     print("\nprotocol (videos kept per database and split):")
-    print_table(rows, ["database", "split", "reals", "fakes", "identities", "fakes by class"])
+    _print_table(rows, ["database", "split", "reals", "fakes", "identities", "fakes by class"])
     leaks = leakage(report)
     print(f"leakage (training fakes whose person or source video is a val/test real): {len(leaks) or 'none'}")
     for leak in leaks[:SHOW_PER_KIND]:
-        print(f"  {leak.message()}")
+        print(f"  {printable(leak.message())}")
     if len(leaks) > SHOW_PER_KIND:
         print(f"  ... and {len(leaks) - SHOW_PER_KIND} more (--json lists all)")
 
@@ -184,5 +197,5 @@ def run_adapters(args) -> int:
         a = ADAPTERS[name]
         opts = ", ".join(f"{k} ({'|'.join(v) if isinstance(v, tuple) else v})" for k, v in a.options.items())
         rows.append({"adapter": name, "options": opts or "-", "layout": a.description})
-    print_table(rows, ["adapter", "options", "layout"])
+    _print_table(rows, ["adapter", "options", "layout"])
     return 0

@@ -9,19 +9,29 @@ membership, so "every video of dataset X" reads it.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import pyarrow as pa
+
+from data_catalog.names import path_to_text, printable
 
 from .connection import Store
 
 VIDEO_COLUMNS = ("video_id", "path", "true_class", "dataset")
 
 
+def _text(value):
+    """A name from the file system (str, Path, bytes, or None) as stored text."""
+    return None if value is None else path_to_text(value if isinstance(value, (str, bytes, os.PathLike)) else str(value))
+
+
 def videos_table(records: Sequence, synthetic: bool | Sequence[bool] = False,
                  also_in: dict[str, list[str]] | None = None) -> pa.Table:
     """`videos` rows for `VideoRecord`s; `synthetic` is one flag or one per record, `also_in`
-    maps a kept video id to the other datasets that claim the same file in the same split."""
+    maps a kept video id to the other datasets that claim the same file in the same split.
+    Paths and names taken from the file system are stored as `data_catalog.names.path_to_text`
+    (valid UTF-8, reversible: the faces stage opens `text_to_path(path)`)."""
     n = len(records)
     also_in = also_in or {}
     flags = [bool(synthetic)] * n if isinstance(synthetic, bool) else [bool(s) for s in synthetic]
@@ -30,13 +40,13 @@ def videos_table(records: Sequence, synthetic: bool | Sequence[bool] = False,
         "database": pa.array([r.database for r in records], pa.string()),
         "split": pa.array([r.split for r in records], pa.string()),
         "dataset": pa.array([r.dataset for r in records], pa.string()),
-        "relpath": pa.array([r.relpath for r in records], pa.string()),
-        "path": pa.array([str(r.path) for r in records], pa.string()),
+        "relpath": pa.array([_text(r.relpath) for r in records], pa.string()),
+        "path": pa.array([_text(r.path) for r in records], pa.string()),
         "true_class": pa.array([r.true_class for r in records], pa.string()),
         "is_fake": pa.array([r.is_fake for r in records], pa.bool_()),
-        "identity": pa.array([r.identity for r in records], pa.string()),
-        "method": pa.array([r.method for r in records], pa.string()),
-        "source_ids": pa.array([list(r.source_ids) for r in records], pa.list_(pa.string())),
+        "identity": pa.array([_text(r.identity) for r in records], pa.string()),
+        "method": pa.array([_text(r.method) for r in records], pa.string()),
+        "source_ids": pa.array([[_text(s) for s in r.source_ids] for r in records], pa.list_(pa.string())),
         "synthetic": pa.array(flags, pa.bool_()),
         "also_in": pa.array([also_in.get(r.video_id) for r in records], pa.list_(pa.string())),
     })
@@ -53,12 +63,13 @@ def datasets_table(dataset, database, split, role, labelled, synthetic, source) 
 
 
 def problems_table(problems: Sequence) -> pa.Table:
-    """`catalog_problems` rows for (database, `data_catalog.databases.Problem`) pairs."""
+    """`catalog_problems` rows for (database, `data_catalog.databases.Problem`) pairs; the path
+    as stored text (`path_to_text`), the message on one line (`printable`)."""
     return pa.table({
         "database": pa.array([db for db, _ in problems], pa.string()),
         "kind": pa.array([p.kind for _, p in problems], pa.string()),
-        "path": pa.array([p.path for _, p in problems], pa.string()),
-        "message": pa.array([p.message for _, p in problems], pa.string()),
+        "path": pa.array([_text(p.path) for _, p in problems], pa.string()),
+        "message": pa.array([printable(p.message) for _, p in problems], pa.string()),
     })
 
 
