@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from . import controls, queries, states
+from .plain import literal
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 # (file under dashboard/pages, title, icon, url path)
@@ -43,7 +44,7 @@ def main() -> None:
     nav = st.navigation(pages())
     ws = str(queries.workspace_root())
     path = queries.store_path()
-    st.sidebar.caption(f"Workspace (fixed at launch): `{ws}`")
+    st.sidebar.caption("Workspace (fixed at launch): " + literal(ws))
     st.session_state["_view"] = None
     ok = False
     with states.guard(ws):

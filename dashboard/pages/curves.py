@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import controls, figures, queries, states, tables
+from dashboard.plain import literal
 from engine.approaches import choose_classifier
 from engine.metrics import error_curves
 
@@ -44,7 +45,7 @@ def page() -> None:
         s = s.loc[s["is_real"].notna()]
         y = s["is_real"].to_numpy().astype(bool)
         if y.all() or not y.any():
-            st.caption(f"{o}: needs both real and fake samples for a curve")
+            st.caption(f"{literal(o)}: needs both real and fake samples for a curve")
             continue
         fpr, fnr = error_curves(s["real_score"].to_numpy(), y)
         curves.append({"label": tables.display_label(by_run.loc[r, "approach"], c), "fpr": fpr, "fnr": fnr,
@@ -56,7 +57,7 @@ def page() -> None:
     c1, c2 = st.columns(2)
     c1.plotly_chart(roc, key="roc", config={"displaylogo": False})
     c2.plotly_chart(det, key="det", config={"displaylogo": False})
-    st.caption(f"{dataset} · {view.level} level · FPR = fakes accepted as real, FNR = reals rejected "
+    st.caption(f"{literal(dataset)} · {view.level} level · FPR = fakes accepted as real, FNR = reals rejected "
                "(the paper's convention: real is the positive class)")
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import controls, queries, tables
+from dashboard.plain import literal, plain
 
 
 def _sources(config_json: str) -> str:
@@ -45,10 +46,11 @@ def page() -> None:
     })
     st.dataframe(show, hide_index=True, key="runs_table", width="stretch")
     r = runs.loc[runs["run_id"] == view.run_id].iloc[0]
-    st.subheader(f"Selected run: {view.run_id}")
-    st.markdown(f"- backbone **{r['backbone']}**, pretrained weights: **{r['pretrained_source'] or 'unknown'}**\n"
-                f"- classes ({len(r['classes'])}): {', '.join(view.style.name(c) for c in r['classes'])}\n"
-                f"- {_sources(r['config_json'])}")
+    st.subheader(f"Selected run: {literal(view.run_id)}")
+    st.markdown(f"- backbone **{plain(r['backbone'])}**, "
+                f"pretrained weights: **{plain(r['pretrained_source'] or 'unknown')}**\n"
+                f"- classes ({len(r['classes'])}): {', '.join(plain(view.style.name(c)) for c in r['classes'])}\n"
+                f"- {plain(_sources(r['config_json']))}")
     ep = ov["epochs"]
     ep = ep.loc[ep["run_id"] == view.run_id]
     if len(ep):

@@ -13,23 +13,26 @@ from pathlib import Path
 
 from data_catalog.errors import AtlasError
 
-from .common import add_parser, add_workspace_arg, workspace_of
+from ..config import DashboardSection
+from .common import add_parser, add_workspace_arg, option_arg, workspace_of
 
 ENTRY = Path(__file__).resolve().parents[2] / "streamlit_app.py"
+# Serves ENTRY behind the Host check and anti-framing headers (dashboard.http_guard), on every route.
+GUARDED_LAUNCHER = ENTRY.with_name("dashboard_server.py")
 
 
 def register(sub) -> None:
     p = add_parser(sub, "serve", "open the dashboard (Streamlit) on this machine",
                    "dfatlas serve --workspace ./dfatlas-workspace --port 8501")
     add_workspace_arg(p)
-    p.add_argument("--port", type=int, default=8501, help="first port to try; the next free one is used if taken")
+    p.add_argument("--port", type=option_arg(DashboardSection, "port"), default=8501, help="first port to try; the next free one is used if taken")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default: localhost only; ::1 for IPv6 loopback; another address exposes "
                         "the dashboard)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="another host name the browser may use to reach the dashboard (repeatable); "
                         "connections naming any other host are refused (DNS-rebinding guard)")
-    p.add_argument("--max-upload-mb", type=int, default=200, help="upload limit of the Analyse page")
+    p.add_argument("--max-upload-mb", type=option_arg(DashboardSection, "max_upload_mb"), default=200, help="upload limit of the Analyse page")
     p.set_defaults(func=run)
 
 
@@ -92,12 +95,14 @@ def allowed_hosts(host: str, extra=()) -> list[str]:
 
 
 def streamlit_command(entry: Path, host: str, port: int, max_upload_mb: int = 200, extra_hosts=()) -> list[str]:
-    """The `streamlit run` command line; safety settings passed explicitly (not only via .streamlit/)."""
-    return [sys.executable, "-m", "streamlit", "run", str(entry),
+    """The `streamlit run` command line: the guarded launcher serving `entry`; safety settings passed
+    explicitly (not only via .streamlit/)."""
+    return [sys.executable, "-m", "streamlit", "run", str(GUARDED_LAUNCHER),
             "--server.address", host, "--server.port", str(port), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(max_upload_mb),
             "--client.showErrorDetails", "none", "--server.fileWatcherType", "none",
-            *[arg for name in allowed_hosts(host, extra_hosts) for arg in ("--server.allowedHosts", name)]]
+            *[arg for name in allowed_hosts(host, extra_hosts) for arg in ("--server.allowedHosts", name)],
+            "--", str(entry)]
 
 
 def run_server(cmd: list[str], env: dict, cwd: str) -> int:
@@ -146,7 +151,8 @@ def run(args) -> int:
         raise AtlasError(f"dashboard entry {ENTRY} not found (is dfatlas installed from a checkout?)")
     host = check_host(args.host)
     if not is_loopback(host):
-        print(f"warning: binding to {host} exposes the dashboard beyond this machine", file=sys.stderr)
+        print(f"warning: binding to {host} exposes the dashboard beyond this machine; browsers must reach it as "
+              f"{host} or a name given with --allow-host", file=sys.stderr)
     port = free_port(host, args.port)
     if port != args.port:
         print(f"port {args.port} is taken; using {port}", file=sys.stderr)
