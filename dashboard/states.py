@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 import streamlit as st
 
 from data_catalog.errors import AtlasError
-from engine.store import StoreBusy, StoreError, StoreMissing
+from engine.store import StoreBusy, StoreDamaged, StoreError, StoreMissing
+from engine.store.connection import damaged, is_damage
+from engine.workspace import Workspace
 
 DEMO = "dfatlas demo --workspace {ws}"
 
@@ -25,14 +28,25 @@ def guard(ws: str):
         st.warning(f"**The store is busy.** {exc}\n\nThe page reads it again on the next interaction; "
                    "a job writing it right now (training, embedding) holds it briefly.")
         st.button("Try again", key="_retry_busy")
+    except StoreDamaged as exc:
+        damaged_store(exc)
     except StoreError as exc:
         st.warning(f"**The store cannot be read.** {exc}")
     except AtlasError as exc:
         st.warning(str(exc))
     except duckdb.Error as exc:
+        if is_damage(exc):
+            damaged_store(damaged(Workspace(Path(ws)).store_path, exc))
+            return
         st.warning(f"**The store could not be queried** ({type(exc).__name__}): {str(exc).splitlines()[0]}\n\n"
                    f"If it comes from an older or partial pipeline run, run the pipeline again, e.g. "
                    f"`{DEMO.format(ws=ws)}`.")
+
+
+def damaged_store(exc: StoreDamaged) -> None:
+    """A damaged store: how to recover it — never `dfatlas demo`, which builds another store."""
+    st.error(f"**The store is damaged.** {exc}\n\nThe dashboard only reads it, and no dfatlas job writes "
+             "into it until it is restored or replaced.")
 
 
 def no_runs(ws: str) -> None:

@@ -76,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        from .diskspace import disk_full, is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        # a full disk that no writer turned into DiskFull (a library's own temp file): one line still
+        print(f"dfatlas: error: {disk_full(getattr(exc, 'filename', None) or os.getcwd(), None, exc)}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -284,7 +284,8 @@ def read_checkpoint(path: Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise AtlasError(f"{path}: not a readable dfatlas checkpoint ({str(exc).splitlines()[0][:160]})") from None
+        raise AtlasError(f"{path}: not a readable dfatlas checkpoint ({str(exc).splitlines()[0][:160]}); a damaged "
+                         "checkpoint of a run is trained anew by `dfatlas train --retrain`") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise AtlasError(f"{path}: not a dfatlas checkpoint (format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__!r})")
     return ckpt

@@ -14,7 +14,8 @@ def register(sub) -> None:
         description=(
             "Sample [faces] frames_per_video frames per video, find the most confident face,\n"
             "enlarge/square/resize it and write crops + store rows. Re-running skips videos\n"
-            "already done with the same [faces] settings; changed settings get a new key."
+            "already done with the same [faces] settings (and extracts again those whose crop\n"
+            "files are missing; --verify also decodes them); changed settings get a new key."
         ),
     )
     add_config_arg(p)
@@ -27,6 +28,9 @@ def register(sub) -> None:
     p.add_argument("--executor", choices=("process", "ray"), default="process",
                    help="local process pool, or Ray (pip install 'dfatlas[cluster]'; uses $RAY_ADDRESS if set)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="process at most N new videos (a quick try)")
+    p.add_argument("--verify", action="store_true",
+                   help="also decode every crop of the videos already done (their files are always checked to "
+                        "exist), and read the whole store back to check its checksums")
     p.set_defaults(func=run)
 
 
@@ -38,11 +42,15 @@ def run(args) -> int:
     ws = workspace_of(args)
     with ws.lock("faces", wait=args.wait):
         with stage(f"faces ({cfg.faces.settings_key()})"):
+            if args.verify:
+                ws.store().verify()  # StoreDamaged before anything is written
             summary, videos = extract_for_config(cfg, ws, db=args.db, split=args.split, workers=args.workers,
-                                                 executor=args.executor, limit=args.limit)
+                                                 executor=args.executor, limit=args.limit, verify=args.verify)
     models = ", ".join(f"{n} ({m['source']})" for n, m in summary.models.items())
     print(f"settings key {summary.settings_key}: {summary.requested} videos, {summary.skipped} already done, "
           f"{summary.processed} processed now with {summary.workers} {summary.executor} worker(s); models: {models}")
+    if summary.restored:
+        print(f"{summary.restored} video(s) had missing or damaged crop files: extracted again")
     if summary.processed:
         share = summary.decode_s / max(summary.decode_s + summary.detect_s, 1e-9)
         print(f"{summary.faces} faces from {summary.frames} frames in {summary.seconds:.1f} s: "

@@ -17,7 +17,8 @@ def register(sub) -> None:
         description=(
             "Train one approach on the faces of the training super-set (run `dfatlas faces` first).\n"
             "The run id is <approach>-<hash of the training config>: running the same command again\n"
-            "resumes an interrupted run from its last epoch, and a finished run is a cache hit.\n"
+            "resumes an interrupted run from its last epoch, and a finished run is a cache hit\n"
+            "(--retrain trains it anew, e.g. after `analyze` found its checkpoint damaged).\n"
             "Multi-GPU: --ddp N, or `torchrun --nproc_per_node=N -m engine.training --config ... --approach ...`."
         ),
     )
@@ -29,6 +30,11 @@ def register(sub) -> None:
     p.add_argument("--backbone", metavar="NAME", help="override [model] backbone (any timm model name)")
     p.add_argument("--epochs", type=option_arg(TrainSection, "epochs"), metavar="N", help="override [train] epochs")
     p.add_argument("--resume", action="store_true", help="only resume an existing run (error if there is none)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train the run anew even if it finished (a damaged checkpoint, an unwanted result): its "
+                        "folder is moved to runs/.replaced/ and its embeddings, predictions and maps are dropped")
+    p.add_argument("--discard-old", action="store_true",
+                   help="with --retrain: delete the earlier run folder instead of moving it aside")
     p.add_argument("--ddp", type=number_arg(int, Range(0, 1024)), metavar="N", default=0,
                    help="data-parallel over N local processes (one per GPU; gloo on CPU)")
     add_wait_arg(p)
@@ -36,22 +42,28 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..training import apply_overrides, check_request, finished_result, run_ddp, train
+    from ..training import apply_overrides, check_request, finished_result, retrain_run, run_ddp, train
 
     cfg = apply_overrides(config_of(args), args.backbone, args.epochs)
     approaches = list(approach_names(trainable_only=True)) if args.all else [args.approach]
     for a in approaches:  # bad input before anything starts
         check_request(cfg, a)
+    if args.resume and args.retrain:
+        raise AtlasError("--resume and --retrain contradict each other: --retrain starts the run anew")
+    if args.discard_old and not args.retrain:
+        raise AtlasError("--discard-old only goes with --retrain")
     ws = workspace_of(args).ensure()
     rows = []
     with ws.lock(f"train {'all' if args.all else args.approach}", wait=args.wait):
         for a in approaches:
             if args.ddp > 1:
+                if args.retrain:
+                    retrain_run(ws, cfg.run_id(a), args.discard_old)
                 run_ddp(args.config, a, ws, args.ddp, backbone=args.backbone, epochs=args.epochs,
                         resume_only=args.resume)
                 rows.append(finished_result(ws, cfg.run_id(a)).summary() | {"ranks": args.ddp})
             else:
-                res = train(cfg, a, ws, resume_only=args.resume)
+                res = train(cfg, a, ws, resume_only=args.resume, retrain=args.retrain, discard_old=args.discard_old)
                 rows.append(res.summary())
     print_table(rows)
     return 0

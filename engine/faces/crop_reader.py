@@ -38,7 +38,8 @@ def read_crops(workspace, crop_paths: Iterable[str], size: int | None = None, th
     def load(p: Path) -> np.ndarray:
         img = read_crop(p, size)
         if img is None:
-            raise AtlasError(f"face crop {p} is missing or unreadable; re-run `dfatlas faces`")
+            raise AtlasError(f"face crop {p} is missing or unreadable; run `dfatlas faces` for this config: it "
+                             "re-extracts the videos whose crops are missing (`--verify` also finds damaged ones)")
         return img
 
     if threads > 1:

@@ -6,7 +6,8 @@ process pool by default, this process with `executor="inline"`, or Ray) and
 hands batches of results to the writer (`engine.faces.writer`), which writes
 crop files and then each batch's `faces` and `face_videos` rows in one
 transaction. A re-run skips every video that has a finished status row for
-the same settings key.
+the same settings key and all of whose crop files are there (a deleted or
+damaged crop makes its video be extracted again).
 
 The caller holds the workspace lock (`with ws.lock("faces"): ...`) — this
 module does not take it, so a larger job (the demo, an analysis) can call it
@@ -37,6 +38,7 @@ class FaceSummary:
     settings_key: str
     requested: int = 0            # videos asked for
     skipped: int = 0              # already done with this settings key
+    restored: int = 0             # believed done, but a crop file was missing or damaged: extracted again
     processed: int = 0            # done in this call
     counts: dict = field(default_factory=lambda: {s: 0 for s in STATUSES})  # this call's statuses
     faces: int = 0                # face crops written in this call
@@ -118,12 +120,14 @@ def _video_table(videos) -> pa.Table:
 def extract_faces(workspace, videos, faces, *, workers: int | None = None, executor: str = "process",
                   progress: bool = True, batch_videos: int = 16, batch_seconds: float = 5.0,
                   models: dict[str, ModelFile] | None = None, limit: int | None = None,
-                  on_progress: Callable[[int, int], None] | None = None) -> FaceSummary:
+                  on_progress: Callable[[int, int], None] | None = None, verify: bool = False) -> FaceSummary:
     """Face crops for `videos` (VideoRecords, `videos`-table rows as dicts, a DataFrame or an
     Arrow table with video_id and path) with the `[faces]` settings `faces`.
 
     Skips videos already done with the same settings key; returns a FaceSummary of this call.
     `on_progress(done, total)` is called after every video (the dashboard's jobs use it).
+    The crop files of the videos believed done are checked first (exist, not empty; `verify` also
+    decodes each): a video with a missing or damaged crop is extracted again.
     """
     runner = executor_named(executor)
     workspace.ensure()
@@ -135,6 +139,8 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
     writer.record_settings(store, faces, models)
     done = face_table.finished_videos(store, key, FINAL_STATUSES)
     ids = table.column("video_id").to_pylist()
+    restore = writer.videos_with_bad_crops(store, workspace, key, done & set(ids), decode=verify)
+    done -= restore
     paths = table.column("path").to_pylist()
     seen: set[str] = set()
     todo: list[VideoTask] = []
@@ -152,7 +158,8 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
     log_dir.mkdir(parents=True, exist_ok=True)
     spec = FinderSpec(tuple(sorted((n, m.path) for n, m in models.items())), faces.detector, faces.tiling,
                       faces.min_confidence, str(log_dir / "mediapipe.log"))
-    summary = FaceSummary(key, requested=len(set(ids)), skipped=len(set(ids) & done), workers=n_workers,
+    summary = FaceSummary(key, requested=len(set(ids)), skipped=len(set(ids) & done), restored=len(restore),
+                          workers=n_workers,
                           executor=executor, models={n: m.to_dict() for n, m in models.items()})
     if not todo:
         return summary

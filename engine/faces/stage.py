@@ -25,11 +25,12 @@ def videos_for_config(cfg, workspace, db: str | None = None, split: str | None =
 
 def extract_for_config(cfg, workspace, db: str | None = None, split: str | None = None,
                        workers: int | None = None, executor: str = "process", progress: bool = True,
-                       limit: int | None = None) -> tuple[FaceSummary, pa.Table]:
+                       limit: int | None = None, verify: bool = False) -> tuple[FaceSummary, pa.Table]:
     """Faces for the config's databases (optionally one database / one split); when the store
     has none of their videos yet, the catalog is recorded first.
 
-    Returns the summary and the videos it covered (for per-class tables).
+    Returns the summary and the videos it covered (for per-class tables). `verify`: decode every crop
+    of the videos believed done, not only check that it is there.
     """
     workspace.ensure()
     videos = videos_for_config(cfg, workspace, db, split)
@@ -42,5 +43,5 @@ def extract_for_config(cfg, workspace, db: str | None = None, split: str | None 
             raise AtlasError(f"no videos found in {where}" + (f" for split {split!r}" if split else "")
                              + ": check the [sources] roots in " + str(cfg.path))
     summary = extract_faces(workspace, videos, cfg.faces, workers=workers, executor=executor,
-                            progress=progress, limit=limit)
+                            progress=progress, limit=limit, verify=verify)
     return summary, videos

@@ -10,8 +10,8 @@
 Callers outside this package never write SQL text: they call these functions.
 """
 
-from .connection import Store, StoreBusy, StoreError, StoreMissing, arrow_to_matrix, matrix_to_arrow
+from .connection import Store, StoreBusy, StoreDamaged, StoreError, StoreMissing, arrow_to_matrix, matrix_to_arrow
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["Store", "StoreBusy", "StoreError", "StoreMissing", "arrow_to_matrix", "matrix_to_arrow", "MIGRATIONS",
+__all__ = ["Store", "StoreBusy", "StoreDamaged", "StoreError", "StoreMissing", "arrow_to_matrix", "matrix_to_arrow", "MIGRATIONS",
            "SCHEMA_VERSION"]

@@ -26,6 +26,8 @@ import pyarrow as pa
 
 from data_catalog.errors import AtlasError
 
+from ..diskspace import disk_full, is_disk_full
+
 
 class StoreError(AtlasError):
     """The store is missing, too new, or unusable."""
@@ -39,9 +41,60 @@ class StoreBusy(StoreError):
     pass
 
 
+class StoreDamaged(StoreError):
+    """The store file fails DuckDB's checksums (or cannot be read back): nothing writes into it."""
+
+
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 _LOCK_WORDS = ("lock", "Conflicting", "being used by another")
+_DAMAGE_WORDS = ("Corrupt database file", "checksum", "not a valid DuckDB database file", "Could not read enough bytes",
+                 "Failed to load metadata", "database has been invalidated")
+_PROBED: dict[tuple, str | None] = {}  # store file version -> None (probed, sound) or the damage found
+
+
+def _file_version(path: Path) -> tuple:
+    """Which version of the file a probe saw: a restored copy or a new write gets probed again."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path),)
+    return (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def is_damage(exc: BaseException) -> bool:
+    """DuckDB's words for a file that fails its checksums or cannot be read back."""
+    return isinstance(exc, (duckdb.Error, OSError)) and (
+        isinstance(exc, (duckdb.SerializationException, duckdb.InternalException))
+        or any(w in str(exc) for w in _DAMAGE_WORDS))
+
+
+def damaged(path: Path, exc: BaseException | str) -> StoreDamaged:
+    """The one-line error for a damaged store, with the ways to recover."""
+    what = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return StoreDamaged(
+        f"store {path} is damaged ({what}): dfatlas does not write into it. Recover by restoring a copy of that file, "
+        f"or start a new store: move it aside (mv {path} {path}.damaged) and re-run the stages — the workspace's "
+        "run folders are reused (finished runs are not trained again), faces, embeddings and maps are computed "
+        "again")
+
+
+def probe(con: duckdb.DuckDBPyConnection, full: bool = False) -> None:
+    """Read every table back so that DuckDB checks the checksums of the blocks it reads: the scalar
+    columns (quick: ids, statuses, numbers — a tenth of a second on a store of a million rows), or every
+    column with `full` (thumbnails and embeddings too: seconds per GB). Raises the DuckDB error found."""
+    cols = con.execute("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                       "WHERE table_schema = 'main' AND table_name IN (SELECT table_name FROM "
+                       "information_schema.tables WHERE table_type = 'BASE TABLE') "
+                       "ORDER BY table_name, ordinal_position").fetchall()
+    by_table: dict[str, list[str]] = {}
+    for table, column, dtype in cols:
+        bulky = dtype.upper() in ("BLOB", "BYTEA") or dtype.endswith("]") or dtype.upper().startswith(("STRUCT", "MAP"))
+        if full or not bulky:
+            by_table.setdefault(table, []).append(column)
+    for table, columns in by_table.items():
+        aggs = ", ".join(f'min("{c}")' for c in columns)
+        con.execute(f'SELECT count(*), {aggs} FROM "{table}"').fetchall()
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -60,6 +113,7 @@ class Store:
         self.retry_seconds = retry_seconds
         self.announce_after = announce_after
         self._checked = False
+        self._pending_bytes = 0  # Arrow bytes inserted in the open transaction (a full disk's estimate)
 
     # -- connections ---------------------------------------------------------
     @contextmanager
@@ -71,12 +125,39 @@ class Store:
             )
         con = self._open_with_retry()
         try:
-            if not self._checked:
-                self._check_schema(con)
-                self._checked = True
-            yield con
+            try:
+                if not self._checked:
+                    self._check_schema(con)
+                    self._check_integrity(con)
+                    self._checked = True
+                yield con
+            except (duckdb.Error, OSError) as exc:
+                if is_damage(exc):
+                    _PROBED[_file_version(self.path)] = str(exc)
+                    raise damaged(self.path, exc) from None
+                if not self.read_only and is_disk_full(exc):
+                    raise disk_full(self.path, self._pending_bytes, exc) from None
+                raise
         finally:
-            con.close()
+            try:
+                con.close()
+            except duckdb.Error:
+                pass
+
+    def _check_integrity(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The quick probe, once per process and version of the store file: a damaged store is refused at
+        open, before anything is written into it."""
+        key = _file_version(self.path)
+        if key not in _PROBED:
+            probe(con)
+            _PROBED[key] = None
+        elif _PROBED[key] is not None:
+            raise damaged(self.path, _PROBED[key])
+
+    def verify(self) -> None:
+        """The full probe (every column of every table); `StoreDamaged` when a block fails its checksum."""
+        with self.connect() as con:
+            probe(con, full=True)
 
     def _open_with_retry(self) -> duckdb.DuckDBPyConnection:
         start = time.monotonic()
@@ -87,7 +168,12 @@ class Store:
                 if not self.read_only:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 return duckdb.connect(str(self.path), read_only=self.read_only)
-            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            except (duckdb.Error, OSError) as exc:
+                if is_damage(exc):
+                    _PROBED[_file_version(self.path)] = str(exc)
+                    raise damaged(self.path, exc) from None
+                if is_disk_full(exc):
+                    raise disk_full(self.path, None, exc) from None
                 if not _is_lock_error(exc):
                     raise StoreError(f"cannot open store {self.path}: {exc}") from None
                 waited = time.monotonic() - start
@@ -130,7 +216,10 @@ class Store:
                 con.execute("INSERT INTO schema_version (version) VALUES (?)", [v + 1])
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
             raise
 
     @contextmanager
@@ -139,12 +228,16 @@ class Store:
         if self.read_only:
             raise StoreError("this store handle is read-only")
         with self.connect() as con:
+            self._pending_bytes = 0
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                try:  # a failed COMMIT has ended the transaction already: keep its error, not ROLLBACK's
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
                 raise
 
     # -- convenience for single units of work --------------------------------
@@ -204,6 +297,7 @@ class Store:
             return 0
         cols = ", ".join(f'"{c}"' for c in data.column_names) if isinstance(data, pa.Table) else ", ".join(
             f'"{c}"' for c in data.columns)
+        self._pending_bytes += data.nbytes if isinstance(data, pa.Table) else int(data.memory_usage(deep=True).sum())
         view = f"_incoming_{table}"
         con.register(view, data)
         try:

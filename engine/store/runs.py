@@ -49,6 +49,27 @@ def write_epoch(store: Store, row: dict) -> None:
     store.insert("epochs", pa.Table.from_pylist([row], schema=EPOCHS_SCHEMA), replace=True)
 
 
+def discard_run_results(store: Store, run_id: str) -> dict[str, int]:
+    """Everything computed from a run's weights — epochs, embeddings, classifiers, predictions, maps and
+    their points — deleted in one transaction (a retrain: the new weights make them stale); the `runs`
+    row stays for the new training to replace. Returns the rows deleted per table."""
+    counts = {}
+    with store.transaction() as con:
+        maps = "SELECT projection_id FROM projections WHERE run_id = ?"
+        for table, where in (("projection_points", f"projection_id IN ({maps})"), ("projections", "run_id = ?"),
+                             ("predictions", "run_id = ?"), ("classifiers", "run_id = ?"),
+                             ("embeddings", "run_id = ?"), ("epochs", "run_id = ?")):
+            counts[table] = con.execute(f"SELECT count(*) FROM {table} WHERE {where}", [run_id]).fetchall()[0][0]
+            con.execute(f"DELETE FROM {table} WHERE {where}", [run_id])
+    return counts
+
+
+def set_status(store: Store, run_id: str, status: str, message: str | None) -> None:
+    """A run's status and message (a retrain marks the old row before its folder is trained anew)."""
+    store.execute("UPDATE runs SET status = ?, message = ?, updated_at = current_timestamp WHERE run_id = ?",
+                  [status, message, run_id])
+
+
 def set_embedding_dim(store: Store, run_id: str, dim: int) -> None:
     store.execute("UPDATE runs SET embedding_dim = coalesce(embedding_dim, ?) WHERE run_id = ?", [dim, run_id])
 

@@ -26,10 +26,10 @@ from .distributed import Dist, dist_from_env, pick_device, use_bf16
 from .launch import run_ddp
 from .loop import NonFiniteLoss, TrainUnit, train_epoch, validate
 from .optim import epoch_lr
-from .run_folder import BEST, LAST, LOG_FILE, RUN_FILE, TrainResult, finished_result
+from .run_folder import BEST, LAST, LOG_FILE, RUN_FILE, TrainResult, finished_result, retrain_run
 from .trainer import apply_overrides, check_request, train
 
 __all__ = ["BEST", "LAST", "LOG_FILE", "RUN_FILE", "BatchSource", "Dist", "FaceSet", "NonFiniteLoss", "TrainResult",
            "TrainUnit", "apply_overrides", "balance_labels", "check_request", "dist_from_env", "epoch_batches",
-           "epoch_lr", "finished_result", "pick_device", "run_ddp", "train", "train_epoch", "training_faces",
+           "epoch_lr", "finished_result", "pick_device", "retrain_run", "run_ddp", "train", "train_epoch", "training_faces",
            "use_bf16", "validate"]

@@ -29,6 +29,7 @@ import pandas as pd
 from data_catalog.errors import AtlasError
 from data_catalog.records import UNSEEN_FAKE
 
+from ..diskspace import DiskFull, reserve
 from ..faces import read_crop
 from ..store.catalog import dataset_databases
 from ..store.faces import labelled_faces
@@ -130,6 +131,11 @@ def build_crop_cache(workspace, frame: pd.DataFrame, size: int, *, threads: int 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}.npy")
     arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(ids), size, size, 3))
+    try:
+        reserve(tmp)  # a full disk: DiskFull now, not a SIGBUS while the map is filled
+    except DiskFull:
+        del arr
+        raise
     paths = [workspace.root / p for p in frame["crop_path"].tolist()]
     threads = threads or min(8, os.cpu_count() or 1)
     missing: list[str] = []
@@ -158,7 +164,7 @@ def build_crop_cache(workspace, frame: pd.DataFrame, size: int, *, threads: int 
         del arr
         tmp.unlink(missing_ok=True)
         raise AtlasError(f"{len(missing)} face crop file(s) are missing or unreadable, e.g. {missing[0]}; "
-                         "re-run `dfatlas faces` for this config")
+                         "run `dfatlas faces` for this config: it re-extracts the videos whose crops are missing")
     arr.flush()
     del arr
     os.replace(tmp, out)

@@ -10,9 +10,9 @@ Only rank 0 writes: a `RunFolder` of another rank reads but never writes.
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ import torch
 
 from data_catalog.errors import AtlasError
 
+from ..diskspace import DiskFull, remove_quietly, write_atomic
 from ..models import CHECKPOINT_FORMAT, read_checkpoint
 from ..provenance import code_revision, environment
 from ..store import runs as run_table
@@ -33,6 +34,7 @@ RUN_FILE = "run.json"
 LOG_FILE = "train_log.jsonl"
 LAST = "last.pt"
 BEST = "best.pt"
+RETRAIN_NOTE = ".retrained"  # written by retrain_run into the fresh folder; becomes the run's message
 
 _ROW_COLUMNS = [f.name for f in run_table.RUNS_SCHEMA]
 _EPOCH_COLUMNS = [f.name for f in run_table.EPOCHS_SCHEMA]
@@ -48,7 +50,7 @@ def check_run_folder(run_dir: Path, run_id: str, approach: str) -> dict | None:
         raise AtlasError(f"{run_dir} exists and is not a run folder")
     meta_file = run_dir / RUN_FILE
     if not meta_file.is_file():
-        if any(run_dir.iterdir()):
+        if any(not p.name.startswith(".") for p in run_dir.iterdir()):
             raise AtlasError(f"{run_dir} is not a dfatlas run (no {RUN_FILE}); move it away or use another workspace")
         return None
     try:
@@ -61,15 +63,21 @@ def check_run_folder(run_dir: Path, run_id: str, approach: str) -> dict | None:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=1, sort_keys=True, default=str).encode())
 
 
 def save_checkpoint(path: Path, ckpt: dict) -> None:
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    """Serialised in memory first (torch.save's own errors do not say that a disk is full), then written
+    through a temp file that a failure removes: a full disk is a `DiskFull` with the checkpoint's size."""
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    write_atomic(path, buf.getbuffer())
+
+
+def remove_temp_files(run_dir: Path) -> None:
+    """Temp files a killed process left in a run folder (a kill -9 between write and rename)."""
+    for p in list(run_dir.glob(".tmp-*")) + list(run_dir.glob("*.tmp")):
+        remove_quietly(p)
 
 
 def read_log(run_dir: Path) -> list:
@@ -85,6 +93,39 @@ def read_log(run_dir: Path) -> list:
         except (ValueError, KeyError):
             continue
     return [out[k] for k in sorted(out)]
+
+
+def retrain_run(ws, run_id: str, discard: bool = False) -> Path | None:
+    """Make way for training run `run_id` anew: its folder is moved aside to `runs/.replaced/` (deleted
+    with `discard`) and the store's results of its old weights are deleted. Returns where the old
+    folder went (None: deleted, or there was none)."""
+    import shutil
+
+    run_dir = ws.run_dir(run_id)
+    moved = None
+    if run_dir.exists() or run_dir.is_symlink():
+        if discard:
+            if run_dir.is_dir() and not run_dir.is_symlink():
+                shutil.rmtree(run_dir)
+            else:
+                run_dir.unlink()
+        else:
+            aside = ws.runs_dir / ".replaced"
+            aside.mkdir(parents=True, exist_ok=True)
+            moved = aside / f"{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
+            n = 1
+            while moved.exists():
+                n += 1
+                moved = aside / f"{run_id}-{time.strftime('%Y%m%d-%H%M%S')}-{n}"
+            run_dir.rename(moved)
+    counts = run_table.discard_run_results(ws.store(), run_id)
+    dropped = ", ".join(f"{n} {t}" for t, n in counts.items() if n) or "no stored results"
+    note = (f"retrained on {time.strftime('%Y-%m-%d %H:%M:%S')}: the earlier run folder "
+            + (f"is at {moved}" if moved else "was deleted") + f"; its results were dropped ({dropped})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / RETRAIN_NOTE, note.encode())
+    run_table.set_status(ws.store(), run_id, "created", note)
+    return moved
 
 
 # --- what is written -------------------------------------------------------------------
@@ -146,6 +187,7 @@ class RunFolder:
         self.dir = ws.run_dir(run_id)
         self.meta = check_run_folder(self.dir, run_id, approach)  # None: a new run
         self._timings: dict = {}
+        self.saved_epoch: int | None = None  # the epoch last.pt holds (written by this process)
 
     @property
     def finished(self) -> bool:
@@ -182,7 +224,16 @@ class RunFolder:
         self._timings = meta["timings"]
         if self.main:
             self.dir.mkdir(parents=True, exist_ok=True)
+            remove_temp_files(self.dir)
+            self.meta["message"] = self.retrain_note()
             self._write()
+
+    def retrain_note(self) -> str | None:
+        """What `retrain_run` recorded about the run this folder replaces (kept as the run's message)."""
+        try:
+            return (self.dir / RETRAIN_NOTE).read_text().strip() or None
+        except OSError:
+            return None
 
     def save_epoch(self, ckpt: dict, rec: dict, improved: bool, train_seconds: float) -> None:
         # best before last: a kill between the two re-runs this epoch (last.pt still holds the
@@ -190,6 +241,7 @@ class RunFolder:
         if improved:
             save_checkpoint(self.dir / BEST, ckpt)
         save_checkpoint(self.dir / LAST, ckpt)
+        self.saved_epoch = rec["epoch"]
         with open(self.dir / LOG_FILE, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
         write_epoch_row(self.ws, self.run_id, rec)
@@ -201,7 +253,7 @@ class RunFolder:
     def finish(self, best_epoch: int, epochs_done: int, train_seconds: float) -> None:
         if self.main:
             self.meta.update(status="finished", best_epoch=best_epoch, epochs_done=epochs_done,
-                             train_seconds=train_seconds, message=None)
+                             train_seconds=train_seconds, message=self.retrain_note())
             self._write()
 
     @contextmanager
@@ -221,11 +273,20 @@ class RunFolder:
             if self.main and self.dir.exists():
                 status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
                 self.meta.update(status=status, message=str(exc)[:500] or type(exc).__name__)
-                write_json(self.dir / RUN_FILE, self.meta)
+                # best effort: on a full disk these may fail too (the temp files are gone by now); the
+                # folder's last.pt is the record a re-run resumes from either way
+                try:
+                    write_json(self.dir / RUN_FILE, self.meta)
+                except (OSError, DiskFull):
+                    pass
                 try:
                     write_run_row(self.ws, self.meta)
                 except Exception:
                     pass
+                if isinstance(exc, DiskFull):
+                    kept = (f"; its last checkpoint (epoch {self.saved_epoch + 1}, {self.dir / LAST}) is kept"
+                            if self.saved_epoch is not None else "")
+                    raise DiskFull(f"run {self.run_id} failed: {exc}{kept}", exc.path, exc.needed) from None
             raise
 
     def _write(self) -> None:

@@ -27,7 +27,7 @@ from .distributed import Dist, init_distributed, pick_device, use_bf16
 from .loop import TrainState, TrainUnit, fit
 from .optim import build_optimizer
 from .rng import run_seed, seed_everything, set_rng_state
-from .run_folder import RunFolder, TrainResult, checkpoint, run_meta
+from .run_folder import RunFolder, TrainResult, checkpoint, retrain_run, run_meta
 
 
 def apply_overrides(cfg: ExperimentConfig, backbone: str | None = None, epochs: int | None = None) -> ExperimentConfig:
@@ -61,21 +61,31 @@ def check_request(cfg: ExperimentConfig, approach: str) -> None:
         raise AtlasError("the taxonomy needs real and at least one fake class")
 
 
-def train(cfg: ExperimentConfig, approach: str, ws: Workspace, *, resume_only: bool = False,
-          dist_info: Dist | None = None, progress: bool = True, log=None, step_hook=None) -> TrainResult:
+def train(cfg: ExperimentConfig, approach: str, ws: Workspace, *, resume_only: bool = False, retrain: bool = False,
+          discard_old: bool = False, dist_info: Dist | None = None, progress: bool = True, log=None,
+          step_hook=None) -> TrainResult:
     """Train (or resume, or return the finished) run `cfg.run_id(approach)`.
 
     Call under the workspace lock (the CLI takes it). In DDP every rank calls
-    this; rank 0 alone writes files and store rows. `step_hook(epoch, step,
+    this; rank 0 alone writes files and store rows. `retrain`: a finished (or damaged) run is trained
+    anew — its folder moved aside (deleted with `discard_old`), its stored results dropped
+    (`retrain_run`; with DDP the launcher does that once, before the ranks start). `step_hook(epoch, step,
     batch_indices, unit, loss)` runs after every optimiser step (tests, probes).
     """
     d = dist_info or Dist()
     say = _reporter(log, d)
     check_request(cfg, approach)
     run_id = cfg.run_id(approach)
+    if retrain:
+        if d.enabled:
+            raise AtlasError("retrain: call retrain_run once before the ranks start")
+        moved = retrain_run(ws, run_id, discard_old)
+        say(f"retraining run {run_id}: " + (f"the earlier run folder is now {moved}" if moved
+                                            else "the earlier run folder was deleted"))
     folder = RunFolder(ws, run_id, approach, main=d.main)
     if folder.finished:
-        say(f"run {run_id} already finished (best epoch {folder.meta.get('best_epoch')}): cached, nothing to do")
+        say(f"run {run_id} already finished (best epoch {folder.meta.get('best_epoch')}): cached, nothing to do "
+            "(--retrain trains it anew)")
         return folder.cached_result()
     ckpt = folder.resume_checkpoint(resume_only)
 
