@@ -12,6 +12,7 @@ from data_catalog.errors import AtlasError
 from engine.store import StoreBusy, StoreDamaged, StoreError, StoreMissing
 from engine.store.connection import damaged, is_damage
 from engine.workspace import Workspace
+from .plain import literal, plain
 
 DEMO = "dfatlas demo --workspace {ws}"
 
@@ -22,30 +23,30 @@ def guard(ws: str):
     try:
         yield
     except StoreMissing as exc:
-        st.info(f"**No results yet.** {exc}\n\nTo build the synthetic demo here:\n\n"
+        st.info(f"**No results yet.** {plain(exc)}\n\nTo build the synthetic demo here:\n\n"
                 f"```\n{DEMO.format(ws=ws)}\n```")
     except StoreBusy as exc:
-        st.warning(f"**The store is busy.** {exc}\n\nThe page reads it again on the next interaction; "
+        st.warning(f"**The store is busy.** {plain(exc)}\n\nThe page reads it again on the next interaction; "
                    "a job writing it right now (training, embedding) holds it briefly.")
         st.button("Try again", key="_retry_busy")
     except StoreDamaged as exc:
         damaged_store(exc)
     except StoreError as exc:
-        st.warning(f"**The store cannot be read.** {exc}")
+        st.warning(f"**The store cannot be read.** {plain(exc)}")
     except AtlasError as exc:
-        st.warning(str(exc))
+        st.warning(plain(exc))
     except duckdb.Error as exc:
         if is_damage(exc):
             damaged_store(damaged(Workspace(Path(ws)).store_path, exc))
             return
-        st.warning(f"**The store could not be queried** ({type(exc).__name__}): {str(exc).splitlines()[0]}\n\n"
+        st.warning(f"**The store could not be queried** ({type(exc).__name__}): {plain(str(exc).splitlines()[0])}\n\n"
                    f"If it comes from an older or partial pipeline run, run the pipeline again, e.g. "
                    f"`{DEMO.format(ws=ws)}`.")
 
 
 def damaged_store(exc: StoreDamaged) -> None:
     """A damaged store: how to recover it — never `dfatlas demo`, which builds another store."""
-    st.error(f"**The store is damaged.** {exc}\n\nThe dashboard only reads it, and no dfatlas job writes "
+    st.error(f"**The store is damaged.** {plain(exc)}\n\nThe dashboard only reads it, and no dfatlas job writes "
              "into it until it is restored or replaced.")
 
 
@@ -60,22 +61,22 @@ def run_not_ready(view, ws: str) -> bool:
     if view.status == "finished":
         return False
     if view.status in ("created", "training"):
-        st.info(f"**Run `{view.run_id}` is still {view.status}.** Its embeddings and predictions appear here "
-                f"when it has finished (`dfatlas train`, then `dfatlas embed`, `dfatlas classify`, "
+        st.info(f"**Run {literal(view.run_id)} is still {plain(view.status)}.** Its embeddings and predictions "
+                f"appear here when it has finished (`dfatlas train`, then `dfatlas embed`, `dfatlas classify`, "
                 f"`dfatlas project`). Pick a finished run in the sidebar meanwhile.")
     else:
-        st.warning(f"**Run `{view.run_id}` {view.status}.** Re-run `dfatlas train --config CONFIG "
+        st.warning(f"**Run {literal(view.run_id)} {plain(view.status)}.** Re-run `dfatlas train --config CONFIG "
                    f"--workspace {ws}` to resume it.")
     return True
 
 
 def no_predictions(view, ws: str) -> None:
-    st.info(f"**No predictions for run `{view.run_id}` yet.** Compute them with\n\n"
+    st.info(f"**No predictions for run {literal(view.run_id)} yet.** Compute them with\n\n"
             f"```\ndfatlas embed --config CONFIG --workspace {ws} --run {view.run_id}\n"
             f"dfatlas classify --config CONFIG --workspace {ws} --run {view.run_id}\n```")
 
 
 def no_projection(view, ws: str) -> None:
-    st.info(f"**No t-SNE map for run `{view.run_id}` yet.** Compute the projections (cached; a few seconds to "
+    st.info(f"**No t-SNE map for run {literal(view.run_id)} yet.** Compute the projections (cached; a few seconds to "
             f"minutes) with\n\n```\ndfatlas project --config CONFIG --workspace {ws} --run {view.run_id}\n```\n\n"
             "The metrics below do not need it.")
