@@ -41,6 +41,8 @@ def is_disk_full(exc: BaseException) -> bool:
 
 
 def _mb(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.1f} GB"
     return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
 
 

@@ -174,6 +174,7 @@ def _failed_and_resumable(ws, cfg, err):
     run_id = cfg.run_id("binary")
     run_dir = ws.run_dir(run_id)
     msg = str(err)
+    print(msg)
     assert msg.startswith(f"run {run_id} failed: disk full: cannot write {run_dir}") and "needs about" in msg, msg
     assert "its last checkpoint (epoch 1, " in msg and "\n" not in msg
     assert temp_files(run_dir) == []
