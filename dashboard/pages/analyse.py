@@ -6,8 +6,9 @@ results it shows are read back from the store (engine.analysis.build_report).
 
 Safety: the folders it may read are the run's config `[dashboard]
 allowed_roots` (taken from the run's stored config, so no extra flag is
-needed), checked after resolving symlinks; uploads are limited to
-`[dashboard] max_upload_mb`, must be videos (suffix and container signature)
+needed), checked after resolving symlinks; uploads are limited to the
+smaller of `[dashboard] max_upload_mb` and the server's `--max-upload-mb`,
+must be videos (suffix and container signature)
 and are written under `<workspace>/uploads/` with sanitised names.
 """
 
@@ -21,6 +22,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import controls, figures, queries
+from dashboard.plain import literal, plain
 from data_catalog.databases.base import VIDEO_SUFFIXES
 from data_catalog.errors import AtlasError
 from dashboard.uploads import save_uploads
@@ -100,8 +102,14 @@ def _start(view, run_config: dict, input_path: Path, name: str, replace: bool, r
     st.session_state[JOB_KEY] = {"job_id": job_id, "run_id": view.run_id, "name": an.sanitize_name(name)}
 
 
+def upload_limit_mb(config_mb: float) -> float:
+    """The upload limit in force: the config's, or the server's (`dfatlas serve --max-upload-mb`) when smaller."""
+    return min(float(config_mb), float(st.get_option("server.maxUploadSize")))
+
+
 def _source_form(view, run_config: dict) -> None:
-    roots, max_mb = dashboard_settings(run_config)
+    roots, config_mb = dashboard_settings(run_config)
+    max_mb = upload_limit_mb(config_mb)
     st.subheader("1. The videos")
     mode = st.radio("Source", ["Folder on this machine", "Upload videos"], horizontal=True, key="an_mode")
     chosen: Path | None = None
@@ -117,7 +125,7 @@ def _source_form(view, run_config: dict) -> None:
             try:
                 chosen = an.resolve_under_roots(Path(root) / sub, roots)
             except AtlasError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
                 chosen = None
     else:
         uploads = st.file_uploader(
@@ -134,14 +142,14 @@ def _source_form(view, run_config: dict) -> None:
                     raise an.AnalysisError("choose one or more videos to upload first")
                 res = save_uploads(resolve_workspace(None), name, uploads, max_mb)
                 for r in res.refused:
-                    st.warning(f"Refused: {r}")
+                    st.warning("Refused: " + plain(r))
                 chosen = res.folder
             elif chosen is None:
                 raise an.AnalysisError("choose a folder under the allowed roots first")
             _start(view, run_config, chosen, name, replace,
                    [str(resolve_workspace(None).uploads_dir)] if mode == "Upload videos" else roots)
         except AtlasError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
 
 
 def job_panel(path: str) -> str | None:
@@ -155,11 +163,11 @@ def job_panel(path: str) -> str | None:
         return None
     status = job["status"]
     if status in ("queued", "running"):
-        st.progress(float(job["progress"] or 0.0), text=f"Analysing ({job['message'] or status}) — job "
+        st.progress(float(job["progress"] or 0.0), text=f"Analysing ({plain(job['message'] or status)}) — job "
                                                         f"`{info['job_id']}`")
         return None
     if status == "failed":
-        st.error(f"The analysis failed: {job['message']}")
+        st.error(f"The analysis failed: {plain(job['message'])}")
         tail = jobs.read_log_tail(resolve_workspace(None), info["job_id"])
         if tail:
             with st.expander("Job log"):
@@ -191,9 +199,9 @@ def _image(blob) -> bytes | None:
 def results(view, dataset: str) -> None:
     rep = report(view.path, view.sig, view.run_id, dataset, view.classifier)
     style = view.style
-    st.subheader(f"3. Results: `{dataset}`")
+    st.subheader(f"3. Results: {literal(dataset)}")
     for line in rep.summary_lines():
-        st.markdown("- " + line)
+        st.markdown("- " + plain(line))
     if rep.attributes:
         st.caption("Nearest known classes: *centroid* = distance of the set's mean embedding to each class's "
                    "validation centroid; *kNN* = share of the set's faces' nearest validation faces per class.")
@@ -235,7 +243,7 @@ def results(view, dataset: str) -> None:
             name = "fake" if cls_idx < 0 else rep.classes[int(cls_idx)]
             imgs = [b for b in (_image(x) for x in grp["thumbnail"]) if b]
             if imgs:
-                st.caption(style.name(name))
+                st.caption(plain(style.name(name)))
                 st.image(imgs, width=64)
 
     # per-video table
@@ -266,14 +274,14 @@ def results(view, dataset: str) -> None:
         st.info("No training faces with embeddings to compare with.")
         return
     counts = ev["true_class"].value_counts()
-    st.markdown("Among the 12 nearest: " + ", ".join(f"{style.name(c)} × {n}" for c, n in counts.items()))
+    st.markdown("Among the 12 nearest: " + ", ".join(f"{plain(style.name(c))} × {n}" for c, n in counts.items()))
     cols_ = st.columns(6)
     for i, row in enumerate(ev.itertuples()):
         img = _image(row.thumbnail)
         with cols_[i % 6]:
             if img:
                 st.image(img, width=64)
-            st.caption(f"{style.name(row.true_class)}  \nd = {row.distance:.3f}")
+            st.caption(f"{plain(style.name(row.true_class))}  \nd = {row.distance:.3f}")
 
 
 def page() -> None:
@@ -286,7 +294,7 @@ def page() -> None:
         st.info("Pick a finished run in the sidebar to analyse with.")
         return
     run_config = _run_config(view)
-    st.markdown(f"Run: **{view.run_id}** ({view.approach}); classifier shown: **{view.classifier}**")
+    st.markdown(f"Run: {literal(view.run_id)} ({plain(view.approach)}); classifier shown: {literal(view.classifier)}")
     _source_form(view, run_config)
     st.subheader("2. Progress")
     if st.session_state.get(JOB_KEY):
