@@ -128,7 +128,7 @@ def test_job_progress_and_failure_are_shown(page_ws):
 
 def test_results_map_table_and_evidence(page_ws):
     ws, store, *_ = page_ws
-    from test_analyze import _add_unknown_set
+    from tests.integration.test_analyze import _add_unknown_set
 
     _add_unknown_set(store, name="case")
     ids = store.df("SELECT face_id FROM embeddings WHERE dataset = 'unknown/case'")["face_id"].tolist()
