@@ -30,6 +30,7 @@ class InputSet:
     source: str
     labelled: bool
     problems: list = field(default_factory=list)
+    allowed_roots: tuple = ()  # the roots its videos were confined to; the decoder checks them again
 
     @property
     def dataset(self) -> str:
@@ -125,4 +126,4 @@ def collect_videos(input_path: str | Path, name: str | None, labels_csv: str | P
     if not out:
         raise AnalysisError(f"input {path}: no videos to analyse")
     labelled = any(r.is_fake is not None for r in out)
-    return InputSet(name, out, str(path), labelled, problems)
+    return InputSet(name, out, str(path), labelled, problems, tuple(str(r) for r in roots or ()))

@@ -1,7 +1,8 @@
 """Identifiers and path safety of unknown sets: set names, file names, video signatures, allowed roots.
 
 `resolve_under_roots` is the only door through which the dashboard (and a
-`dfatlas analyze --allowed-root` job) reads a user-chosen folder;
+`dfatlas analyze --allowed-root` job) reads a user-chosen folder (and
+`engine.faces.decoder` checks each file again, with what FFmpeg may open);
 `dashboard/uploads.py` uses `sanitize_filename` / `looks_like_video` for uploads.
 """
 
@@ -76,12 +77,9 @@ def resolve_under_roots(path: str | Path, roots) -> Path:
     """`path` with symlinks resolved, if it lies inside one of `roots` (also resolved); else AnalysisError."""
     if not roots:
         raise AnalysisError("no folders are open to the dashboard: set [dashboard] allowed_roots in the config")
+    from engine.faces.decoder import inside_roots  # the rule's one home; the decoder checks it again
+
     real = os.path.realpath(os.path.expanduser(str(path)))
-    for root in roots:
-        root_real = os.path.realpath(os.path.expanduser(str(root)))
-        try:
-            if os.path.commonpath([real, root_real]) == root_real:
-                return Path(real)
-        except ValueError:  # different drives
-            continue
+    if inside_roots(real, roots):
+        return Path(real)
     raise AnalysisError(f"{path} is outside the folders this dashboard may read ([dashboard] allowed_roots)")

@@ -122,7 +122,8 @@ def _extract(workspace, store: Store, inp: InputSet, faces_cfg: FacesSection, re
     n_videos = len(inp.records)
     report("faces", 0, n_videos)
     extract_faces(workspace, inp.records, faces_cfg, workers=workers, executor=executor,
-                  progress=progress_bar, on_progress=lambda d, t: report("faces", d, t))
+                  progress=progress_bar, on_progress=lambda d, t: report("faces", d, t),
+                  allowed_roots=inp.allowed_roots)
     report("faces", n_videos, n_videos)
     key = faces_cfg.settings_key()
     faces = set_table.set_faces(store, inp.dataset, key)

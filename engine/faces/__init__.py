@@ -18,9 +18,10 @@ Store rows are read through `engine.store.faces` (`face_rows`, `video_faces`,
 from __future__ import annotations
 
 from .crop_reader import read_crop, read_crops
+from .decoder import sample_indices
 from .detector import Detection, FaceFinder
 from .driver import FaceSummary, extract_faces
-from .extract import STATUSES, FinderSpec, VideoResult, VideoTask, process_video, sample_indices, square_crop
+from .extract import STATUSES, FinderSpec, VideoResult, VideoTask, process_video, square_crop
 from .model_files import MODELS, ModelFile, ModelUnavailable, resolve_model, resolve_models
 from .stage import extract_for_config
 

@@ -120,12 +120,14 @@ def _video_table(videos) -> pa.Table:
 def extract_faces(workspace, videos, faces, *, workers: int | None = None, executor: str = "process",
                   progress: bool = True, batch_videos: int = 16, batch_seconds: float = 5.0,
                   models: dict[str, ModelFile] | None = None, limit: int | None = None,
-                  on_progress: Callable[[int, int], None] | None = None, verify: bool = False) -> FaceSummary:
+                  on_progress: Callable[[int, int], None] | None = None, allowed_roots=(),
+                  verify: bool = False) -> FaceSummary:
     """Face crops for `videos` (VideoRecords, `videos`-table rows as dicts, a DataFrame or an
     Arrow table with video_id and path) with the `[faces]` settings `faces`.
 
     Skips videos already done with the same settings key; returns a FaceSummary of this call.
     `on_progress(done, total)` is called after every video (the dashboard's jobs use it).
+    `allowed_roots`: the decoder opens only files whose real path is inside one (analysis jobs).
     The crop files of the videos believed done are checked first (exist, not empty; `verify` also
     decodes each): a video with a missing or damaged crop is extracted again.
     """
@@ -149,7 +151,8 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
             continue
         seen.add(vid)
         todo.append(VideoTask(vid, str(path), faces.frames_per_video, faces.crop_size, faces.box_scale,
-                              faces.crop_format, faces.crop_quality, faces.thumbnail_size))
+                              faces.crop_format, faces.crop_quality, faces.thumbnail_size,
+                              tuple(str(r) for r in allowed_roots)))
     if limit is not None:
         todo = todo[:limit]
     n_workers = workers if workers and workers > 0 else (faces.workers or cores())

@@ -1,7 +1,7 @@
 """One video -> face crops: the per-video function every executor runs.
 
-`process_video(task)` decodes N evenly spaced frames (skipping the others
-with `grab()`, which does not convert them), finds the most confident face
+`process_video(task)` decodes N frames evenly spaced in time (opened and
+sampled by `engine.faces.decoder`, the one home of "open a video safely"), finds the most confident face
 in each, enlarges its box, squares it, pads where it leaves the frame,
 resizes it and returns the encoded crops and thumbnails. It never raises
 for a bad video: every outcome is a `VideoResult` with a status and a
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import decoder
 from .detector import Detection, FaceFinder, quiet_native_stderr
 
 STATUSES = ("ok", "no_face", "unreadable", "too_short", "error")
@@ -50,6 +51,7 @@ class VideoTask:
     crop_format: str = "png"
     crop_quality: int = 95
     thumbnail_size: int = 64
+    allowed_roots: tuple = ()  # when set, the decoder opens only files whose real path is inside one
 
 
 @dataclass
@@ -129,15 +131,6 @@ def init_worker(spec: FinderSpec | None = None) -> None:
 
 
 # --- geometry -------------------------------------------------------------------
-def sample_indices(n_frames: int, n: int) -> list[int]:
-    """N frame indices evenly spaced over [0, n_frames); all frames when the video is shorter."""
-    if n_frames <= 0 or n <= 0:
-        return []
-    if n_frames <= n:
-        return list(range(n_frames))
-    return sorted(set(int(round(v)) for v in np.linspace(0, n_frames - 1, n)))
-
-
 def square_crop(rgb: np.ndarray, det: Detection, scale: float, size: int) -> np.ndarray:
     """The detection box enlarged by `scale` about its centre, squared, padded with black
     where it leaves the frame, resized to size x size."""
@@ -178,68 +171,6 @@ def _thumbnail(rgb: np.ndarray, size: int) -> bytes:
     return buf.tobytes()
 
 
-def _to_rgb(frame: np.ndarray) -> np.ndarray:
-    import cv2
-
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
-    if frame.shape[2] == 1:
-        return cv2.cvtColor(frame[:, :, 0], cv2.COLOR_GRAY2RGB)
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-
-
-# --- decoding -----------------------------------------------------------------
-def _open(path: str):
-    import cv2
-
-    params = [cv2.CAP_PROP_N_THREADS, 1]
-    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, params)
-    if not cap.isOpened():
-        cap.release()
-        cap = cv2.VideoCapture(path)
-    return cap
-
-
-def _count_frames(path: str) -> int:
-    cap = _open(path)
-    n = 0
-    try:
-        while cap.grab():
-            n += 1
-    finally:
-        cap.release()
-    return n
-
-
-def _sampled_frames(path: str, targets: list[int], timer: dict):
-    """Yield (index, rgb) for the target frames; sets timer['decoded_to'] to the
-    index reached when the stream ended early."""
-    cap = _open(path)
-    idx = 0
-    try:
-        for target in targets:
-            t0 = time.perf_counter()
-            ok = True
-            while idx < target and ok:
-                ok = cap.grab()
-                idx += ok
-            if ok:
-                ok, frame = cap.read()
-            timer["decode"] += time.perf_counter() - t0
-            if not ok or frame is None:
-                timer["decoded_to"] = idx
-                return
-            idx += 1
-            t0 = time.perf_counter()
-            rgb = _to_rgb(frame)
-            timer["decode"] += time.perf_counter() - t0
-            yield target, rgb
-    finally:
-        cap.release()
-
-
 def process_video(task: VideoTask, spec: FinderSpec) -> VideoResult:
     """The per-video function (process pool and Ray run this one)."""
     cpu0 = time.process_time()
@@ -259,32 +190,31 @@ def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
 
     path = task.path
     res = VideoResult(task.video_id, "unreadable")
-    if not os.path.exists(path):
-        res.reason = f"file not found: {path}"
-        return res
-    if not os.path.isfile(path):  # a FIFO or device would block or never end when decoded
-        res.reason = "not a regular file (a FIFO, device or folder)"
-        return res
-    if not os.access(path, os.R_OK):
-        res.reason = "permission denied: the file cannot be read"
-        return res
-    if os.path.getsize(path) == 0:
-        res.reason = "zero-byte file"
+    try:
+        real = decoder.checked_path(path, task.allowed_roots)
+    except decoder.VideoRefused as exc:
+        res.reason = str(exc)
         return res
     t0 = time.perf_counter()
-    cap = _open(path)
+    cap = decoder.open_capture(real)
     opened = cap.isOpened()
+    timestamps = None
     if opened:
         reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         res.width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0) or None
         res.height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0) or None
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0)
         res.fps = fps if fps > 0 and np.isfinite(fps) else None
+        timestamps = decoder.frame_timestamps(cap)
     cap.release()
     if not opened:
-        res.reason = "not a video OpenCV/FFmpeg can open (wrong format or damaged header)"
+        res.reason = decoder.open_failure_reason(real)
         return res
-    n_frames = reported if reported > 0 else _count_frames(path)
+    by_time = not decoder.constant_rate(timestamps, res.fps)  # variable frame rate: sample by time
+    if by_time:
+        n_frames = len(timestamps)
+    else:
+        n_frames = reported if reported > 0 else decoder.count_frames(real)
     res.n_frames = n_frames
     timer = {"decode": time.perf_counter() - t0, "detect": 0.0, "decoded_to": None}
     if n_frames <= 0:
@@ -297,7 +227,9 @@ def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
 
     def run(n: int) -> tuple[int, list]:
         faces, sampled = [], 0
-        for index, rgb in _sampled_frames(path, sample_indices(n, task.frames_per_video), timer):
+        targets = (decoder.sample_by_time(timestamps[:n], task.frames_per_video) if by_time
+                   else decoder.sample_indices(n, task.frames_per_video))
+        for index, rgb in decoder.sampled_frames(real, targets, timer):
             sampled += 1
             res.height, res.width = rgb.shape[:2]  # as displayed (after rotation metadata), not as stored
             t1 = time.perf_counter()
@@ -313,8 +245,7 @@ def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
     sampled, faces = run(n_frames)
     stopped = timer["decoded_to"]
     if stopped is not None:
-        # Truncated, or the container over-reports its frames (variable frame rate):
-        # sample again over the frames that really decode.
+        # Truncated, or the container over-reports its frames: sample again over the frames that decode.
         notes.append(f"stream ended at frame {stopped} of {n_frames} reported")
         wanted = min(task.frames_per_video, stopped)
         if stopped > 0 and sampled < wanted:
