@@ -64,8 +64,12 @@ def _write_url(view: View) -> None:
     want = {"run": view.run_id, "clf": view.classifier or "", "db": list(view.datasets), "level": view.level,
             "colour": view.colour}
     current = {k: (st.query_params.get_all(k) if k == "db" else st.query_params.get(k)) for k in want}
-    if current != want:
-        st.query_params.from_dict({k: v for k, v in want.items() if v not in ("", [])})
+    if current != want:  # only the sidebar's own parameters: the map keeps its own (sel, zoom, hc, hm)
+        for k, v in want.items():
+            if v in ("", []):
+                st.query_params.pop(k, None)
+            else:
+                st.query_params[k] = v
 
 
 def run_label(runs: pd.DataFrame):

@@ -215,3 +215,40 @@ def metrics_table(path: str, sig: tuple, level: str, bootstrap: int = 0) -> pd.D
     from engine.evaluation import metrics_table as table
 
     return table(read_store(path), classifiers="all", level=level, bootstrap=bootstrap)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def map_payload(path: str, sig: tuple, run_id: str, classifiers: tuple[str, ...], datasets: tuple[str, ...],
+                _label_order: tuple[str, ...] = ()):
+    """The run's map points for the browser: one Arrow buffer with every dataset's points and every
+    classifier's predictions at face and video level (dashboard.components.scatter_map.payload), or None
+    without a map. Shared (cache_resource), read-only: the bytes are sent once per browser frame."""
+    from dashboard.components.scatter_map.payload import encode
+    from engine.projection import TSNEMap
+
+    s = read_store(path)
+    classes = _classes_of(overview(path, sig)["runs"], run_id)
+    tsne_map = TSNEMap.latest(s, run_id)
+    if tsne_map is None or not datasets or not classifiers:
+        return None
+    base, per_classifier = None, {}
+    for clf in classifiers:
+        tab = map_table.map_points(s, tsne_map.projection_id, run_id, clf, datasets)
+        pcol = tab.column("probs")
+        probs = arrow_to_matrix(pcol) if tab.num_rows and pcol.null_count == 0 else None
+        df = tab.select(["video_id", "dataset", "database", "x", "y", "true_class", "pred_idx",
+                         "real_score"]).to_pandas()
+        if base is None:
+            true = df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED).to_numpy(dtype=object)
+            base = pd.DataFrame({"video_id": df["video_id"], "dataset": df["dataset"], "database": df["database"],
+                                 "x": df["x"].to_numpy(np.float32), "y": df["y"].to_numpy(np.float32),
+                                 "true_class": true})
+        pred = _pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
+        vdf = _to_level(df[["video_id", "pred_idx", "real_score"]], probs, classes, "video")
+        vpred = _pred_labels(vdf["pred_idx"].to_numpy(dtype=float), classes)
+        true = base["true_class"].to_numpy(dtype=object)
+        per_classifier[clf] = {"pred": pred, "vpred": vpred, "ok": correctness(true, pred),
+                               "vok": correctness(true, vpred), "score": df["real_score"].to_numpy(np.float32)}
+    if base is None or base.empty:
+        return None
+    return encode(base, per_classifier, list(_label_order) + [UNSEEN_FAKE, UNLABELLED, FAKE, NO_PRED])

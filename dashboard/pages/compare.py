@@ -5,6 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import controls, figures, queries, states, tables
+from dashboard.components import scatter_map
+from dashboard.components.scatter_map import views as map_views
+from dashboard.plain import literal, plain
 from engine.classify import CLASSIFIERS
 
 
@@ -53,19 +56,25 @@ def page() -> None:
     if not view.datasets:
         st.info("Pick at least one test database in the sidebar.")
         return
-    st.caption(f"Databases: {', '.join(view.datasets)} · {view.level} level · colours follow the left run's "
-               "taxonomy in both maps")
+    st.caption(f"Databases: {', '.join(literal(d) for d in view.datasets)} · {view.level} level · colours follow "
+               "the left run's taxonomy in both maps")
     mt = queries.metrics_table(view.path, view.sig, view.level)
-    for col, pick in zip(st.columns(2), picks):
+    for side, col, pick in zip("ab", st.columns(2), picks):
         run_id, clf = pick.split("|")
         with col:
-            st.subheader(label(pick))
-            fig, n = side_figure(view.path, view.sig, run_id, clf, view.datasets, view.level, view.colour,
-                                 _style=view.style)
-            if n:
-                st.plotly_chart(fig, key=f"cmp_map_{col is not None}_{pick}", config={"displaylogo": False})
+            st.subheader(plain(label(pick)))
+            if scatter_map.available():  # hover and selection shared between the two maps, in the browser
+                pts = queries.map_points(view.path, view.sig, run_id, clf, view.datasets, view.level)
+                n = len(pts) and map_views.linked_map(view, pts, run_id, clf, key=f"cmp_map_{side}",
+                                                      group="compare") is not None
             else:
-                st.info(f"No map for `{run_id}` on these databases (`dfatlas project --run {run_id}`).")
+                fig, n = side_figure(view.path, view.sig, run_id, clf, view.datasets, view.level, view.colour,
+                                     _style=view.style)
+                if n:
+                    st.plotly_chart(fig, key=f"cmp_map_{col is not None}_{pick}", config={"displaylogo": False})
+            if not n:
+                st.info(f"No map for {literal(run_id)} on these databases "
+                        f"({literal('dfatlas project --run ' + run_id)}).")
             keys = tables.metric_keys(ov["datasets"], view.datasets)
             sel = mt.loc[(mt["run_id"] == run_id) & (mt["classifier"] == clf) & mt["dataset"].isin(keys)
                      & ((mt["n_real"] + mt["n_fake"]) > 0)]

@@ -8,6 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import controls, queries, figures, states, tables
+from dashboard.components import scatter_map
+from dashboard.components.scatter_map import selection as map_selection
+from dashboard.components.scatter_map import views as map_views
+from dashboard.plain import plain
 from data_catalog.records import REAL, UNSEEN_FAKE
 
 MAX_THUMBS = 60
@@ -73,15 +77,19 @@ def confusion_parts(view, pts: pd.DataFrame) -> dict:
     return out
 
 
-def confusion_or_distribution(parts: dict, key: str) -> None:
+def confusion_or_distribution(parts: dict, key: str, cell_select: bool = False) -> None:
     if parts["confusion"] is not None:
         st.markdown(f"**True vs predicted attribution** ({parts['n_labelled']:,} {parts['unit']})")
-        st.plotly_chart(parts["confusion"], key=f"{key}_confusion", config={"displaylogo": False})
+        if cell_select:  # a click on a cell selects its points on the map
+            st.plotly_chart(parts["confusion"], key=f"{key}_confusion", config={"displaylogo": False},
+                            on_select="rerun", selection_mode="points")
+        else:
+            st.plotly_chart(parts["confusion"], key=f"{key}_confusion", config={"displaylogo": False})
     if parts["distribution"] is not None:
         st.markdown(f"**Unlabelled: which known classes does it look like?** "
                     f"({parts['n_unlabelled']:,} {parts['unit']})")
         st.plotly_chart(parts["distribution"], key=f"{key}_distribution", config={"displaylogo": False})
-        st.caption("Looks most like: " + ", ".join(f"{n} ({v:.0%})" for n, v in parts["top"]))
+        st.caption("Looks most like: " + ", ".join(f"{plain(n)} ({v:.0%})" for n, v in parts["top"]))
 
 
 def metrics_panel(view, pooled) -> None:
@@ -103,7 +111,7 @@ def metrics_panel(view, pooled) -> None:
         st.dataframe(tables.paper_table(default_rows(others)), hide_index=True, key="all_approaches")
     notes = sel["note"].dropna() if "note" in sel.columns else []
     for n in sorted(set(n for n in notes if n)):
-        st.caption(f"note: {n}")
+        st.caption(f"note: {plain(n)}")
 
 
 def selection_panel(view, pts: pd.DataFrame, rows: np.ndarray) -> None:
@@ -130,7 +138,8 @@ def selection_panel(view, pts: pd.DataFrame, rows: np.ndarray) -> None:
         ordered = sub.sort_values(["pred", "true_class", "video_id"], kind="stable")
         shown = ordered.iloc[np.unique(np.linspace(0, len(ordered) - 1, min(MAX_THUMBS, len(ordered))).astype(int))]
         thumbs = queries.thumbnails(view.path, view.sig, tuple(shown["face_id"]))
-        caps = [f"{view.style.name(t)} → {view.style.name(p)}" for t, p in zip(shown["true_class"], shown["pred"])]
+        caps = [f"{plain(view.style.name(t))} → {plain(view.style.name(p))}"
+                for t, p in zip(shown["true_class"], shown["pred"])]
         have = [i for i, b in enumerate(thumbs) if b]
         if have:
             st.image([thumbs[i] for i in have], caption=[caps[i] for i in have], width=72)
@@ -156,30 +165,82 @@ def page() -> None:
     left, right = st.columns([3, 2], gap="medium")
     rows = np.zeros(0, dtype=np.int64)
     with left:
-        density = st.session_state.get("density", False)
-        fig, trace_rows, n_points = map_figure(*key, view.colour, density, _style=view.style)
-        if n_points == 0:
-            states.no_projection(view, ws)
+        if scatter_map.available():
+            rows, n_points = component_map(view, key, ws)
         else:
-            st.toggle("Density contours", key="density", value=False,
-                      help="contour lines of point density; useful for very large sets")
-            event = st.plotly_chart(fig, key="map", on_select="rerun", selection_mode=("box", "lasso", "points"),
-                                    config={"displaylogo": False,
-                                            "toImageButtonOptions": {"format": "png", "filename": "dfatlas-map"}})
-            rows = figures.selected_rows(event, trace_rows)
-            st.caption(f"{n_points:,} faces on the map · colour: {figures.COLOUR_MODES[view.colour]} · "
-                       "marker: true class · box/lasso-select to see the faces and their metrics · "
-                       "PNG: camera icon in the map's toolbar")
-            st.download_button("Map as HTML", data=lambda: figures.to_html(fig),
-                               file_name=f"dfatlas-map-{view.run_id}.html", mime="text/html",
-                               on_click="ignore", key="map_html")
+            rows, n_points = plotly_map(view, key, ws)
     with right:
         pooled, parts = summary(*key, n_points > 0, _view=view)
         metrics_panel(view, pooled)
-        confusion_or_distribution(parts, key="map")
+        confusion_or_distribution(parts, key="map", cell_select=scatter_map.available())
     if len(rows):
         pts = queries.map_points(*key)
         selection_panel(view, pts, rows)
+
+
+def component_map(view, key: tuple, ws: str) -> tuple[np.ndarray, int]:
+    """The map held in the browser (dashboard.components.scatter_map): (selected rows, points shown)."""
+    pts = queries.map_points(*key)
+    if pts.empty:
+        states.no_projection(view, ws)
+        return np.zeros(0, dtype=np.int64), 0
+    drawn = map_views.explore_map(view, pts, command=cell_command(view))
+    if drawn is None:
+        states.no_projection(view, ws)
+        return np.zeros(0, dtype=np.int64), 0
+    rows, sel, _state = drawn
+    unit = "videos" if view.level == "video" else "faces"
+    n_shown = pts["video_id"].nunique() if view.level == "video" else len(pts)
+    st.caption(f"{n_shown:,} {unit} on the map · colour: {figures.COLOUR_MODES[view.colour]} · marker: true class · "
+               "Lasso / Box select, Pan to move, wheel to zoom, click a legend entry to hide it")
+    if sel and not len(rows):
+        st.info(f"Nothing selected: {plain(map_selection.describe(sel, view.style.name))} matches no shown point.")
+    return rows, len(pts)
+
+
+def cell_command(view) -> dict | None:
+    """A click on a confusion-matrix cell, as a selection command for the map (once per click)."""
+    event = st.session_state.get("map_confusion")
+    pts = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "points", []) or []
+    last = st.session_state.get("_map_cell_event")
+    if not pts:
+        st.session_state["_map_cell_event"] = None
+        return st.session_state.get("_map_command")
+    p = pts[0]
+    cell = (str(p.get("y")), str(p.get("x")))
+    if cell != last:
+        st.session_state["_map_cell_event"] = cell
+        by_name = {view.style.name(c): c for c in view.style.order()}
+        true = by_name.get(cell[0], UNSEEN_FAKE if cell[0].startswith("Unseen fake") else cell[0])
+        seq = (st.session_state.get("_map_command") or {}).get("seq", 0) + 1
+        st.session_state["_map_command"] = {"seq": seq, "select": {"kind": "cell", "true": true,
+                                                                   "pred": by_name.get(cell[1], cell[1])}}
+        return st.session_state["_map_command"]
+    return st.session_state.get("_map_command")
+
+
+def plotly_map(view, key: tuple, ws: str) -> tuple[np.ndarray, int]:
+    """The plotly map (the fallback without the component's built files, or DFATLAS_MAP=plotly)."""
+    rows = np.zeros(0, dtype=np.int64)
+    density = st.session_state.get("density", False)
+    fig, trace_rows, n_points = map_figure(*key, view.colour, density, _style=view.style)
+    if n_points == 0:
+        states.no_projection(view, ws)
+    else:
+        st.toggle("Density contours", key="density", value=False,
+                  help="contour lines of point density; useful for very large sets")
+        event = st.plotly_chart(fig, key="map", on_select="rerun", selection_mode=("box", "lasso", "points"),
+                                config={"displaylogo": False,
+                                        "toImageButtonOptions": {"format": "png", "filename": "dfatlas-map"}})
+        rows = figures.selected_rows(event, trace_rows)
+        st.caption(f"{n_points:,} faces on the map · colour: {figures.COLOUR_MODES[view.colour]} · "
+                   "marker: true class · box/lasso-select to see the faces and their metrics · "
+                   "PNG: camera icon in the map's toolbar")
+        st.download_button("Map as HTML", data=lambda: figures.to_html(fig),
+                           file_name=f"dfatlas-map-{view.run_id}.html", mime="text/html",
+                           on_click="ignore", key="map_html")
+    return rows, n_points
 
 
 def _labelled_scores(view) -> pd.DataFrame:

@@ -31,6 +31,10 @@ def fixture_ws(tmp_path_factory):
 
 def make_app(ws: Path, monkeypatch, query: dict | None = None) -> AppTest:
     monkeypatch.setenv("DFATLAS_WORKSPACE", str(ws))
+    # These tests read the plotly map's figure (AppTest renders no custom component); the browser map
+    # (dashboard.components.scatter_map) is covered by tests/integration/test_map_component.py and
+    # tests/browser/test_map_component.py.
+    monkeypatch.setenv("DFATLAS_MAP", "plotly")
     at = AppTest.from_file(APP, default_timeout=90)
     for k, v in (query or {}).items():
         at.query_params[k] = v

@@ -1,0 +1,1 @@
+"""Streamlit custom components of the dashboard (built JavaScript committed inside the package)."""
