@@ -15,7 +15,8 @@ why_not = browser_available()
 
 
 @pytest.mark.skipif(why_not is not None, reason=why_not or "")
-def test_map_loads_and_box_selection_shows_faces(tmp_path):
+def test_map_loads_and_box_selection_shows_faces(tmp_path, monkeypatch):
+    monkeypatch.setenv("DFATLAS_MAP", "plotly")  # the plotly map (fallback); the component: test_map_component.py
     ws = tmp_path / "ws"
     build_fixture_store(ws, n_points=400)
     with dashboard_server(ws) as url, chromium_page() as page:

@@ -464,6 +464,17 @@ el('search').addEventListener('change', (ev) => {
 });
 setMode('lasso');
 
+// For the browser tests: screen positions (CSS px) of the drawn points of one true class.
+monitor.screenPoints = (label, limit = 5000) => {
+  if (!data) return [];
+  const r = rows();
+  const out = [];
+  for (let k = 0; k < visible.length && out.length < limit; k++) {
+    if (data.meta.labels[data.truth[r.at(visible[k])]] === label) out.push(scatterplot.getScreenPosition(k));
+  }
+  return out;
+};
+
 // ---- Streamlit -----------------------------------------------------------------------------------
 
 function emit() {

@@ -1,0 +1,182 @@
+"""The browser map (dashboard.components.scatter_map) in real headless Chromium, one server and one store
+for the module: the points load once, marker shapes of two classes differ in the drawn pixels, a lasso
+fills the selection panel, the URL restores selection and zoom, marker-legend entries toggle, the search
+box highlights."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from testkit.browser import browser_available, chromium_page, dashboard_server, error_count
+from testkit.dashboard_store import build_fixture_store
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+why_not = browser_available()
+if why_not:
+    pytest.skip(why_not, allow_module_level=True)
+
+FRAME = "dfatlas_scatter_map"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("mapb") / "ws"
+    build_fixture_store(ws, n_points=3000)
+    with dashboard_server(ws) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    with chromium_page(width=1500, height=1100) as page:
+        yield page
+
+
+def map_frame(page, timeout_s: float = 90):
+    """The map's frame once it reports every point drawn."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for f in page.frames:
+            if FRAME in f.url:
+                try:
+                    if f.evaluate("() => window.__dfatlasMap && window.__dfatlasMap.drawn > 0"):
+                        return f
+                except Exception:  # the frame is (re)loading
+                    pass
+        page.wait_for_timeout(300)
+    raise AssertionError("the map never reported its points drawn")
+
+
+def monitor(frame) -> dict:
+    return frame.evaluate("() => { const m = window.__dfatlasMap; return {drawn: m.drawn, bytes: m.payloadBytes, "
+                          "renders: m.renders, selected: m.selected, hash: m.loadedHash}; }")
+
+
+def wait_until(page, check, timeout_s: float = 60, what: str = ""):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        v = check()
+        if v:
+            return v
+        page.wait_for_timeout(250)
+    raise AssertionError(f"timed out: {what}")
+
+
+def frame_box(page):
+    return page.locator(f'iframe[src*="{FRAME}"]').first.bounding_box()
+
+
+def test_points_cross_the_wire_once(server, browser_page):
+    page = browser_page
+    received = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda data: received.append(len(data))))
+    page.goto(server + "/", timeout=60000)
+    frame = map_frame(page)
+    first = monitor(frame)
+    assert first["bytes"] > 50_000 and first["drawn"] > 100
+    assert sum(received) >= first["bytes"]
+    page.wait_for_timeout(1500)
+    before, renders = sum(received), monitor(frame)["renders"]
+    # Colour and level changes are sidebar widgets: a rerun, new arguments, no point data.
+    page.get_by_text("true class", exact=True).first.click()
+    wait_until(page, lambda: monitor(frame)["renders"] > renders, what="rerun after the colour change")
+    page.get_by_text("frame", exact=True).first.click()
+    wait_until(page, lambda: monitor(frame)["drawn"] > first["drawn"], what="faces drawn at frame level")
+    page.wait_for_timeout(1500)
+    after = monitor(frame)
+    assert after["bytes"] == first["bytes"], "a widget change sent the points again"
+    assert sum(received) - before < first["bytes"] / 2
+    assert error_count(page) == 0
+
+
+def test_marker_shapes_differ_in_pixels(server, browser_page):
+    page = browser_page
+    page.goto(server + "/?level=frame&colour=pred", timeout=60000)
+    frame = map_frame(page)
+    page.wait_for_timeout(1000)
+
+    def isolated(label):
+        pts = frame.evaluate(f"() => window.__dfatlasMap.screenPoints({label!r})")
+        every = frame.evaluate("() => ['real','syn-swap','syn-reenact','syn-gan','syn-lowres','unseen-fake']"
+                               ".flatMap((l) => window.__dfatlasMap.screenPoints(l))")
+        out = []
+        for x, y in pts:
+            near = sum(1 for u, v in every if abs(u - x) < 12 and abs(v - y) < 12)
+            if near == 1 and 20 < x < 600 and 40 < y < 560:
+                out.append((x, y))
+        return out[:12]
+
+    def plus_vs_centre(points):
+        """Ink at (±2, 0) and (0, ±2) px relative to the centre's (1 = as dark as the centre)."""
+        return frame.evaluate("""(pts) => {
+            const c = document.getElementById('canvas'); const ctx = c.getContext('2d');
+            const s = c.width / c.clientWidth; const ink = (x, y) => {
+              const d = ctx.getImageData(Math.round(x * s), Math.round(y * s), 1, 1).data;
+              return d[3] * (765 - d[0] - d[1] - d[2]) / 255; };  // transparent where nothing is drawn
+            const r = pts.map(([x, y]) => { const m = ink(x, y);
+              const p = (ink(x + 2, y) + ink(x - 2, y) + ink(x, y + 2) + ink(x, y - 2)) / 4;
+              return m > 0 ? p / m : 0; });
+            return r.reduce((a, b) => a + b, 0) / Math.max(r.length, 1); }""", [list(p) for p in points])
+
+    circles, crosses = isolated("real"), isolated("syn-swap")  # marker: circle for real, x for the first fake
+    assert circles and crosses, "no isolated points to read"
+    disc, x = plus_vs_centre(circles), plus_vs_centre(crosses)
+    assert disc > 0.6 and x < disc - 0.3, (disc, x)
+
+
+def lasso(page, frac=((0.05, 0.08), (0.55, 0.08), (0.55, 0.9), (0.05, 0.9))):
+    box = frame_box(page)
+    pts = [(box["x"] + fx * (box["width"] - 200), box["y"] + fy * box["height"]) for fx, fy in frac]
+    page.mouse.move(*pts[0])
+    page.mouse.down()
+    for p in pts[1:] + [pts[0]]:
+        page.mouse.move(*p, steps=8)
+    page.mouse.up()
+
+
+def test_lasso_fills_the_panel_and_the_url_restores_selection_and_zoom(server, browser_page):
+    page = browser_page
+    page.goto(server + "/", timeout=60000)
+    frame = map_frame(page)
+    lasso(page)
+    page.get_by_text("Selection:", exact=False).first.wait_for(timeout=60000)
+    assert monitor(frame)["selected"] > 0
+    box = frame_box(page)
+    page.mouse.move(box["x"] + 200, box["y"] + 250)
+    page.mouse.wheel(0, -300)
+    wait_until(page, lambda: "zoom=" in page.url and "sel=" in page.url, what="selection and zoom in the URL")
+    url = page.url
+    zoom = re.search(r"zoom=([^&]+)", url).group(1)
+    selected = monitor(frame)["selected"]
+    page.goto("about:blank")
+    page.goto(url, timeout=60000)
+    frame = map_frame(page)
+    page.get_by_text("Selection:", exact=False).first.wait_for(timeout=60000)
+    wait_until(page, lambda: monitor(frame)["selected"] == selected, what="the selection restored in the map")
+    got = frame.evaluate("() => window.__dfatlasMap && true")
+    assert got and zoom in page.url
+    assert error_count(page) == 0
+
+
+def test_marker_legend_toggles_and_search_highlights(server, browser_page):
+    page = browser_page
+    page.goto(server + "/", timeout=60000)
+    frame = map_frame(page)
+    n = monitor(frame)["drawn"]
+    frame.locator('[data-legend="marker:real"]').click()
+    wait_until(page, lambda: 0 < monitor(frame)["drawn"] < n, what="the real faces hidden")
+    wait_until(page, lambda: "hm=real" in page.url, what="the hidden marker in the URL")
+    frame.locator('[data-legend="marker:real"]').click()
+    wait_until(page, lambda: monitor(frame)["drawn"] == n, what="the real faces back")
+    frame.locator("#search").fill("syn-gan")
+    frame.locator("#search").press("Enter")
+    wait_until(page, lambda: monitor(frame)["selected"] > 0, what="search matches highlighted")
+    page.get_by_text("Selection:", exact=False).first.wait_for(timeout=60000)
+    frame.locator("#search").fill("no-such-video-anywhere")
+    frame.locator("#search").press("Enter")
+    wait_until(page, lambda: monitor(frame)["selected"] == 0, what="an empty search")
+    page.get_by_text("matches no shown point", exact=False).first.wait_for(timeout=60000)
+    assert error_count(page) == 0
