@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_table, stage, workspace_of
+from ..config import FacesSection, Range
+from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, number_arg, option_arg,
+                     print_table, stage, workspace_of)
 
 
 def register(sub) -> None:
@@ -23,11 +25,11 @@ def register(sub) -> None:
     add_wait_arg(p)
     p.add_argument("--db", metavar="NAME", help="only this database of [sources]")
     p.add_argument("--split", metavar="S", help="only this split (train / val / test)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=option_arg(FacesSection, "workers"), default=None, metavar="N",
                    help="worker processes, one thread each (default: [faces] workers, 0 = one per core)")
     p.add_argument("--executor", choices=("process", "ray"), default="process",
                    help="local process pool, or Ray (pip install 'dfatlas[cluster]'; uses $RAY_ADDRESS if set)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="process at most N new videos (a quick try)")
+    p.add_argument("--limit", type=number_arg(int, Range(1)), default=None, metavar="N", help="process at most N new videos (a quick try)")
     p.add_argument("--verify", action="store_true",
                    help="also decode every crop of the videos already done (their files are always checked to "
                         "exist), and read the whole store back to check its checksums")

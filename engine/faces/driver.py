@@ -25,6 +25,7 @@ from typing import Callable
 import pyarrow as pa
 
 from data_catalog.errors import AtlasError
+from data_catalog.names import path_to_text
 
 from ..store import faces as face_table
 from . import writer
@@ -102,7 +103,7 @@ def _video_table(videos) -> pa.Table:
     else:
         rows = list(videos)
         if rows and hasattr(rows[0], "video_id") and not isinstance(rows[0], dict):
-            t = pa.table({"video_id": [r.video_id for r in rows], "path": [str(r.path) for r in rows],
+            t = pa.table({"video_id": [r.video_id for r in rows], "path": [path_to_text(r.path) for r in rows],
                           "true_class": [r.true_class for r in rows]})
         else:
             t = pa.table({

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from data_catalog.names import text_to_path
+
 from . import decoder
 from .detector import Detection, FaceFinder, quiet_native_stderr
 
@@ -44,7 +46,7 @@ class FinderSpec:
 @dataclass(frozen=True)
 class VideoTask:
     video_id: str
-    path: str
+    path: str  # as stored (data_catalog.names.path_to_text); _process opens text_to_path(path)
     frames_per_video: int = 15
     crop_size: int = 224
     box_scale: float = 1.3
@@ -188,7 +190,7 @@ def process_video(task: VideoTask, spec: FinderSpec) -> VideoResult:
 def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
     import cv2
 
-    path = task.path
+    path = text_to_path(task.path)  # the stored text (data_catalog.names) -> the file's exact name
     res = VideoResult(task.video_id, "unreadable")
     try:
         real = decoder.checked_path(path, task.allowed_roots)
