@@ -219,6 +219,7 @@ SQL_TEXT = re.compile(r"\b(SELECT|INSERT|DELETE|UPDATE|CREATE|DROP)\b.*\b(FROM|I
 SQL_CALLS = {"execute", "executemany", "sql", "df", "arrow", "scalar", "query"}
 # Every expression interpolated into SQL text, reviewed: none carries a user value.
 REVIEWED = {
+    ("engine/store/connection.py", "aggs"): "min() of the schema's own column names (information_schema), double-quoted",
     ("engine/store/connection.py", "cols"): "column names of the caller's Arrow table, double-quoted",
     ("engine/store/connection.py", "table"): "table name from engine code",
     ("engine/store/connection.py", "verb"): "literal INSERT / INSERT OR REPLACE",
@@ -227,6 +228,8 @@ REVIEWED = {
     ("engine/store/evaluation.py", "probs"): "literal ', p.probs' or ''",
     ("engine/store/evaluation.py", "where"): "literal 'WHERE fv.settings_key = ?' or ''",
     ("engine/store/predictions.py", "where"): "literal predicates with ? parameters",
+    ("engine/store/runs.py", "table"): "literal table names of discard_run_results' tuple",
+    ("engine/store/runs.py", "where"): "literal predicates with ? parameters (discard_run_results)",
 }
 
 
