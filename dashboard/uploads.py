@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,21 +46,28 @@ def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> Uploa
     if not accepted:
         raise AnalysisError("no video to analyse in the upload" + (": " + "; ".join(refused) if refused else ""))
     stamp = f"{sanitize_name(set_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    workspace.uploads_dir.mkdir(parents=True, exist_ok=True)
-    for i in range(1000):  # two uploads of one name in the same second (two sessions) get two folders
-        folder = workspace.uploads_dir / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
-            folder.mkdir(exist_ok=False)
-            break
-        except FileExistsError:
-            continue
-    saved, used = [], set()
-    for name, data in accepted:
-        stem, suffix = os.path.splitext(name)
-        candidate, i = name, 1
-        while candidate in used:
-            candidate, i = f"{stem}_{i}{suffix}", i + 1
-        used.add(candidate)
-        (folder / candidate).write_bytes(bytes(data))
-        saved.append(candidate)
+    folder = None
+    try:
+        workspace.uploads_dir.mkdir(parents=True, exist_ok=True)
+        for i in range(1000):  # two uploads of one name in the same second (two sessions) get two folders
+            folder = workspace.uploads_dir / (stamp if i == 0 else f"{stamp}-{i}")
+            try:
+                folder.mkdir(exist_ok=False)
+                break
+            except FileExistsError:
+                continue
+        saved, used = [], set()
+        for name, data in accepted:
+            stem, suffix = os.path.splitext(name)
+            candidate, i = name, 1
+            while candidate in used:
+                candidate, i = f"{stem}_{i}{suffix}", i + 1
+            used.add(candidate)
+            (folder / candidate).write_bytes(bytes(data))
+            saved.append(candidate)
+    except OSError as exc:  # read-only or full workspace: nothing half-written is left behind
+        if folder is not None and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise AnalysisError(f"cannot save the upload under {workspace.uploads_dir} ({exc.strerror or exc}); "
+                            "is the workspace writable, with space left?") from None
     return UploadResult(folder, saved, refused)

@@ -8,7 +8,10 @@ reader is never blocked for long), then `finish_job`. Its stdout/stderr go to
 `<workspace>/jobs/<job_id>.log` so a failure can be shown in full.
 
 A job whose process died without finishing (kill -9, power loss) is reported as
-`failed` by `read_job` when its pid no longer runs.
+`failed` by `read_job` when its pid no longer runs. A job whose process ended
+before it could create its row (its arguments refused, the store unwritable)
+is reported as `failed` by `read_started_job`, with the last line the process
+wrote to its log as the reason, as soon as the process has exited.
 """
 
 from __future__ import annotations
@@ -105,23 +108,57 @@ def job_log_path(workspace: Workspace, job_id: str) -> Path:
     return workspace.jobs_dir / f"{check_job_id(job_id)}.log"
 
 
+# The processes this process started, by job id: polled (which also reaps them) to tell a job that
+# ended before creating its row from one still starting.
+_STARTED: dict[str, subprocess.Popen] = {}
+
+
 def start_background(workspace: Workspace, job_id: str, argv: list[str]) -> subprocess.Popen:
     """Start `dfatlas ARGV --job-id JOB_ID` detached; output goes to the job's log file.
 
-    `argv` is a list (never a shell string), so no user text is ever parsed by a shell.
+    `argv` is a list (never a shell string), so no user text is ever parsed by a shell. A workspace
+    that cannot take the log (read-only, full) or a process that cannot start is an AtlasError.
     """
-    workspace.jobs_dir.mkdir(parents=True, exist_ok=True)
-    log = open(job_log_path(workspace, job_id), "ab")
+    log_path = job_log_path(workspace, job_id)
+    try:
+        workspace.jobs_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "ab")
+    except OSError as exc:
+        raise AtlasError(f"cannot start the job: cannot write its log {log_path} "
+                         f"({exc.strerror or exc}); is the workspace writable?") from None
     cmd = [sys.executable, "-m", "engine.cli", *argv, "--workspace", str(workspace.root), "--job-id", job_id]
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd=root, env=env)
+    except OSError as exc:
+        raise AtlasError(f"cannot start the job's process {sys.executable} ({exc.strerror or exc})") from None
     finally:
         log.close()
+    _STARTED[job_id] = proc
+    return proc
+
+
+def read_started_job(workspace: Workspace, store: Store, job_id: str) -> dict | None:
+    """`read_job` for a job this process started: None while its process is still starting, and a
+    `failed` row (the log's last line as the message) when the process ended without creating its row."""
+    proc = _STARTED.get(job_id)
+    code = proc.poll() if proc is not None else None  # also reaps it, so a dead job's pid reads as gone
+    row = read_job(store, job_id)
+    if row is not None or code is None:
+        return row
+    last = last_log_line(workspace, job_id) or "(it wrote nothing)"
+    return {"job_id": job_id, "status": "failed", "progress": 0.0, "pid": proc.pid,
+            "message": f"the job stopped before it started (exit code {code}): {last}"}
+
+
+def last_log_line(workspace: Workspace, job_id: str) -> str:
+    """The last non-empty line of the job's log ('' if none): a refused argument, an error, an exception."""
+    lines = [ln.strip() for ln in read_log_tail(workspace, job_id, 2000).splitlines()]
+    return next((ln for ln in reversed(lines) if ln), "")
 
 
 def read_log_tail(workspace: Workspace, job_id: str, n_chars: int = 4000) -> str:

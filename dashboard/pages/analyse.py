@@ -88,6 +88,7 @@ def analysed_sets(path: str, sig: tuple, run_id: str) -> pd.DataFrame:
 
 
 def _start(view, run_config: dict, input_path: Path, name: str, replace: bool, roots: list[str]) -> None:
+    """Start the job; `name` is already the checked set name (`an.sanitize_name`, as the CLI's --name)."""
     ws = resolve_workspace(None)
     job_id = jobs.new_job_id("analyze")
     argv = ["analyze", "--run", view.run_id, "--input", str(input_path), "--name", name]
@@ -99,7 +100,7 @@ def _start(view, run_config: dict, input_path: Path, name: str, replace: bool, r
     if replace:
         argv.append("--replace")
     jobs.start_background(ws, job_id, argv)
-    st.session_state[JOB_KEY] = {"job_id": job_id, "run_id": view.run_id, "name": an.sanitize_name(name)}
+    st.session_state[JOB_KEY] = {"job_id": job_id, "run_id": view.run_id, "name": name}
 
 
 def upload_limit_mb(config_mb: float) -> float:
@@ -136,7 +137,7 @@ def _source_form(view, run_config: dict) -> None:
     replace = st.checkbox("Replace a set of the same name", key="an_replace")
     if st.button("Analyse", type="primary", key="an_go"):
         try:
-            an.sanitize_name(name)
+            name = an.sanitize_name(name)  # the one set-name rule, as `dfatlas analyze --name`
             if mode == "Upload videos":
                 if not uploads:
                     raise an.AnalysisError("choose one or more videos to upload first")
@@ -148,8 +149,16 @@ def _source_form(view, run_config: dict) -> None:
                 raise an.AnalysisError("choose a folder under the allowed roots first")
             _start(view, run_config, chosen, name, replace,
                    [str(resolve_workspace(None).uploads_dir)] if mode == "Upload videos" else roots)
-        except AtlasError as exc:
-            st.error(plain(exc))
+        except (AtlasError, OSError) as exc:
+            st.error(f"Could not start the analysis: {plain(one_line(exc))}")
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line: the AtlasError's message, or an OSError's reason and path."""
+    if isinstance(exc, OSError) and not isinstance(exc, AtlasError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
 
 
 def job_panel(path: str) -> str | None:
@@ -157,7 +166,11 @@ def job_panel(path: str) -> str | None:
     info = st.session_state.get(JOB_KEY)
     if not info:
         return None
-    job = jobs.read_job(queries.read_store(path), info["job_id"])
+    try:
+        job = jobs.read_started_job(resolve_workspace(None), queries.read_store(path), info["job_id"])
+    except (AtlasError, OSError) as exc:
+        st.error(f"Could not read the analysis job's state: {plain(one_line(exc))}")
+        return None
     if job is None:
         st.info(f"Starting analysis job `{info['job_id']}` ...")
         return None

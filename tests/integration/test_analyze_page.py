@@ -81,7 +81,7 @@ def test_folder_under_allowed_roots_starts_a_background_job(page_ws, monkeypatch
     assert len(started) == 1
     job_id, argv = started[0]
     assert argv[argv.index("--input") + 1] == str((allowed / "case-a").resolve())
-    assert argv[argv.index("--run") + 1] == RUN_ID and argv[argv.index("--name") + 1] == "Case A"
+    assert argv[argv.index("--run") + 1] == RUN_ID and argv[argv.index("--name") + 1] == "case-a"  # the checked name
     assert at.session_state["analyse_job"]["job_id"] == job_id
     assert "Starting analysis job" in _texts(at)
 
