@@ -7,7 +7,7 @@ a bytes argument of the component, which Streamlit sends as binary inside its we
 once per (map key, payload hash). Later reruns pass `payload=None` and the same hash; a browser
 frame that lost its copy (page reload, navigating away and back) asks again through its value
 (`need`/`req`). No extra HTTP route: the built files are served by Streamlit under /component/…,
-so they pass through the same server (and `dfatlas serve`'s proxy) as the rest of the page.
+so they pass the same Host and framing checks (`dashboard.http_guard`) as the rest of the page.
 
 The component's value (JSON) carries the view state back: the selection (polygon / box / cell /
 search / videos, with the payload hash), zoom, hidden legend entries, density and clicks.
