@@ -77,3 +77,14 @@ def pytest_sessionfinish(session, exitstatus):
     session.config.get_terminal_writer().line(
         "\nleft running by the test session (now killed):\n  " + "\n  ".join(lines), red=True)
     session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def restore_main_module():
+    """Streamlit's script runner installs each script as `sys.modules["__main__"]` and never puts the
+    old one back, so after an in-process AppTest a spawn-context pool (face extraction) would re-run
+    that script in every worker and lose them all. Each test gets the `__main__` it started with."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
