@@ -6,6 +6,7 @@ one marker symbol per true class (`MARKER_SYMBOLS` in class order).
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from data_catalog.errors import AtlasError
+from data_catalog.names import printable
 from data_catalog.records import REAL, UNSEEN_FAKE
 from data_catalog.taxonomy import MARKER_SYMBOLS, UNSEEN_FAKE_COLOR, Taxonomy
 
@@ -75,6 +77,19 @@ class ClassStyle:
         return MARKER_SYMBOLS[i % len(MARKER_SYMBOLS)]
 
 
+def hover_text(name) -> str:
+    """A name as plotly hover text: plotly renders `<b>`, `<a href>` and `<br>` in labels, so a video
+    id or folder name is escaped (and kept on one line) before it reaches a label."""
+    return html.escape(printable(name), quote=False)
+
+
+def hover_names(video_ids: pd.Series) -> np.ndarray:
+    """`hover_text` of every point's video id, computed once per distinct video (many faces share one)."""
+    codes, uniques = pd.factorize(video_ids, sort=False)
+    escaped = np.array([hover_text(v) for v in uniques], dtype=object)
+    return escaped[codes] if len(uniques) else np.array([], dtype=object)
+
+
 def _colour_of(mode: str, style: ClassStyle, databases: list[str]):
     if mode == "correct":
         return lambda k: CORRECT_COLORS.get(k, NEUTRAL), lambda k: k
@@ -108,19 +123,20 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
     if len(pts):
         groups = pts.groupby([colour_col, symbol_col], sort=False).indices
         x, y = pts["x"].to_numpy(np.float32), pts["y"].to_numpy(np.float32)
-        vid = pts["video_id"].to_numpy(dtype=object)
+        vid = hover_names(pts["video_id"])
         score = np.round(pts["real_score"].to_numpy(float), 3).astype(np.float32)
         true_arr, pred_arr = pts["true_class"].to_numpy(dtype=object), pts["pred"].to_numpy(dtype=object)
         colour_keys = []
         for (ck, sk) in sorted(groups, key=lambda g: (key(g[0]), key(g[1]))):
             idx = groups[(ck, sk)]
             t, p = true_arr[idx[0]], pred_arr[idx[0]]
-            where = f" ({ck})" if colour_mode == "database" else ""
-            hover = (f"<b>%{{text}}</b>{where}<br>true: {style.name(t)}<br>predicted: {style.name(p)}"
+            where = f" ({hover_text(ck)})" if colour_mode == "database" else ""
+            hover = (f"<b>%{{text}}</b>{where}<br>true: {hover_text(style.name(t))}<br>"
+                     f"predicted: {hover_text(style.name(p))}"
                      "<br>real-score: %{customdata:.3f}<extra></extra>")
             fig.add_trace(go.Scattergl(
                 x=x[idx], y=y[idx], mode="markers", text=vid[idx].tolist(), customdata=score[idx],
-                hovertemplate=hover, name=f"{label_fn(ck)} / {style.name(sk)}", legendgroup=f"c:{ck}",
+                hovertemplate=hover, name=hover_text(f"{label_fn(ck)} / {style.name(sk)}"), legendgroup=f"c:{ck}",
                 showlegend=False,
                 marker=dict(color=colour_fn(ck), symbol=style.symbol(sk), size=6, opacity=0.85,
                             line=dict(width=0)),
@@ -131,14 +147,14 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
         # Legend entries: one per colour (clicking toggles all its traces), then the marker symbols.
         for ck in colour_keys:
             fig.add_trace(go.Scattergl(
-                x=[None], y=[None], mode="markers", name=label_fn(ck), legendgroup=f"c:{ck}",
+                x=[None], y=[None], mode="markers", name=hover_text(label_fn(ck)), legendgroup=f"c:{ck}",
                 legendgrouptitle_text=None, marker=dict(color=colour_fn(ck), symbol="circle", size=9),
                 hoverinfo="skip"))
             rows.append(None)
         # Legend-only entries explaining the marker symbols.
         for sk in sorted(pts[symbol_col].unique(), key=key):
             fig.add_trace(go.Scattergl(
-                x=[None], y=[None], mode="markers", name=style.name(sk), legendgroup="symbols",
+                x=[None], y=[None], mode="markers", name=hover_text(style.name(sk)), legendgroup="symbols",
                 legendgrouptitle_text="marker = " + ("predicted" if symbol_col == "pred" else "true") + " class",
                 marker=dict(color="#444444", symbol=style.symbol(sk), size=8), hoverinfo="skip",
             ))

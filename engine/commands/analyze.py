@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
+from data_catalog.names import printable
+
 from ..config import FacesSection
 from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, option_arg,
                      print_table, progress, set_name_arg, workspace_of)
@@ -104,7 +106,7 @@ def print_report(rep, file=None) -> None:
     if rep.problems:
         print(f"\n{len(rep.problems)} input problem(s):", file=file)
         for p in rep.problems[:20]:
-            print("  " + p, file=file)
+            print("  " + printable(p), file=file)
 
 
 def run(args) -> int:

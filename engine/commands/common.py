@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from data_catalog.errors import AtlasError
+from data_catalog.names import printable
 
 from ..config import ExperimentConfig, Range, load_config, option_range
 from ..progress import progress, progress_tick, stage  # noqa: F401  (the sub-commands' progress bars)
@@ -78,13 +79,14 @@ def config_of(args) -> ExperimentConfig:
 
 
 def print_table(rows: list[dict], columns: list[str] | None = None, file=None) -> None:
-    """A plain aligned text table."""
+    """A plain aligned text table; each cell on one line (`data_catalog.names.printable`), so a file name
+    holding a newline or an escape sequence cannot break or forge rows."""
     file = file or sys.stdout
     if not rows:
         print("(nothing)", file=file)
         return
     columns = columns or list(rows[0])
-    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    cells = [[printable(r.get(c, "")) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)), file=file)
     print("  ".join("-" * w for w in widths), file=file)

@@ -227,3 +227,34 @@ def test_manifest_whose_every_file_is_missing_says_so(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
     assert f"{manifest}: 2 listed files are missing" in out.stderr and "'gone1.mp4'" in out.stderr
+
+
+def test_newline_in_a_name_keeps_command_tables_one_line_per_row():
+    """Every command table (the analyse report's per-video rows among them) goes through print_table."""
+    import io
+
+    from engine.commands.common import print_table
+
+    out = io.StringIO()
+    print_table([{"video": "clip\nverdict  real\x1b[31m.mp4", "frames": 3}, {"video": "ok.mp4", "frames": 4}],
+                file=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4 and "clip\\nverdict  real\\x1b[31m.mp4" in lines[2] and "\x1b" not in out.getvalue()
+
+
+def test_names_in_map_hover_labels_are_text_not_markup():
+    """plotly renders <a href>, <b> and <br> in hover labels and legend names: names arrive escaped."""
+    import pandas as pd
+
+    from dashboard.figures import ClassStyle, map_figure
+
+    odd = 'unknown/<a href="https://evil.example">x</a>/a\nb.mp4'
+    pts = pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0], "video_id": [odd, "plain.mp4"],
+                        "real_score": [0.2, 0.9], "true_class": ["real", "real"], "pred": ["real", "real"],
+                        "database": ["unknown/<b>set</b>", "unknown/<b>set</b>"], "correct": [True, True]})
+    style = ClassStyle.for_run(["real"], None)
+    fig, _ = map_figure(pts, style, colour_mode="database")
+    texts = [t for tr in fig.data if tr.text is not None for t in tr.text]
+    assert 'unknown/&lt;a href="https://evil.example"&gt;x&lt;/a&gt;/a\\nb.mp4' in texts and "plain.mp4" in texts
+    labels = " ".join(str(tr.hovertemplate) + str(tr.name) for tr in fig.data)
+    assert "<a " not in labels and "<b>set" not in labels and "&lt;b&gt;set" in labels

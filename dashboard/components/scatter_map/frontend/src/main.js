@@ -16,6 +16,13 @@ const el = (id) => document.getElementById(id);
 const canvas = el('canvas');
 const status = el('status');
 const tooltip = el('tooltip');
+
+// A name on one line, as data_catalog.names.printable writes it: a file name holding a newline or a
+// bidi override must not draw a second 'true: …' line or reorder the tooltip.
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const SHORT = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const printable = (v) => String(v).replace(UNPRINTABLE,
+  (c) => SHORT[c] || `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 const monitor = { drawn: 0, loadedHash: null, payloadBytes: 0, renders: 0, drawSeq: 0, selected: 0, lastDrawMs: 0 };
 window.__dfatlasMap = monitor;    // read by the browser tests and the benchmark
 
@@ -344,7 +351,7 @@ scatterplot.subscribe('pointover', (k) => {
   const clf = args.config.classifier;
   const score = d.score[clf][f];
   const unit = r.video ? `video (${d.videoLevel.count[visible[k]]} faces)` : 'face';
-  tooltip.textContent = `${d.videoNames[d.video[f]]} — ${unit}\ntrue: ${name(d.meta.labels[d.truth[f]])} · `
+  tooltip.textContent = `${printable(d.videoNames[d.video[f]])} — ${unit}\ntrue: ${name(d.meta.labels[d.truth[f]])} · `
     + `predicted: ${name(d.meta.labels[r.pred[f]])}${Number.isFinite(score) && !r.video ? ` · real-score ${score.toFixed(3)}` : ''}`;
   tooltip.style.whiteSpace = 'pre';
   const [sx, sy] = scatterplot.getScreenPosition(k) || [0, 0];
