@@ -21,7 +21,7 @@ from data_catalog.errors import AtlasError
 from data_catalog.records import to_is_real
 
 from .approaches import approach_names, choose_classifier, display_label
-from .metrics import UNATTRIBUTED, attribution_accuracy, confusion_matrix, evaluate_at, far_threshold, \
+from .metrics import UNATTRIBUTED, attribution_accuracy, attribution_accuracy_ci, confusion_matrix, evaluate_at, far_threshold, \
     per_class_fpr, video_level
 from .runs import RunRecord, read_runs
 from .scores import (UNATTRIBUTED_LABEL, check_level, sample_scores, select_scores, theta_note, theta_population,
@@ -32,7 +32,8 @@ from .store import predictions as prediction_table
 
 ROLE_ORDER = {"same-db": 0, "cross-db": 1, "unknown": 2}
 COLUMNS = ["run_id", "approach", "classifier", "label", "dataset", "role", "level", "auc", "fpr", "fnr", "hter",
-           "threshold", "accuracy", "n_real", "n_fake", "note", "auc_lo", "auc_hi", "hter_lo", "hter_hi"]
+           "threshold", "accuracy", "n_real", "n_fake", "note", "auc_lo", "auc_hi", "hter_lo", "hter_hi",
+           "accuracy_lo", "accuracy_hi", "n_known", "n_new", "new_as_fake"]
 
 
 # --- scores -----------------------------------------------------------------
@@ -232,14 +233,23 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
                 continue
             m = evaluate_at(theta, b.score[m_lab], is_real[m_lab], bootstrap=bootstrap, seed=seed,
                             test_groups=b.video[m_lab] if level == "frame" else None)
-            acc = None
-            # Attribution accuracy needs every fake's class to be a known one: on sets with
-            # unseen fakes it would count only the reals, so it is left out there.
-            if info.kind.attributes and not (true_idx[m_lab & ~is_real] < 0).any():
-                acc = attribution_accuracy(true_idx[m_lab], b.pred[m_lab])
+            # Attribution accuracy as open-world papers report it ("known / new"): over the samples of
+            # the run's known classes only; the unseen fakes are counted apart, with the share of them
+            # rejected as fake at θ (no class of theirs exists to be right about).
+            known = m_lab & (true_idx >= 0)
+            new = m_lab & (true_idx < 0) & ~is_real
+            acc = acc_ci = None
+            if info.kind.attributes and known.any():
+                acc = attribution_accuracy(true_idx[known], b.pred[known])
+                if bootstrap:
+                    acc_ci = attribution_accuracy_ci(true_idx[known], b.pred[known], n_boot=bootstrap, seed=seed,
+                                                     groups=b.video[known])
             rows.append(base | dict(
                 dataset=name, role=role, auc=m.auc, fpr=m.fpr, fnr=m.fnr, hter=m.hter, threshold=m.threshold,
                 accuracy=acc, n_real=m.n_real, n_fake=m.n_fake,
+                n_known=int(known.sum()), n_new=int(new.sum()),
+                new_as_fake=float((b.score[new] < theta).mean()) if new.any() else None,
+                accuracy_lo=acc_ci[0] if acc_ci else None, accuracy_hi=acc_ci[1] if acc_ci else None,
                 note="; ".join(n for n in (m.note, theta_flag) if n),
                 auc_lo=m.auc_ci[0] if m.auc_ci else None, auc_hi=m.auc_ci[1] if m.auc_ci else None,
                 hter_lo=m.hter_ci[0] if m.hter_ci else None, hter_hi=m.hter_ci[1] if m.hter_ci else None))
@@ -249,7 +259,7 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
     df["_r"] = df.role.map(ROLE_ORDER).fillna(9)
     df["_a"] = df.approach.map({a: i for i, a in enumerate(approach_names())}).fillna(9)
     df = df.sort_values(["_r", "_a", "run_id", "classifier", "dataset"], kind="stable").drop(columns=["_r", "_a"])
-    for c in ("n_real", "n_fake"):
+    for c in ("n_real", "n_fake", "n_known", "n_new"):
         df[c] = df[c].fillna(0).astype(int)
     return df.reset_index(drop=True)
 

@@ -297,6 +297,34 @@ def attribution_accuracy(true_index, pred_class) -> float | None:
     return float((t[keep] == p[keep]).mean())
 
 
+def attribution_accuracy_ci(true_index, pred_class, n_boot: int = 1000, seed: int = 0, groups=None,
+                            level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile interval of `attribution_accuracy`, resampling groups (videos) as `bootstrap_ci` does.
+
+    The same samples count as in `attribution_accuracy` (known classes only); None when none do.
+    """
+    t = np.asarray(true_index, dtype=np.float64).reshape(-1)
+    p = np.asarray(pred_class, dtype=np.float64).reshape(-1)
+    keep = np.isfinite(t) & (t >= 0)
+    if not keep.any() or n_boot <= 0:
+        return None
+    correct = (t[keep] == p[keep]).astype(np.float64)
+    gcode = (np.arange(keep.sum()) if groups is None
+             else pd.factorize(np.asarray(groups).reshape(-1)[keep])[0])
+    n_groups = int(gcode.max()) + 1
+    hits = np.bincount(gcode, weights=correct, minlength=n_groups)   # per group: correct samples
+    sizes = np.bincount(gcode, minlength=n_groups).astype(np.float64)  # per group: samples
+    rng = np.random.default_rng(seed)
+    acc = np.empty(n_boot)
+    block = max(1, int(4_000_000 // n_groups))
+    for b0 in range(0, n_boot, block):
+        b = min(block, n_boot - b0)
+        draws = rng.integers(0, n_groups, size=(b, n_groups))
+        acc[b0:b0 + b] = hits[draws].sum(1) / sizes[draws].sum(1)
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return float(np.percentile(acc, lo)), float(np.percentile(acc, hi))
+
+
 def confusion_matrix(true_labels, pred_labels, true_order=None, pred_order=None) -> pd.DataFrame:
     """Counts of true (rows) vs predicted (columns) labels, as a DataFrame.
 

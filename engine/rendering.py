@@ -21,9 +21,14 @@ def paper_rows(df: pd.DataFrame, role: str, with_ci: bool = False) -> list[dict]
         row = {"Approach": show, "Test DB": r.dataset, "AUC": _pct(r.auc), "FNR (%)": _pct(r.fnr),
                "FPR (%)": _pct(r.fpr), "HTER (%)": _pct(r.hter), "Acc (%)": _pct(r.accuracy),
                "videos (real/fake)" if r.level == "video" else "faces (real/fake)": f"{r.n_real}/{r.n_fake}"}
+        if getattr(r, "n_new", 0):
+            row["unseen fakes"] = str(r.n_new)
+            row["unseen rejected (%)"] = _pct(r.new_as_fake)
         if with_ci:
             row["AUC 95% CI"] = "—" if pd.isna(r.auc_lo) else f"{_pct(r.auc_lo)}–{_pct(r.auc_hi)}"
             row["HTER 95% CI"] = "—" if pd.isna(r.hter_lo) else f"{_pct(r.hter_lo)}–{_pct(r.hter_hi)}"
+            lo = getattr(r, "accuracy_lo", None)
+            row["Acc 95% CI"] = "—" if lo is None or pd.isna(lo) else f"{_pct(lo)}–{_pct(r.accuracy_hi)}"
         if isinstance(r.note, str) and r.note:
             row["note"] = r.note
         out.append(row)

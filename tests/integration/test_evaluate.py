@@ -84,6 +84,29 @@ def test_confusion_has_unseen_rows_per_database(four):
     assert detection_losses(store).empty  # no face_videos rows in this store
 
 
+def test_accuracy_over_known_classes_with_unseen_fakes_apart(four):
+    """Open-world papers' "known / new": dbx's unseen fakes do not count in Acc; they are counted apart."""
+    store, runs = four
+    rid = runs["attribution"]
+    df = metrics_table(store, [rid], bootstrap=200)
+    row = df[(df.dataset == "dbx") & (df.role == "cross-db")].iloc[0]
+    raw = store.df("""SELECT p.real_score, p.pred_class, f.video_id, v.true_class, v.is_fake
+                      FROM predictions p JOIN faces f USING (face_id) JOIN videos v USING (video_id)
+                      WHERE p.run_id = ? AND p.classifier = 'native' AND v.database = 'dbx'""", [rid])
+    vl = video_level(raw.video_id, raw.real_score, raw.pred_class).merge(
+        raw.drop_duplicates("video_id")[["video_id", "true_class"]], on="video_id")
+    classes = store.df("SELECT classes FROM runs WHERE run_id = ?", [rid]).classes[0]
+    index = {c: i for i, c in enumerate(classes)}
+    known = vl[vl.true_class.isin(list(index))]
+    new = vl[vl.true_class == "unseen-fake"]
+    assert len(new) > 0 and row.n_new == len(new) and row.n_known == len(known)
+    assert row.accuracy == pytest.approx((known.true_class.map(index) == known.pred_class).mean())
+    assert row.new_as_fake == pytest.approx((new.real_score < row.threshold).mean())
+    assert row.accuracy_lo <= row.accuracy <= row.accuracy_hi
+    same = df[(df.role == "same-db")]
+    assert (same.n_new == 0).all() and same.new_as_fake.isna().all()
+
+
 def test_bad_input(workspace):
     build_store(workspace, approaches=("binary",), per_class=2, frames=1)
     store = workspace.store()
