@@ -232,31 +232,78 @@ def distribution_figure(pred_labels: np.ndarray, style: ClassStyle) -> go.Figure
     return fig
 
 
-def roc_det_figures(curves: list[dict]) -> tuple[go.Figure, go.Figure]:
-    """ROC and DET from [{'label', 'fpr', 'fnr', 'color'}]; real is the positive class.
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95)
 
-    FPR = fakes accepted as real, FNR = reals rejected (DESIGN.md "Metrics").
-    DET axes are probit-scaled, drawn as ticks on a normal-deviate axis.
+
+def det_range(curves: list[dict]) -> tuple[float, float]:
+    """DET axis limits (as error rates) that hold the curves' data and end on ticks: the lowest tick at or
+    below the smallest non-zero error rate, the highest at or above the largest one (0 % is drawn on
+    the lower edge; a probit axis has no 0)."""
+    values = np.concatenate([np.r_[np.asarray(c["fpr"], float), np.asarray(c["fnr"], float)] for c in curves]
+                            or [np.array([])])
+    positive = values[(values > 0) & (values < 1)]
+    if not positive.size:
+        return DET_TICKS[0], 0.5
+    lo = max([t for t in DET_TICKS if t <= positive.min()] or [DET_TICKS[0]])
+    hi = min([t for t in DET_TICKS if t >= positive.max()] or [DET_TICKS[-1]])
+    return lo, max(hi, 0.5) if hi <= lo else hi
+
+
+def coinciding(curves: list[dict]) -> list[tuple[str, str]]:
+    """Pairs of curves with the same points (they would hide each other: said in a note)."""
+    out = []
+    for i, a in enumerate(curves):
+        for b in curves[i + 1:]:
+            if (len(a["fpr"]) == len(b["fpr"]) and np.allclose(a["fpr"], b["fpr"])
+                    and np.allclose(a["fnr"], b["fnr"])):
+                out.append((a["label"], b["label"]))
+    return out
+
+
+def roc_det_figures(curves: list[dict]) -> tuple[go.Figure, go.Figure]:
+    """ROC and DET from [{'label', 'fpr', 'fnr', 'color', 'auc', 'theta_point'}]; real is the positive class.
+
+    FPR = fakes accepted as real, FNR = reals rejected (DESIGN.md "Metrics"). Each curve's legend entry
+    carries its AUC; `theta_point` (FPR, FNR at the run's θ from validation) is marked on both plots.
+    Curves take one dash style each, so coinciding curves stay told apart. DET axes are probit-scaled,
+    drawn as ticks on a normal-deviate axis and clipped to the data (`det_range`).
     """
     from scipy.stats import norm
 
     roc, det = go.Figure(), go.Figure()
-    eps = 1e-4
-    for c in curves:
+    lo, hi = det_range(curves)
+    z = lambda v: norm.ppf(np.clip(np.asarray(v, float), lo, hi))  # noqa: E731
+    for i, c in enumerate(curves):
         fpr, fnr = np.asarray(c["fpr"], float), np.asarray(c["fnr"], float)
-        roc.add_trace(go.Scatter(x=fpr, y=1 - fnr, mode="lines", name=c["label"], line=dict(color=c.get("color"))))
-        det.add_trace(go.Scatter(x=norm.ppf(np.clip(fpr, eps, 1 - eps)), y=norm.ppf(np.clip(fnr, eps, 1 - eps)),
-                                 mode="lines", name=c["label"], line=dict(color=c.get("color"))))
+        auc = c.get("auc")
+        name = hover_text(c["label"]) + ("" if auc is None or not np.isfinite(auc) else f" (AUC {auc:.3f})")
+        line = dict(color=c.get("color"), dash=DASHES[i % len(DASHES)], width=2)
+        roc.add_trace(go.Scatter(x=fpr, y=1 - fnr, mode="lines", name=name, legendgroup=str(i), line=line))
+        det.add_trace(go.Scatter(x=z(fpr), y=z(fnr), mode="lines", name=name, legendgroup=str(i), line=line))
+        op = c.get("theta_point")
+        if op is not None:
+            hover = (f"{hover_text(c['label'])} at θ = {c.get('theta', float('nan')):.4f}<br>"
+                     f"FPR {op[0]:.2%} · FNR {op[1]:.2%}<extra></extra>")
+            marker = dict(color=c.get("color"), size=11, symbol="x-thin-open" if i % 2 else "circle-open",
+                          line=dict(width=3, color=c.get("color")))
+            roc.add_trace(go.Scatter(x=[op[0]], y=[1 - op[1]], mode="markers", marker=marker, legendgroup=str(i),
+                                     showlegend=False, hovertemplate=hover))
+            det.add_trace(go.Scatter(x=z([op[0]]), y=z([op[1]]), mode="markers", marker=marker,
+                                     legendgroup=str(i), showlegend=False, hovertemplate=hover))
     roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#999999"),
                              showlegend=False, hoverinfo="skip"))
-    roc.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), title="ROC (positive = real)",
-                      xaxis=dict(title="FPR (fakes accepted)", range=[0, 1]),
-                      yaxis=dict(title="1 - FNR (reals accepted)", range=[0, 1]))
-    ticks = np.array([0.001, 0.01, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95])
+    legend = dict(orientation="h", yanchor="top", y=-0.18, xanchor="left", x=0)
+    roc.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10), title="ROC (positive = real) · ○ = θ",
+                      xaxis=dict(title="FPR (fakes accepted)", range=[-0.01, 1.01]),
+                      yaxis=dict(title="1 - FNR (reals accepted)", range=[-0.01, 1.01]), legend=legend)
+    ticks = np.array([t for t in DET_TICKS if lo <= t <= hi])
     tickvals, ticktext = norm.ppf(ticks), [f"{t:.0%}" if t >= 0.01 else f"{t:.1%}" for t in ticks]
-    det.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), title="DET",
-                      xaxis=dict(title="FPR (fakes accepted)", tickvals=tickvals, ticktext=ticktext),
-                      yaxis=dict(title="FNR (reals rejected)", tickvals=tickvals, ticktext=ticktext))
+    axis = dict(tickvals=[float(v) for v in tickvals], ticktext=ticktext,
+                range=[float(norm.ppf(lo)) - 0.05, float(norm.ppf(hi)) + 0.05])
+    det.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10), title="DET · ○ = θ", legend=legend,
+                      xaxis=dict(title="FPR (fakes accepted)", **axis),
+                      yaxis=dict(title="FNR (reals rejected)", **axis))
     return roc, det
 
 

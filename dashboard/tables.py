@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import streamlit as st
 
 from engine.approaches import display_label
 from engine.rendering import paper_rows, render
@@ -11,25 +12,45 @@ PERCENT = ("fpr", "fnr", "hter", "accuracy")
 
 
 def paper_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Approach | Test DB | AUC | FNR (%) | FPR (%) | HTER (%) (plus CIs when present), in %."""
+    """Approach | Test DB | AUC | FNR | FPR | HTER | Acc (attribution accuracy over the known classes), in %;
+    CIs when present; the unseen fakes' count and the share rejected as fake when a set has them."""
     if metrics is None or metrics.empty:
-        return pd.DataFrame(columns=["Approach", "Test DB", "AUC", "FNR (%)", "FPR (%)", "HTER (%)"])
+        return pd.DataFrame(columns=["Approach", "Test DB", "AUC", "FNR (%)", "FPR (%)", "HTER (%)", "Acc (%)"])
     m = metrics.copy()
     out = pd.DataFrame({
         "Approach": [display_label(a, c) for a, c in zip(m["approach"], m["classifier"])],
         "Test DB": m["dataset"].to_numpy(),
-        "AUC": (m["auc"] * 100).round(2).to_numpy(),
-        "FNR (%)": (m["fnr"] * 100).round(2).to_numpy(),
-        "FPR (%)": (m["fpr"] * 100).round(2).to_numpy(),
-        "HTER (%)": (m["hter"] * 100).round(2).to_numpy(),
+        "AUC": _pct(m["auc"]),
+        "FNR (%)": _pct(m["fnr"]),
+        "FPR (%)": _pct(m["fpr"]),
+        "HTER (%)": _pct(m["hter"]),
+        "Acc (%)": _pct(m["accuracy"]) if "accuracy" in m.columns else np.nan,
     })
-    for col, name in (("hter_lo", "HTER lo"), ("hter_hi", "HTER hi"), ("auc_lo", "AUC lo"), ("auc_hi", "AUC hi")):
+    for col, name in (("hter_lo", "HTER lo"), ("hter_hi", "HTER hi"), ("auc_lo", "AUC lo"), ("auc_hi", "AUC hi"),
+                      ("accuracy_lo", "Acc lo"), ("accuracy_hi", "Acc hi")):
         if col in m.columns and m[col].notna().any():
-            out[name] = (m[col] * 100).round(2).to_numpy()
+            out[name] = _pct(m[col])
+    if "n_new" in m.columns and (m["n_new"] > 0).any():
+        # open-world papers' "known / new": Acc is over the known classes; the unseen fakes apart
+        out["unseen fakes"] = m["n_new"].to_numpy()
+        out["unseen rejected (%)"] = _pct(m["new_as_fake"])
     for col, name in (("n_real", "# real"), ("n_fake", "# fake")):
         if col in m.columns:
             out[name] = m[col].to_numpy()
     return out
+
+
+def _pct(col: pd.Series) -> np.ndarray:
+    return (pd.to_numeric(col, errors="coerce") * 100).round(2).to_numpy()
+
+
+# Approach and Test DB stay in view while the metric columns scroll (narrow screens, projectors).
+PINNED = {"Approach": st.column_config.TextColumn(pinned=True), "Test DB": st.column_config.TextColumn(pinned=True)}
+
+
+def full_height(table: pd.DataFrame) -> int:
+    """A st.dataframe height that shows every row (the paper's tables are a few dozen rows at most)."""
+    return 38 + 35 * max(1, len(table))
 
 
 def metric_row(m, label: str = "") -> dict:

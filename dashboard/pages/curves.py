@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import controls, figures, queries, states, tables
-from dashboard.plain import literal
+from dashboard.plain import literal, plain
 from engine.approaches import choose_classifier
 from engine.metrics import error_curves
+from engine.scores import evaluate_samples
 
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 
@@ -47,9 +48,13 @@ def page() -> None:
         if y.all() or not y.any():
             st.caption(f"{literal(o)}: needs both real and fake samples for a curve")
             continue
-        fpr, fnr = error_curves(s["real_score"].to_numpy(), y)
+        score = s["real_score"].to_numpy()
+        fpr, fnr = error_curves(score, y)
+        theta = queries.theta(view.path, view.sig, r, c, view.level)
+        m = evaluate_samples(theta if theta is not None else 0.5, score, y)
         curves.append({"label": tables.display_label(by_run.loc[r, "approach"], c), "fpr": fpr, "fnr": fnr,
-                       "color": PALETTE[i % len(PALETTE)]})
+                       "color": PALETTE[i % len(PALETTE)], "auc": m.auc, "theta": theta,
+                       "theta_point": None if theta is None else (m.fpr, m.fnr)})
     if not curves:
         st.info("Pick at least one approach with real and fake samples on this database.")
         return
@@ -58,7 +63,12 @@ def page() -> None:
     c1.plotly_chart(roc, key="roc", config={"displaylogo": False})
     c2.plotly_chart(det, key="det", config={"displaylogo": False})
     st.caption(f"{literal(dataset)} · {view.level} level · FPR = fakes accepted as real, FNR = reals rejected "
-               "(the paper's convention: real is the positive class)")
+               "(the paper's convention: real is the positive class) · ○ marks each approach's operating point "
+               "at θ, set on the training super-set's validation split at FPR ≤ 10 % (not on this database)")
+    same = figures.coinciding(curves)
+    if same:
+        st.caption("Coinciding curves (drawn with different dashes, one over the other): "
+                   + "; ".join(f"{plain(a)} = {plain(b)}" for a, b in same))
 
 
 page()

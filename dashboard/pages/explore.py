@@ -99,7 +99,8 @@ def metrics_panel(view, pooled) -> None:
     sel = mt.loc[(mt["run_id"] == view.run_id) & (mt["classifier"] == view.classifier) & mt["dataset"].isin(keys)
                  & ((mt["n_real"] + mt["n_fake"]) > 0)]
     table = tables.paper_table(sel).drop(columns=["Approach"])
-    st.dataframe(table, hide_index=True, key="metrics_table", width="stretch")
+    st.dataframe(table, hide_index=True, key="metrics_table", width="stretch", height=tables.full_height(table),
+                 column_config={"Test DB": tables.PINNED["Test DB"]})
     m = pooled
     if m is not None:
         st.caption("All shown databases pooled: AUC {:.2f} · FNR {:.2f} % · FPR {:.2f} % · HTER {:.2f} %".format(
@@ -108,7 +109,9 @@ def metrics_panel(view, pooled) -> None:
         from engine.evaluation import default_rows
 
         others = mt.loc[mt["dataset"].isin(keys) & ((mt["n_real"] + mt["n_fake"]) > 0)]
-        st.dataframe(tables.paper_table(default_rows(others)), hide_index=True, key="all_approaches")
+        every = tables.paper_table(default_rows(others))
+        st.dataframe(every, hide_index=True, key="all_approaches", width="stretch",
+                     height=tables.full_height(every), column_config=tables.PINNED)
     notes = sel["note"].dropna() if "note" in sel.columns else []
     for n in sorted(set(n for n in notes if n)):
         st.caption(f"note: {plain(n)}")

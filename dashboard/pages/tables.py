@@ -42,7 +42,9 @@ def page() -> None:
         if sub.empty:
             continue
         st.subheader(title)
-        st.dataframe(tables.paper_table(sub), hide_index=True, key=key, width="stretch")
+        shown = tables.paper_table(sub)
+        st.dataframe(shown, hide_index=True, key=key, width="stretch", height=tables.full_height(shown),
+                     column_config=tables.PINNED)
         exports(sub, role, f"dfatlas-{key}-{view.level}", key)
 
 

@@ -230,13 +230,23 @@ def test_other_pages(fixture_ws, monkeypatch, page):
         ids = [c.proto.id for c in at.get("plotly_chart")]
         assert any(i.endswith("-roc") for i in ids) and any(i.endswith("-det") for i in ids)
         roc = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-roc")).proto.spec)
-        assert len([t for t in roc["data"] if t.get("showlegend") is not False]) == 4  # one per approach
+        legend = [t for t in roc["data"] if t.get("showlegend") is not False]
+        assert len(legend) == 4 and all("(AUC " in t["name"] for t in legend)  # one per approach, AUC shown
+        assert len({t["line"]["dash"] for t in legend}) == 4  # told apart where they coincide
+        points = [t for t in roc["data"] if t.get("mode") == "markers"]
+        assert len(points) == 4 and all("at θ" in t["hovertemplate"] for t in points)  # θ operating points
+        det = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-det")).proto.spec)
+        lo, hi = det["layout"]["xaxis"]["range"]
+        assert all(lo <= v <= hi for v in det["layout"]["xaxis"]["tickvals"])  # no axis past its ticks
+        assert min(det["layout"]["xaxis"]["tickvals"]) - lo < 0.1
         at.selectbox(key="curve_db").set_value("synth-x/test").run()
         assert_clean(at)
     if page.endswith("tables.py"):
         t1 = at.dataframe[0].value
         assert set(t1["Approach"]) == {"Binary", "Attribution", "TripletLoss-NN", "ArcFaceMod-LR"}
         assert t1["HTER (%)"].between(0, 100).all()
+        attributing = t1["Approach"] != "Binary"
+        assert t1.loc[attributing, "Acc (%)"].between(0, 100).all() and t1.loc[~attributing, "Acc (%)"].isna().all()
         assert at.dataframe[1].value["Test DB"].tolist() == ["synth-x"] * 4
         assert len(at.dataframe) == 2  # the unlabelled unknown set has no metrics row
         at.radio(key="tables_scope").set_value("all").run()
