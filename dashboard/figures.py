@@ -17,12 +17,11 @@ import plotly.graph_objects as go
 from data_catalog.errors import AtlasError
 from data_catalog.names import printable
 from data_catalog.records import REAL, UNSEEN_FAKE
-from data_catalog.taxonomy import MARKER_SYMBOLS, UNSEEN_FAKE_COLOR, Taxonomy
+from data_catalog.taxonomy import FAKE_COLOR, MARKER_SYMBOLS, UNSEEN_FAKE_COLOR, Taxonomy
 
 from .queries import FAKE, NO_PRED, UNLABELLED
 
 REAL_COLOR = "#0072B2"
-FAKE_COLOR = "#D55E00"           # binary 'fake' (no attribution)
 NEUTRAL = "#BBBBBB"
 CORRECT_COLORS = {"correct": "#009E73", "incorrect": "#D55E00", "unknown": "#999999"}
 # Okabe-Ito without blue/vermillion/green (taken above), then Tol's extra.
@@ -30,6 +29,30 @@ DATABASE_PALETTE = ("#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000", "#332
                     "#999933", "#661100")
 COLOUR_MODES = {"pred": "predicted class", "true": "true class", "correct": "correct / incorrect",
                 "database": "database"}
+
+
+def marker_meaning(colour_mode: str) -> str:
+    """What a marker's shape shows in a colour mode: the true class, or the predicted class when the colour
+    already shows the true class (the one rule of `map_figure` and the map component)."""
+    return "predicted class" if colour_mode == "true" else "true class"
+
+
+# Colours for classes a run's stored taxonomy does not colour (runs stored without one): Paul Tol's
+# muted colour-blind-safe set first; past its 11 colours, hues spaced by the golden angle at two
+# lightness levels (distinct, no longer guaranteed colour-blind safe; the marker shapes still differ).
+FALLBACK_COLORS = ("#CC6677", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
+                   "#332288", "#E69F00", "#56B4E9")
+
+
+def fallback_color(i: int) -> str:
+    """The i-th fallback colour (see FALLBACK_COLORS)."""
+    if i < len(FALLBACK_COLORS):
+        return FALLBACK_COLORS[i]
+    import colorsys
+
+    k = i - len(FALLBACK_COLORS)
+    r, g, b = colorsys.hls_to_rgb((k * 0.381966) % 1.0, 0.38 if k % 2 else 0.55, 0.65)
+    return "#{:02X}{:02X}{:02X}".format(round(255 * r), round(255 * g), round(255 * b))
 
 
 @dataclass(frozen=True)
@@ -50,11 +73,9 @@ class ClassStyle:
             except (ValueError, AtlasError):
                 tax = None
         names, colors = {}, {}
-        fallback = ("#CC6677", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
-                    "#332288", "#E69F00", "#56B4E9")
         for i, c in enumerate(classes):
             names[c] = tax.display_name(c) if tax else c
-            colors[c] = tax.color(c) if tax and c in tax.ids else fallback[i % len(fallback)]
+            colors[c] = tax.color(c) if tax and c in tax.ids else fallback_color(i)
         colors[REAL] = REAL_COLOR
         names.setdefault(REAL, "Real")
         names.update({UNSEEN_FAKE: "Unseen fake", FAKE: "Fake (no attribution)", UNLABELLED: "Unlabelled",
@@ -109,7 +130,7 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
     class (predicted class when colouring by true class).
     """
     colour_col = {"pred": "pred", "true": "true_class", "correct": "correct", "database": "database"}[colour_mode]
-    symbol_col = "pred" if colour_mode == "true" else "true_class"
+    symbol_col = "pred" if marker_meaning(colour_mode) == "predicted class" else "true_class"
     databases = sorted(pts["database"].unique()) if len(pts) else []
     colour_fn, label_fn = _colour_of(colour_mode, style, databases)
     order = style.order()
@@ -155,7 +176,7 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
         for sk in sorted(pts[symbol_col].unique(), key=key):
             fig.add_trace(go.Scattergl(
                 x=[None], y=[None], mode="markers", name=hover_text(style.name(sk)), legendgroup="symbols",
-                legendgrouptitle_text="marker = " + ("predicted" if symbol_col == "pred" else "true") + " class",
+                legendgrouptitle_text="marker = " + marker_meaning(colour_mode),
                 marker=dict(color="#444444", symbol=style.symbol(sk), size=8), hoverinfo="skip",
             ))
             rows.append(None)

@@ -16,6 +16,10 @@ from .errors import ConfigError
 from .records import REAL, UNSEEN_FAKE
 
 UNSEEN_FAKE_COLOR = "#5A5A5A"
+# A binary run's "fake, no attribution": its own colour, which no taxonomy class may take (in the
+# Okabe-Ito palette the demo uses, #D55E00 is a method's colour).
+FAKE_COLOR = "#000000"
+RESERVED_COLORS = {UNSEEN_FAKE_COLOR: "unseen fakes", FAKE_COLOR: "a binary run's 'fake (no attribution)'"}
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 # Marker symbols for true classes (plotly names), in class order.
@@ -123,6 +127,12 @@ class Taxonomy:
             color = entry.get("color", "")
             if not isinstance(color, str) or not _HEX.match(color):
                 raise ConfigError(origin, f"{key}.color", f"expected a colour like '#0072B2', got {color!r}")
+            taken = next((c.id for c in classes if c.color == color.upper()), None)
+            if taken:
+                raise ConfigError(origin, f"{key}.color", f"{color} is already class {taken!r}'s colour: "
+                                  "each class needs its own, or the map cannot tell them apart")
+            if color.upper() in RESERVED_COLORS:
+                raise ConfigError(origin, f"{key}.color", f"{color} is reserved for {RESERVED_COLORS[color.upper()]}")
             sources = []
             for s in entry.get("sources", []):
                 if not isinstance(s, str) or s.count(":") != 1:

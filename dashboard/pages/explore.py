@@ -8,11 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import controls, queries, figures, states, tables
+from dashboard.summaries import confusion_or_distribution, confusion_parts, evaluate_points
 from dashboard.components import scatter_map
 from dashboard.components.scatter_map import selection as map_selection
 from dashboard.components.scatter_map import views as map_views
 from dashboard.plain import plain
-from data_catalog.records import REAL, UNSEEN_FAKE
+from data_catalog.records import UNSEEN_FAKE
 
 MAX_THUMBS = 60
 
@@ -34,62 +35,6 @@ def summary(path, sig, run_id, classifier, datasets, level, mapped, _view):
     pts = queries.map_points(path, sig, run_id, classifier, datasets, level) if mapped else _labelled_scores(_view)
     pooled = evaluate_points(_view, pts) if len(datasets) > 1 else None
     return pooled, confusion_parts(_view, pts)
-
-
-def is_real_of(true_class: np.ndarray) -> np.ndarray:
-    """1 real, 0 fake, NaN unlabelled (from the true class ids shown on the map)."""
-    t = np.asarray(true_class, dtype=object)
-    return np.where(t == queries.UNLABELLED, np.nan, (t == REAL).astype(float))
-
-
-def evaluate_points(view, pts: pd.DataFrame):
-    """Metrics of the given points at the run's θ (engine.scores; deduplicated per video at video level)."""
-    from engine.scores import evaluate_samples
-
-    if view.level == "video":
-        pts = pts.drop_duplicates("video_id")
-    y = is_real_of(pts["true_class"].to_numpy())
-    keep = ~np.isnan(y) & ~np.isnan(pts["real_score"].to_numpy(float))
-    theta = queries.theta(view.path, view.sig, view.run_id, view.classifier, view.level)
-    if not keep.any() or theta is None:
-        return None
-    return evaluate_samples(theta, pts["real_score"].to_numpy(float)[keep], y[keep].astype(bool))
-
-
-def confusion_parts(view, pts: pd.DataFrame) -> dict:
-    """Confusion of true vs predicted (labelled points), predicted-class distribution (unlabelled)."""
-    if view.level == "video":
-        pts = pts.drop_duplicates("video_id")
-    labelled = pts.loc[pts["true_class"] != queries.UNLABELLED]
-    unlabelled = pts.loc[pts["true_class"] == queries.UNLABELLED]
-    out = {"unit": "videos" if view.level == "video" else "faces", "n_labelled": len(labelled),
-           "n_unlabelled": len(unlabelled), "confusion": None, "distribution": None, "top": []}
-    if len(labelled):
-        true = labelled["true_class"].to_numpy(dtype=object)
-        unseen = true == UNSEEN_FAKE
-        true = np.where(unseen, UNSEEN_FAKE + " @ " + labelled["database"].to_numpy(dtype=object), true)
-        names = {t: f"Unseen fake ({t.split(' @ ')[1]})" for t in set(true[unseen])}
-        out["confusion"] = figures.confusion_figure(true, labelled["pred"].to_numpy(dtype=object), view.style, names)
-    if len(unlabelled):
-        out["distribution"] = figures.distribution_figure(unlabelled["pred"].to_numpy(dtype=object), view.style)
-        top = unlabelled["pred"].value_counts(normalize=True).head(2)
-        out["top"] = [(view.style.name(c), float(v)) for c, v in top.items()]
-    return out
-
-
-def confusion_or_distribution(parts: dict, key: str, cell_select: bool = False) -> None:
-    if parts["confusion"] is not None:
-        st.markdown(f"**True vs predicted attribution** ({parts['n_labelled']:,} {parts['unit']})")
-        if cell_select:  # a click on a cell selects its points on the map
-            st.plotly_chart(parts["confusion"], key=f"{key}_confusion", config={"displaylogo": False},
-                            on_select="rerun", selection_mode="points")
-        else:
-            st.plotly_chart(parts["confusion"], key=f"{key}_confusion", config={"displaylogo": False})
-    if parts["distribution"] is not None:
-        st.markdown(f"**Unlabelled: which known classes does it look like?** "
-                    f"({parts['n_unlabelled']:,} {parts['unit']})")
-        st.plotly_chart(parts["distribution"], key=f"{key}_distribution", config={"displaylogo": False})
-        st.caption("Looks most like: " + ", ".join(f"{plain(n)} ({v:.0%})" for n, v in parts["top"]))
 
 
 def metrics_panel(view, pooled) -> None:
@@ -194,7 +139,8 @@ def component_map(view, key: tuple, ws: str) -> tuple[np.ndarray, int]:
     rows, sel, _state = drawn
     unit = "videos" if view.level == "video" else "faces"
     n_shown = pts["video_id"].nunique() if view.level == "video" else len(pts)
-    st.caption(f"{n_shown:,} {unit} on the map · colour: {figures.COLOUR_MODES[view.colour]} · marker: true class · "
+    st.caption(f"{n_shown:,} {unit} on the map · colour: {figures.COLOUR_MODES[view.colour]} · "
+               f"marker: {figures.marker_meaning(view.colour)} · "
                "Lasso / Box select, Pan to move, wheel to zoom, click a legend entry to hide it")
     if sel and not len(rows):
         st.info(f"Nothing selected: {plain(map_selection.describe(sel, view.style.name))} matches no shown point.")
@@ -238,7 +184,7 @@ def plotly_map(view, key: tuple, ws: str) -> tuple[np.ndarray, int]:
                                         "toImageButtonOptions": {"format": "png", "filename": "dfatlas-map"}})
         rows = figures.selected_rows(event, trace_rows)
         st.caption(f"{n_points:,} faces on the map · colour: {figures.COLOUR_MODES[view.colour]} · "
-                   "marker: true class · box/lasso-select to see the faces and their metrics · "
+                   f"marker: {figures.marker_meaning(view.colour)} · box/lasso-select to see the faces and their metrics · "
                    "PNG: camera icon in the map's toolbar")
         st.download_button("Map as HTML", data=lambda: figures.to_html(fig),
                            file_name=f"dfatlas-map-{view.run_id}.html", mime="text/html",

@@ -42,6 +42,47 @@ def test_taxonomy_rejects_unknown_class_and_bad_order(tmp_path):
         Taxonomy.load(bad)
 
 
+def test_taxonomy_classes_each_get_their_own_colour(tmp_path):
+    """One colour per class on every map: no two classes share one, none takes a reserved colour."""
+    from data_catalog.taxonomy import FAKE_COLOR
+
+    bad = tmp_path / "t.toml"
+    bad.write_text('[[class]]\nid="real"\ncolor="#0072B2"\n[[class]]\nid="a"\ncolor="#112233"\n'
+                   '[[class]]\nid="b"\ncolor="#112233"\n')
+    with pytest.raises(ConfigError, match="already class 'a'"):
+        Taxonomy.load(bad)
+    bad.write_text(f'[[class]]\nid="real"\ncolor="#0072B2"\n[[class]]\nid="a"\ncolor="{FAKE_COLOR}"\n')
+    with pytest.raises(ConfigError, match="reserved for a binary run"):
+        Taxonomy.load(bad)
+    from importlib import resources
+
+    demo = resources.files("data_catalog.synthetic").joinpath("demo.toml").read_text()
+    demo_tax = tmp_path / "demo_tax.toml"  # the demo's taxonomy passes the rule too
+    demo_tax.write_text(demo[demo.index("[[taxonomy.class]]"):].replace("[[taxonomy.class]]", "[[class]]"))
+    assert Taxonomy.load(demo_tax).n_classes == 7
+
+
+def test_fallback_colours_stay_distinct_past_the_palette():
+    from dashboard.figures import ClassStyle
+
+    style = ClassStyle.for_run([f"c{i}" for i in range(30)], None)
+    colours = [style.color(f"c{i}") for i in range(30)]
+    assert len(set(colours)) == 30
+
+
+def test_marker_shows_the_predicted_class_when_colour_shows_the_true_one():
+    import pandas as pd
+
+    from dashboard.components.scatter_map.legends import marker_legend
+    from dashboard.figures import ClassStyle, marker_meaning
+
+    style = ClassStyle.for_run(["real", "a", "b"], None)
+    pts = pd.DataFrame({"true_class": ["real", "a"], "pred": ["b", "b"]})
+    assert marker_meaning("pred") == "true class" and marker_meaning("true") == "predicted class"
+    assert [e["id"] for e in marker_legend(pts, style, "true")] == ["b"]
+    assert [e["id"] for e in marker_legend(pts, style, "pred")] == ["real", "a"]
+
+
 def test_label_conversion_is_one_function():
     assert to_is_real(True) is False and to_is_real(False) is True and to_is_real(None) is None
     assert to_is_real(np.array([True, False])).tolist() == [False, True]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboard.figures import COLOUR_MODES, CORRECT_COLORS, DATABASE_PALETTE, NEUTRAL, ClassStyle
+from dashboard.figures import COLOUR_MODES, CORRECT_COLORS, DATABASE_PALETTE, NEUTRAL, ClassStyle, marker_meaning
 from data_catalog.taxonomy import MARKER_SYMBOLS
 
 from .selection import COLOUR_COLUMNS
@@ -29,8 +29,9 @@ def colour_legend(pts: pd.DataFrame, style: ClassStyle, colour: str) -> list[dic
     return [{"id": c, "name": style.name(c), "color": style.color(c)} for c in _ranked(present, style)]
 
 
-def marker_legend(pts: pd.DataFrame, style: ClassStyle) -> list[dict]:
-    present = pts["true_class"].unique() if len(pts) else []
+def marker_legend(pts: pd.DataFrame, style: ClassStyle, colour: str = "pred") -> list[dict]:
+    column = "pred" if marker_meaning(colour) == "predicted class" else "true_class"
+    present = pts[column].unique() if len(pts) else []
     return [{"id": c, "name": style.name(c), "symbol": MARKER_SYMBOLS.index(style.symbol(c))}
             for c in _ranked(present, style)]
 
@@ -40,6 +41,9 @@ def map_config(view, pts: pd.DataFrame, classifier: str | None = None, height: i
     return {
         "classifier": classifier or view.classifier, "datasets": list(view.datasets), "level": view.level,
         "colour": view.colour, "colour_title": COLOUR_MODES[view.colour],
-        "colour_legend": colour_legend(pts, view.style, view.colour), "marker_legend": marker_legend(pts, view.style),
+        "colour_legend": colour_legend(pts, view.style, view.colour),
+        "marker": "pred" if marker_meaning(view.colour) == "predicted class" else "true",
+        "marker_title": marker_meaning(view.colour),
+        "marker_legend": marker_legend(pts, view.style, view.colour),
         "class_names": {c: view.style.name(c) for c in view.style.order()}, "height": height,
     }

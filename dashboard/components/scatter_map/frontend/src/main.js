@@ -158,13 +158,15 @@ function redraw({ keepCamera = true } = {}) {
   const colours = cfg.colour_legend;
   const colourIdx = new Map(colours.map((e, i) => [e.id, i]));
   const markerIdx = new Map(cfg.marker_legend.map((e) => [e.id, e.symbol]));
+  // marker = true class, or the predicted class when the colour shows the true class (config.marker)
+  const markerOf = cfg.marker === 'pred' ? (f) => d.meta.labels[r.pred[f]] : (f) => d.meta.labels[d.truth[f]];
   const keep = new Int32Array(r.n);
   let m = 0;
   for (let i = 0; i < r.n; i++) {
     const f = r.at(i);
     if (f < 0 || !shownDs[d.dataset[f]]) continue;
     if (hidden.colour.size && hidden.colour.has(r.colourOf(f))) continue;
-    if (hidden.marker.size && hidden.marker.has(d.meta.labels[d.truth[f]])) continue;
+    if (hidden.marker.size && hidden.marker.has(markerOf(f))) continue;
     keep[m++] = i;
   }
   visible = keep.slice(0, m);
@@ -182,7 +184,7 @@ function redraw({ keepCamera = true } = {}) {
     let z = colourCache.get(c);
     if (z === undefined) { z = colourIdx.has(c) ? colourIdx.get(c) : colours.length; colourCache.set(c, z); }
     zs[k] = z;
-    const s = markerIdx.get(labels[d.truth[f]]);
+    const s = markerIdx.get(markerOf(f));
     ws[k] = s === undefined ? 0 : s;
   }
   scatterplot.set({ pointColor: [...colours.map((e) => e.color), '#bbbbbb'], colorBy: 'valueA' });
@@ -241,7 +243,7 @@ function renderLegend() {
     }
   };
   section(`Colour: ${cfg.colour_title}`, cfg.colour_legend, hidden.colour, () => '●');
-  section('Marker: true class', cfg.marker_legend, hidden.marker, (e) => GLYPHS[e.symbol] || '●');
+  section(`Marker: ${cfg.marker_title || 'true class'}`, cfg.marker_legend, hidden.marker, (e) => GLYPHS[e.symbol] || '●');
 }
 
 // ---- selection -----------------------------------------------------------------------------------
