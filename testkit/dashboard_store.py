@@ -145,6 +145,9 @@ def build_fixture_store(root: str | Path, n_points: int = 600, frames_per_video:
                "pretrained_source": "random init (offline)", "seed": seed, "status": status,
                "message": None if status == "finished" else "epoch 3/10", "best_epoch": 2,
                "epochs_done": 3 if status != "finished" else 10, "synthetic": True, "train_seconds": 12.5})
+        for e in range(3 if status != "finished" else 10):  # a training history with a best epoch (index 2)
+            b.epoch({"run_id": run_id, "epoch": e, "train_loss": 2.0 / (e + 1), "val_loss": 2.2 / (e + 1) + 0.05 * e,
+                     "val_accuracy": min(0.95, 0.4 + 0.06 * e), "seconds": 1.25, "images_per_s": 100.0})
         if status != "finished":
             continue
         # Per video: correct attribution with probability QUALITY; per frame a little noise.

@@ -10,6 +10,7 @@ from .registry import register_approach
 class ArcFaceModApproach(Approach):
     name = "arcfacemod"
     label = "ArcFaceMod"
+    embedding_layer = "a linear projection of the pooled features (the ArcFaceMod head's input)"
     embedding_classifiers = True
     default_classifier = "lr"   # the paper reports ArcFaceMod-LR
     embedding_metric = "cosine"

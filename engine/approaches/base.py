@@ -30,6 +30,7 @@ class Approach:
     attributes: bool = True          # predicts a class per sample (so attribution accuracy applies)
     needs_class_batches: bool = False    # batches must hold several samples of several classes (P x K)
     embedding_metric: str = "euclidean"  # distance that suits its embedding (open-set checks)
+    embedding_layer: str = "the backbone's pooled features (pre-logits)"  # where the stored embedding is taken
 
     # -- model -------------------------------------------------------------
     def head_size(self, n_classes: int, embedding_dim: int) -> int:

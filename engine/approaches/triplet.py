@@ -10,6 +10,7 @@ from .registry import register_approach
 class Triplet(Approach):
     name = "triplet"
     label = "TripletLoss"
+    embedding_layer = "a linear projection of the pooled features, L2-normalised (the triplet loss's input)"
     embedding_classifiers = True
     default_classifier = "knn"   # the paper's TripletLoss-NN
     needs_class_batches = True

@@ -265,6 +265,15 @@ def test_other_pages(fixture_ws, monkeypatch, page):
         runs = at.dataframe[0].value
         assert set(runs["pretrained weights"]) == {"random init (offline)"}
         assert runs["backbone"].eq("resnet10t").all()
+        assert {"seed", "crop / input px", "best epoch chosen by", "embedding"} <= set(runs.columns)
+        assert runs["embedding"].str.contains("-d: ").all()
+        assert runs["best epoch"].eq(3).all() and runs["seed"].notna().all()  # stored index 2: epoch 3 of 10
+        chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-runs_loss"))
+        spec = json.loads(chart.proto.spec)
+        assert spec["layout"]["xaxis"]["title"]["text"].startswith("epoch")
+        assert spec["layout"]["yaxis"]["title"]["text"] == "loss"
+        stars = [t for t in spec["data"] if t.get("marker", {}).get("symbol") == "star"]
+        assert len(stars) == 4 and all(t["x"] == [3] for t in stars)  # every finished run's best epoch, from 1
 
 
 # --- empty and broken states ------------------------------------------------------------------
