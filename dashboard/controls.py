@@ -137,7 +137,24 @@ def sidebar(path: str, sig: tuple, ov: dict) -> View | None:
     view = View(path, sig, run_id, row["approach"], row["status"], classifier, tuple(datasets), level, colour,
                 ClassStyle.for_run(row["classes"], row.get("taxonomy_json")))
     _write_url(view)
+    _remember(view)
     return view
+
+
+def _remember(view: View) -> None:
+    """The (run, classifier) pairs this session looked at, most recent last (Compare's defaults)."""
+    if view.classifier is None:
+        return
+    pick = f"{view.run_id}|{view.classifier}"
+    seen = st.session_state.setdefault("_viewed", [])
+    if not seen or seen[-1] != pick:
+        if pick in seen:
+            seen.remove(pick)
+        seen.append(pick)
+
+
+def viewed() -> list[str]:
+    return list(st.session_state.get("_viewed", []))
 
 
 def current() -> View | None:

@@ -200,6 +200,25 @@ def theta(path: str, sig: tuple, run_id: str, classifier: str, level: str) -> fl
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def validation_auc(path: str, sig: tuple, run_id: str, classifier: str, level: str) -> float | None:
+    """AUC on θ's own population (the pooled super-set validation split): how Compare ranks metric heads
+    without looking at any test set."""
+    from data_catalog.errors import AtlasError
+    from engine.metrics import auc_score
+    from engine.runs import read_run
+    from engine.scores import validation_scores
+
+    s = read_store(path)
+    try:
+        val = validation_scores(s, read_run(s, run_id), classifier, level)
+    except AtlasError:
+        return None
+    if not len(val):
+        return None
+    return auc_score(val["real_score"].to_numpy(float), val["is_real"].to_numpy(bool))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def thumbnails(path: str, sig: tuple, face_ids: tuple[str, ...]) -> list[bytes]:
     """JPEG thumbnails in the order of `face_ids` (missing ones as b'')."""
     if not face_ids:

@@ -175,6 +175,34 @@ def test_view_from_query_params(fixture_ws, monkeypatch):
     assert sidebar_box(at2, "Run / approach").value in run_ids().values()
 
 
+def test_compare_defaults_and_url(fixture_ws, monkeypatch):
+    """Attribution beside the best metric head by validation AUC; then the last two viewed; a link's sides."""
+    from dashboard.queries import validation_auc
+
+    ids = run_ids()
+    at = make_app(fixture_ws, monkeypatch)
+    at.switch_page("dashboard/pages/compare.py").run()
+    assert_clean(at)
+    left, right = (w.value for w in at.selectbox if w.label in ("Left", "Right"))
+    assert left == f"{ids['attribution']}|native"
+    heads = [f"{ids[a]}|{c}" for a in ("triplet", "arcfacemod") for c in ("knn", "lr", "svm")]
+    path = str(fixture_ws / "atlas.duckdb")
+    aucs = {h: validation_auc(path, (), *h.split("|"), "video") for h in heads}
+    assert right in heads and aucs[right] == max(v for v in aucs.values() if v is not None)
+    # the last two (run, classifier) pairs viewed in the sidebar become the defaults of a new Compare visit
+    at2 = make_app(fixture_ws, monkeypatch, {"run": ids["binary"], "clf": "native"})
+    sidebar_box(at2, "Run / approach").set_value(ids["triplet"]).run()
+    at2.session_state["cmp_a"] = None  # as on a first visit
+    at2.switch_page("dashboard/pages/compare.py").run()
+    assert [w.value for w in at2.selectbox if w.label in ("Left", "Right")] == \
+        [f"{ids['binary']}|native", f"{ids['triplet']}|knn"]
+    # a shared link opens with its sides
+    at3 = make_app(fixture_ws, monkeypatch, {"left": f"{ids['arcfacemod']}|svm", "right": f"{ids['binary']}|native"})
+    at3.switch_page("dashboard/pages/compare.py").run()
+    assert [w.value for w in at3.selectbox if w.label in ("Left", "Right")] == \
+        [f"{ids['arcfacemod']}|svm", f"{ids['binary']}|native"]
+
+
 def select(at: AppTest, points: list[dict]) -> AppTest:
     """Send a synthetic plotly selection event for the map (AppTest cannot draw a lasso)."""
     chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-map"))
@@ -225,7 +253,12 @@ def test_other_pages(fixture_ws, monkeypatch, page):
         boxes[1].set_value(f"{run_ids()['arcfacemod']}|svm").run()
         assert_clean(at)
         tables = [d.value for d in at.dataframe]
-        assert len(tables) == 2 and all("HTER (%)" in t.columns for t in tables)
+        assert len([t for t in tables if "HTER (%)" in t.columns]) == 2  # one metrics table per side
+        assert len([c for c in at.get("plotly_chart") if "cmp_a_confusion" in c.proto.id
+                    or "cmp_b_confusion" in c.proto.id]) == 2  # confusion matrices side by side
+        diff = next(t for t in tables if {"left", "right", "true"} <= set(t.columns))
+        assert len(diff) and (diff["left"] != diff["right"]).all()  # the difference view: only disagreements
+        assert at.query_params["left"] == boxes[0].value and at.query_params["right"] == f"{run_ids()['arcfacemod']}|svm"
     if page.endswith("curves.py"):
         ids = [c.proto.id for c in at.get("plotly_chart")]
         assert any(i.endswith("-roc") for i in ids) and any(i.endswith("-det") for i in ids)
