@@ -14,20 +14,26 @@ from . import controls, queries, states
 from .plain import literal
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
-# (file under dashboard/pages, title, icon, url path)
+# (file under dashboard/pages, title, icon, url path, the sidebar controls that act on the page)
 PAGES = [
-    ("explore.py", "Explore", ":material/scatter_plot:", "explore"),
-    ("compare.py", "Compare", ":material/compare:", "compare"),
-    ("curves.py", "Curves", ":material/show_chart:", "curves"),
-    ("tables.py", "Tables & export", ":material/table_chart:", "tables"),
-    ("analyse.py", "Analyse", ":material/travel_explore:", "analyse"),
-    ("runs.py", "Runs & provenance", ":material/info:", "runs"),
+    ("explore.py", "Explore", ":material/scatter_plot:", "explore", controls.ALL),
+    ("compare.py", "Compare", ":material/compare:", "compare", {"datasets", "level", "colour"}),
+    ("curves.py", "Curves", ":material/show_chart:", "curves", {"level"}),
+    ("tables.py", "Tables & export", ":material/table_chart:", "tables", {"level"}),
+    ("analyse.py", "Analyse", ":material/travel_explore:", "analyse", {"run", "classifier", "level"}),
+    ("runs.py", "Runs & provenance", ":material/info:", "runs", set()),
 ]
 
 
 def pages() -> list:
     return [st.Page(PAGES_DIR / f, title=t, icon=i, url_path=u, default=(n == 0))
-            for n, (f, t, i, u) in enumerate(PAGES)]
+            for n, (f, t, i, u, _c) in enumerate(PAGES)]
+
+
+def page_controls(page) -> set[str]:
+    """The sidebar controls `page` (the navigation's current page) uses; the others keep their value."""
+    by_path = {u: c for _f, _t, _i, u, c in PAGES}
+    return by_path.get(getattr(page, "url_path", ""), controls.ALL) or set()
 
 
 def _badge(ov: dict) -> None:
@@ -51,7 +57,7 @@ def main() -> None:
         sig = queries.signature(path)
         ov = queries.overview(path, sig)
         _badge(ov)
-        view = controls.sidebar(path, sig, ov)
+        view = controls.sidebar(path, sig, ov, shown=page_controls(nav))
         st.session_state["_view"] = view
         if view is None:
             states.no_runs(ws)

@@ -21,6 +21,7 @@ from .figures import COLOUR_MODES, ClassStyle
 
 # widget key -> query parameter
 PARAMS = {"run": "run", "classifier": "clf", "datasets": "db", "level": "level", "colour": "colour"}
+ALL = frozenset(PARAMS)
 
 
 @dataclass(frozen=True)
@@ -96,16 +97,34 @@ def map_datasets(ov: dict, run_id: str, classifier: str | None) -> list[str]:
                   key=lambda d: (role_rank.get(ds.loc[d, "role"], 3) if d in ds.index else 3, d))
 
 
-def sidebar(path: str, sig: tuple, ov: dict) -> View | None:
-    """Draw the shared controls; None when there is nothing to choose yet."""
+class _Hidden:
+    """Stands in for the sidebar on a page that does not use a control: the control is not drawn and
+    its value (kept in session state, so it survives the page) is passed through."""
+
+    @staticmethod
+    def _value(label, options=None, *, key, **_kw):
+        return st.session_state.get(key)
+
+    selectbox = radio = multiselect = _value
+
+
+def sidebar(path: str, sig: tuple, ov: dict, shown=ALL) -> View | None:
+    """Draw the shared controls that act on the current page (`shown`); None when there is nothing to
+    choose yet. Every control's value is kept and stays in the URL, drawn or not."""
     _seed_from_url()
+    for key in PARAMS:  # keep the values of controls this page does not draw (Streamlit drops them)
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
     runs = ov["runs"]
     if runs.empty:
         return None
-    sb = st.sidebar
+    hidden = _Hidden()
+
+    def bar(key):  # where control `key` goes: the sidebar, or nowhere on this page
+        return st.sidebar if key in shown else hidden
     run_ids = runs["run_id"].tolist()
     _valid("run", run_ids, run_ids[min(1, len(run_ids) - 1)] if len(run_ids) > 1 else run_ids[0])
-    run_id = sb.selectbox("Run / approach", run_ids, key="run", format_func=run_label(runs))
+    run_id = bar("run").selectbox("Run / approach", run_ids, key="run", format_func=run_label(runs))
     row = runs.loc[runs["run_id"] == run_id].iloc[0]
 
     clfs = ov["classifiers"]
@@ -121,19 +140,19 @@ def sidebar(path: str, sig: tuple, ov: dict) -> View | None:
             st.session_state["classifier"] = default
         st.session_state["_classifier_run"] = run_id
         _valid("classifier", options, default)
-        classifier = sb.selectbox("Classifier", options, key="classifier",
+        classifier = bar("classifier").selectbox("Classifier", options, key="classifier",
                                   format_func=lambda c: CLASSIFIERS[c].title if c in CLASSIFIERS else c)
     dsets = map_datasets(ov, run_id, classifier) if classifier else []
     ds_meta = ov["datasets"].set_index("dataset")
     default_ds = [d for d in dsets if d in ds_meta.index and ds_meta.loc[d, "role"] == "superset"] or dsets[:1]
     _valid("datasets", dsets, default_ds)
-    datasets = sb.multiselect("Test database(s)", dsets, key="datasets",
+    datasets = bar("datasets").multiselect("Test database(s)", dsets, key="datasets",
                               format_func=lambda d: f"{d} ({ds_meta.loc[d, 'role']})" if d in ds_meta.index else d)
     _valid("level", list(LEVELS), "video")
-    level = sb.radio("Level", LEVELS, key="level", horizontal=True,
+    level = bar("level").radio("Level", LEVELS, key="level", horizontal=True,
                      help="video: a video's real-score is the mean of its frames', its class the majority vote")
     _valid("colour", list(COLOUR_MODES), "pred")
-    colour = sb.radio("Colour by", list(COLOUR_MODES), key="colour", format_func=COLOUR_MODES.get)
+    colour = bar("colour").radio("Colour by", list(COLOUR_MODES), key="colour", format_func=COLOUR_MODES.get)
     view = View(path, sig, run_id, row["approach"], row["status"], classifier, tuple(datasets), level, colour,
                 ClassStyle.for_run(row["classes"], row.get("taxonomy_json")))
     _write_url(view)

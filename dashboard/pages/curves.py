@@ -19,8 +19,10 @@ def page() -> None:
     ov = queries.overview(view.path, view.sig)
     st.header("ROC and DET curves")
     ds = ov["datasets"].set_index("dataset")
-    labelled = [d for d in controls.map_datasets(ov, view.run_id, view.classifier)
-                if d not in ds.index or bool(ds.loc[d, "labelled"])]
+    pairs = ov["predicted"][["run_id", "classifier"]].drop_duplicates().itertuples(index=False)
+    shown = sorted({d for r, c in pairs for d in controls.map_datasets(ov, r, c)},
+                   key=lambda d: (ds.loc[d, "role"] != "superset" if d in ds.index else True, d))
+    labelled = [d for d in shown if d not in ds.index or bool(ds.loc[d, "labelled"])]
     if not labelled:
         states.no_predictions(view, ws)
         return

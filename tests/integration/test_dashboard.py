@@ -203,6 +203,28 @@ def test_compare_defaults_and_url(fixture_ws, monkeypatch):
         [f"{ids['arcfacemod']}|svm", f"{ids['binary']}|native"]
 
 
+def test_sidebar_shows_only_the_controls_a_page_uses_and_keeps_the_others(fixture_ws, monkeypatch):
+    ids = run_ids()
+    at = make_app(fixture_ws, monkeypatch, {"run": ids["arcfacemod"], "clf": "svm", "colour": "correct"})
+    expected = {"dashboard/pages/tables.py": ({"Level"}, set()),
+                "dashboard/pages/curves.py": ({"Level"}, set()),
+                "dashboard/pages/runs.py": (set(), set()),
+                "dashboard/pages/compare.py": ({"Level", "Colour by"}, {"Test database(s)"}),
+                "dashboard/pages/analyse.py": ({"Level"}, set())}
+    for page, (radios, multis) in expected.items():
+        at.switch_page(page).run()
+        assert_clean(at)
+        assert {w.label for w in at.sidebar.radio} == radios, page
+        assert {w.label for w in at.sidebar.multiselect} == multis, page
+        boxes = {w.label for w in at.sidebar.selectbox}
+        assert ({"Run / approach", "Classifier"} <= boxes) == page.endswith("analyse.py"), page
+        assert at.query_params["run"] == [ids["arcfacemod"]] or at.query_params["run"] == ids["arcfacemod"]
+    at.switch_page("dashboard/pages/explore.py").run()
+    assert_clean(at)  # back on Explore: the choices made before are still there
+    assert sidebar_box(at, "Run / approach").value == ids["arcfacemod"]
+    assert sidebar_box(at, "Classifier").value == "svm" and sidebar_radio(at, "Colour by").value == "correct"
+
+
 def select(at: AppTest, points: list[dict]) -> AppTest:
     """Send a synthetic plotly selection event for the map (AppTest cannot draw a lasso)."""
     chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-map"))
