@@ -104,3 +104,47 @@ def box_select(page, frac=(0.05, 0.05, 0.6, 0.6)) -> None:
 
 def error_count(page) -> int:
     return page.locator('[data-testid="stException"]').count()
+
+
+# --- the map component (dashboard.components.scatter_map) -----------------------------------------
+
+FRAME = "dfatlas_scatter_map"
+
+
+def map_frame(page, timeout_s: float = 90):
+    """The map's frame once it reports every point drawn."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for f in page.frames:
+            if FRAME in f.url:
+                try:
+                    if f.evaluate("() => window.__dfatlasMap && window.__dfatlasMap.drawn > 0"):
+                        return f
+                except Exception:  # the frame is (re)loading
+                    pass
+        page.wait_for_timeout(300)
+    raise AssertionError("the map never reported its points drawn")
+
+
+def wait_until(page, check, timeout_s: float = 60, what: str = ""):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        v = check()
+        if v:
+            return v
+        page.wait_for_timeout(250)
+    raise AssertionError(f"timed out: {what}")
+
+
+def frame_box(page):
+    return page.locator(f'iframe[src*="{FRAME}"]').first.bounding_box()
+
+
+def lasso(page, frac=((0.05, 0.08), (0.55, 0.08), (0.55, 0.9), (0.05, 0.9))):
+    box = frame_box(page)
+    pts = [(box["x"] + fx * (box["width"] - 200), box["y"] + fy * box["height"]) for fx, fy in frac]
+    page.mouse.move(*pts[0])
+    page.mouse.down()
+    for p in pts[1:] + [pts[0]]:
+        page.mouse.move(*p, steps=8)
+    page.mouse.up()

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import controls, queries, figures, states, tables
+from dashboard import controls, figures, layout, queries, states, tables
 from dashboard.summaries import confusion_or_distribution, confusion_parts, evaluate_points
 from dashboard.components import scatter_map
 from dashboard.components.scatter_map import selection as map_selection
@@ -44,6 +44,8 @@ def metrics_panel(view, pooled) -> None:
     sel = mt.loc[(mt["run_id"] == view.run_id) & (mt["classifier"] == view.classifier) & mt["dataset"].isin(keys)
                  & ((mt["n_real"] + mt["n_fake"]) > 0)]
     table = tables.paper_table(sel).drop(columns=["Approach"])
+    first = [c for c in ("Test DB", "HTER (%)", "AUC", "Acc (%)") if c in table.columns]  # key numbers in view
+    table = table[first + [c for c in table.columns if c not in first]]
     st.dataframe(table, hide_index=True, key="metrics_table", width="stretch", height=tables.full_height(table),
                  column_config={"Test DB": tables.PINNED["Test DB"]})
     m = pooled
@@ -65,7 +67,7 @@ def metrics_panel(view, pooled) -> None:
 def selection_panel(view, pts: pd.DataFrame, rows: np.ndarray) -> None:
     sub = pts.iloc[rows]
     st.subheader(f"Selection: {len(sub):,} faces from {sub['video_id'].nunique():,} videos")
-    c1, c2 = st.columns([2, 3])
+    c1, c2 = st.container(), st.container()  # stacked: the panel beside the map is narrow
     with c1:
         m = evaluate_points(view, sub)
         if m is not None:
@@ -110,20 +112,24 @@ def page() -> None:
         st.info("Pick at least one test database in the sidebar.")
         return
     key = (view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level)
-    left, right = st.columns([3, 2], gap="medium")
+    layout.map_beside_panel()
+    left, right = st.container(key="explore_body").columns([2, 1], gap="medium")
     rows = np.zeros(0, dtype=np.int64)
     with left:
         if scatter_map.available():
             rows, n_points = component_map(view, key, ws)
         else:
             rows, n_points = plotly_map(view, key, ws)
-    with right:
+    # The panel beside the map scrolls on its own, so a selection's faces and metrics appear (on top)
+    # without scrolling the page, on a projector as on a laptop.
+    with right.container(height=layout.PANEL_HEIGHT, key="explore_panel", border=False):
+        if len(rows):
+            with st.container(key="selection_panel"):
+                selection_panel(view, queries.map_points(*key), rows)
+            st.divider()
         pooled, parts = summary(*key, n_points > 0, _view=view)
         metrics_panel(view, pooled)
         confusion_or_distribution(parts, key="map", cell_select=scatter_map.available())
-    if len(rows):
-        pts = queries.map_points(*key)
-        selection_panel(view, pts, rows)
 
 
 def component_map(view, key: tuple, ws: str) -> tuple[np.ndarray, int]:

@@ -10,16 +10,14 @@ import time
 
 import pytest
 
-from testkit.browser import browser_available, chromium_page, dashboard_server, error_count
+from testkit.browser import (FRAME, browser_available, chromium_page, dashboard_server, error_count, frame_box,
+                             lasso, map_frame, wait_until)
 from testkit.dashboard_store import build_fixture_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 why_not = browser_available()
 if why_not:
     pytest.skip(why_not, allow_module_level=True)
-
-FRAME = "dfatlas_scatter_map"
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -35,38 +33,9 @@ def browser_page():
         yield page
 
 
-def map_frame(page, timeout_s: float = 90):
-    """The map's frame once it reports every point drawn."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for f in page.frames:
-            if FRAME in f.url:
-                try:
-                    if f.evaluate("() => window.__dfatlasMap && window.__dfatlasMap.drawn > 0"):
-                        return f
-                except Exception:  # the frame is (re)loading
-                    pass
-        page.wait_for_timeout(300)
-    raise AssertionError("the map never reported its points drawn")
-
-
 def monitor(frame) -> dict:
     return frame.evaluate("() => { const m = window.__dfatlasMap; return {drawn: m.drawn, bytes: m.payloadBytes, "
                           "renders: m.renders, selected: m.selected, hash: m.loadedHash}; }")
-
-
-def wait_until(page, check, timeout_s: float = 60, what: str = ""):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        v = check()
-        if v:
-            return v
-        page.wait_for_timeout(250)
-    raise AssertionError(f"timed out: {what}")
-
-
-def frame_box(page):
-    return page.locator(f'iframe[src*="{FRAME}"]').first.bounding_box()
 
 
 def test_points_cross_the_wire_once(server, browser_page):
@@ -125,16 +94,6 @@ def test_marker_shapes_differ_in_pixels(server, browser_page):
     assert circles and crosses, "no isolated points to read"
     disc, x = plus_vs_centre(circles), plus_vs_centre(crosses)
     assert disc > 0.6 and x < disc - 0.3, (disc, x)
-
-
-def lasso(page, frac=((0.05, 0.08), (0.55, 0.08), (0.55, 0.9), (0.05, 0.9))):
-    box = frame_box(page)
-    pts = [(box["x"] + fx * (box["width"] - 200), box["y"] + fy * box["height"]) for fx, fy in frac]
-    page.mouse.move(*pts[0])
-    page.mouse.down()
-    for p in pts[1:] + [pts[0]]:
-        page.mouse.move(*p, steps=8)
-    page.mouse.up()
 
 
 def test_lasso_fills_the_panel_and_the_url_restores_selection_and_zoom(server, browser_page):
