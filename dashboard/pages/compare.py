@@ -42,7 +42,9 @@ def default_pair(ov: dict, opts: list[str], view) -> tuple[str, str]:
         return seen[-2], seen[-1]
     runs = ov["runs"].set_index("run_id")
     approach = {o: runs.loc[o.split("|")[0], "approach"] for o in opts}
-    attribution = next((o for o in opts if approach[o] == "attribution" and o.endswith("|native")), None)
+    # the Attribution baseline: a head that attributes by itself (no embedding classifiers)
+    attribution = next((o for o in opts if o.endswith("|native") and get_approach(approach[o]).attributes
+                        and not get_approach(approach[o]).embedding_classifiers), None)
     heads = [o for o in opts if get_approach(approach[o]).embedding_classifiers]
 
     def val_auc(o):
