@@ -12,6 +12,7 @@ import streamlit as st
 
 from . import controls, queries, states
 from .plain import literal
+from engine.config import TOUR_URL_PATH
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 # (file under dashboard/pages, title, icon, url path, the sidebar controls that act on the page)
@@ -22,6 +23,7 @@ PAGES = [
     ("tables.py", "Tables & export", ":material/table_chart:", "tables", {"level"}),
     ("analyse.py", "Analyse", ":material/travel_explore:", "analyse", {"run", "classifier", "level"}),
     ("runs.py", "Runs & provenance", ":material/info:", "runs", set()),
+    ("tour.py", "Guided tour", ":material/school:", TOUR_URL_PATH, set()),
 ]
 
 

@@ -197,6 +197,9 @@ class ProjectionSection:
     n_jobs: int = field(default=0, metadata=WORKERS)  # 0 = all cores
 
 
+TOUR_URL_PATH = "tour"  # the dashboard's guided-tour page (dashboard.app.PAGES); `dfatlas demo` prints its URL
+
+
 @dataclass(frozen=True)
 class DashboardSection:
     allowed_roots: tuple = ()  # folders the Analyse page may read

@@ -33,6 +33,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..demo import run_demo
+    from ..config import TOUR_URL_PATH
     from .serve import ENTRY, free_port, run_server, streamlit_command, url_of
 
     ws = workspace_of(args).ensure()
@@ -47,12 +48,14 @@ def run(args) -> int:
         print(f"  {s.name:<24} {s.seconds:7.1f} s  {s.note}")
     print(f"  {'total':<24} {result.total_seconds:7.1f} s   peak memory {result.peak_rss_mb:.0f} MiB")
     if args.no_serve:
-        print(f"\nopen the dashboard with: dfatlas serve --workspace {ws.root}")
+        print(f"\nopen the dashboard with: dfatlas serve --workspace {ws.root}"
+              f"  (its /{TOUR_URL_PATH} page is a guided tour for class)")
         return 0
     host = "127.0.0.1"
     port = free_port(host, args.port)
     if port != args.port:
         print(f"port {args.port} is taken; using {port}", file=sys.stderr)
     print(f"\ndashboard: {url_of(host, port)}  (Ctrl+C to stop)", flush=True)
+    print(f"guided tour for class: {url_of(host, port)}/{TOUR_URL_PATH}", flush=True)
     env = dict(os.environ, DFATLAS_WORKSPACE=str(ws.root))
     return run_server(streamlit_command(ENTRY, host, port), env, str(ENTRY.parent))
