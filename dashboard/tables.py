@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.approaches import display_label
-from engine.rendering import paper_rows, render
+from engine.rendering import TABLE_TITLES, latex_caption, latex_label, paper_rows, render, tidy_bytes
 PERCENT = ("fpr", "fnr", "hter", "accuracy")
 
 
@@ -63,10 +63,27 @@ def metric_row(m, label: str = "") -> dict:
             "# real": int(m.n_real), "# fake": int(m.n_fake)}
 
 
-def export(metrics: pd.DataFrame, role: str, fmt: str) -> str:
-    """The CLI's own rendering (`dfatlas evaluate --format ...`) of one table: csv / markdown / latex."""
-    with_ci = "hter_lo" in metrics.columns and metrics["hter_lo"].notna().any()
-    return render(paper_rows(metrics, role, with_ci=with_ci), fmt)
+# download formats of the Tables page: (label, file extension, MIME type)
+EXPORT_FORMATS = {"csv": ("CSV (tidy)", "csv", "text/csv"),
+                  "parquet": ("Parquet (tidy)", "parquet", "application/vnd.apache.parquet"),
+                  "markdown": ("Markdown", "md", "text/markdown"),
+                  "latex": ("LaTeX", "tex", "text/x-tex")}
+
+
+def export(metrics: pd.DataFrame, role: str, fmt: str, level: str = "video") -> str | bytes:
+    """One table as a download. CSV / Parquet: the tidy table (`engine.rendering.tidy_metrics`, one row per
+    approach x classifier x test set x level, of every level in `metrics`), as `dfatlas evaluate --format
+    csv` writes it; Markdown / LaTeX: the paper's layout as `dfatlas evaluate --format` renders it (LaTeX
+    with caption and label)."""
+    metrics = metrics.loc[metrics["role"] == role]
+    if fmt in ("csv", "parquet"):
+        return tidy_bytes(metrics, fmt)
+    shown = metrics.loc[metrics["level"] == level]
+    with_ci = "hter_lo" in shown.columns and shown["hter_lo"].notna().any()
+    rows = paper_rows(shown, role, with_ci=with_ci)
+    if fmt == "latex":
+        return render(rows, fmt, caption=latex_caption(TABLE_TITLES[role], level), label=latex_label(role, level))
+    return render(rows, fmt)
 
 
 def metric_keys(datasets: pd.DataFrame, chosen) -> set[str]:

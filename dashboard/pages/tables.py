@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import controls, queries, states, tables
@@ -12,13 +13,12 @@ PARTS = [("same-db", "Table 1: same-database (super-set test splits)", "table1")
          ("unknown", "Other sets (labelled unknown sets)", "table_unknown")]
 
 
-def exports(mt, role: str, stem: str, key: str) -> None:
-    cols = st.columns(3)
-    for col, (fmt, ext, mime) in zip(cols, [("csv", "csv", "text/csv"), ("markdown", "md", "text/markdown"),
-                                            ("latex", "tex", "text/x-tex")]):
-        col.download_button({"csv": "CSV", "markdown": "Markdown", "latex": "LaTeX"}[fmt],
-                            tables.export(mt, role, fmt), file_name=f"{stem}.{ext}", mime=mime,
-                            key=f"{key}_{fmt}", on_click="ignore", icon=":material/download:")
+def exports(mt, every_level, role: str, stem: str, key: str, level: str) -> None:
+    """Download buttons: tidy CSV and Parquet (every level), Markdown and LaTeX (the level shown)."""
+    for col, (fmt, (label, ext, mime)) in zip(st.columns(len(tables.EXPORT_FORMATS)), tables.EXPORT_FORMATS.items()):
+        data = tables.export(every_level if fmt in ("csv", "parquet") else mt, role, fmt, level)
+        col.download_button(label, data, file_name=f"{stem}.{ext}", mime=mime, key=f"{key}_{fmt}",
+                            on_click="ignore", icon=":material/download:")
 
 
 def page() -> None:
@@ -33,10 +33,14 @@ def page() -> None:
     if mt.empty:
         states.no_predictions(view, str(queries.workspace_root()))
         return
+    other = queries.metrics_table(view.path, view.sig, "frame" if view.level == "video" else "video", int(boot))
+    every_level = pd.concat([mt, other], ignore_index=True)
     if scope == "paper":
-        mt = default_rows(mt)
+        mt, every_level = default_rows(mt), default_rows(every_level)
     st.caption(f"{view.level} level · θ on the pooled validation split of the training super-set at FPR ≤ 10 % · "
-               "AUC, FNR, FPR, HTER in % · downloads use the same rendering as `dfatlas evaluate --format`")
+               "AUC, FNR, FPR, HTER in % · Markdown and LaTeX downloads are rendered as by `dfatlas evaluate "
+               "--format`; CSV and Parquet are the tidy table (one row per approach × classifier × test set × "
+               "level, fractions in [0, 1]) of both levels")
     for role, title, key in PARTS:
         sub = mt.loc[(mt["role"] == role) & ((mt["n_real"] + mt["n_fake"]) > 0)]
         if sub.empty:
@@ -45,7 +49,7 @@ def page() -> None:
         shown = tables.paper_table(sub)
         st.dataframe(shown, hide_index=True, key=key, width="stretch", height=tables.full_height(shown),
                      column_config=tables.PINNED)
-        exports(sub, role, f"dfatlas-{key}-{view.level}", key)
+        exports(sub, every_level, role, f"dfatlas-{key}", key, view.level)
 
 
 page()

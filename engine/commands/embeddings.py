@@ -111,7 +111,7 @@ def run_project(args) -> int:
 def run_evaluate(args) -> int:
     from ..evaluation import class_fpr, metrics_table
     from ..provenance import provenance
-    from ..rendering import paper_rows, render
+    from ..rendering import TABLE_TITLES, latex_caption, latex_label, paper_rows, render, tidy_bytes
 
     ws = workspace_of(args)
     if not ws.store_path.exists():
@@ -128,21 +128,22 @@ def run_evaluate(args) -> int:
                          "for triplet/arcfacemod runs) first")
     fmt = args.format
     out = sys.stdout
-    if fmt == "csv":
-        out.write(df.to_csv(index=False))
+    if fmt == "csv":  # the tidy table (numbers as numbers); provenance goes to stderr so the file stays tidy
+        out.write(tidy_bytes(df, "csv").decode())
         for line in provenance(store, args.runs):
-            out.write(f"# {line}\n")
+            print(f"# {line}", file=sys.stderr)
         return 0
-    titles = {"same-db": "Table 1: same-database evaluation (super-set test splits)",
-              "cross-db": "Table 2: cross-database evaluation",
-              "unknown": "Unknown sets (labelled)"}
     lvl = f"{args.level} level, θ at validation FPR {100 * args.target_fpr:g} %"
-    for role, title in titles.items():
+    for role, title in TABLE_TITLES.items():
         rows = paper_rows(df, role, with_ci=args.bootstrap > 0)
         if not rows:
             continue
         heading = f"{title} — {lvl}"
-        out.write(("% " if fmt == "latex" else "## " if fmt == "markdown" else "") + heading + "\n\n")
+        if fmt == "latex":
+            out.write(render(rows, fmt, caption=latex_caption(title, args.level, args.target_fpr),
+                             label=latex_label(role, args.level)) + "\n")
+            continue
+        out.write(("## " if fmt == "markdown" else "") + heading + "\n\n")
         out.write(render(rows, fmt) + "\n")
     if args.details:
         for (run_id, clf), _ in df.groupby(["run_id", "classifier"], sort=False):

@@ -3,6 +3,7 @@ the selection handling through a synthetic plotly selection event."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -314,8 +315,24 @@ def test_other_pages(fixture_ws, monkeypatch, page):
         mt = metrics_table(Store(fixture_ws / "atlas.duckdb", read_only=True))
         md = export(mt, "same-db", "markdown")
         assert md.startswith("| Approach | Test DB | AUC |") and "TripletLoss-NN" in md
-        assert "\\begin{tabular}" in export(mt, "cross-db", "latex")
-        assert export(mt, "same-db", "csv").splitlines()[0].startswith("Approach,Test DB,AUC")
+        tex = export(mt, "cross-db", "latex")
+        assert "\\begin{tabular}" in tex and "\\caption{Table 2: cross-database" in tex
+        assert "\\label{tab:dfatlas-cross-db-video}" in tex
+        # the tidy CSV and its Parquet twin: one row per approach x classifier x test set x level, no blank key
+        both = pd.concat([mt, metrics_table(Store(fixture_ws / "atlas.duckdb", read_only=True), level="frame")])
+        tidy = pd.read_csv(io.BytesIO(export(both, "same-db", "csv")))
+        keys = ["approach", "classifier", "run_id", "dataset", "level"]
+        assert tidy[keys].notna().all().all() and not tidy.duplicated(keys).any()
+        assert set(tidy["level"]) == {"video", "frame"} and len(tidy) == 2 * 4 * 2  # 4 runs x 2 dbs x 2 levels
+        assert tidy["hter"].dtype.kind == "f" and tidy["n_real"].dtype.kind == "i"
+        assert tidy.loc[tidy["approach"] == "binary", "accuracy"].isna().all()  # empty, not a dash
+        video = mt.loc[mt["role"] == "same-db"].set_index(["run_id", "classifier", "dataset"])
+        for r in tidy.loc[tidy["level"] == "video"].itertuples():
+            assert r.hter == pytest.approx(video.loc[(r.run_id, r.classifier, r.dataset), "hter"])
+        parquet = pd.read_parquet(io.BytesIO(export(both, "same-db", "parquet")))
+        assert list(parquet.columns) == list(tidy.columns) and len(parquet) == len(tidy)
+        np.testing.assert_allclose(parquet["hter"], tidy["hter"]) and np.testing.assert_array_equal(
+            parquet["n_fake"], tidy["n_fake"])
     if page.endswith("runs.py"):
         runs = at.dataframe[0].value
         assert set(runs["pretrained weights"]) == {"random init (offline)"}

@@ -132,9 +132,13 @@ def test_cli_prints_both_tables(four_ws, capsys):
     assert main(["evaluate", "--workspace", str(workspace.root), "--runs", "nope"]) == 2
     assert "unknown run id" in capsys.readouterr().err
     assert main(["evaluate", "--workspace", str(workspace.root), "--format", "csv", "--classifier", "all"]) == 0
-    csv = capsys.readouterr().out
-    body = pd.read_csv(__import__("io").StringIO("\n".join(l for l in csv.splitlines() if not l.startswith("#"))))
-    assert {"run_id", "auc", "hter", "note"} <= set(body.columns)
+    out = capsys.readouterr()
+    body = pd.read_csv(__import__("io").StringIO(out.out))  # tidy: parsed as it is, provenance on stderr
+    assert {"run_id", "auc", "hter", "note", "level"} <= set(body.columns) and "code revision" in out.err.lower()
+    assert body[["approach", "classifier", "dataset", "level"]].notna().all().all()
+    assert main(["evaluate", "--workspace", str(workspace.root), "--format", "latex"]) == 0
+    tex = capsys.readouterr().out
+    assert tex.count("\\begin{table}") == tex.count("\\caption{") == tex.count("\\label{tab:dfatlas-") >= 2
 
 
 def test_shared_videos_count_for_every_database_claiming_them(workspace):
