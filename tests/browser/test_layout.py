@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from testkit.browser import browser_available, chromium_page, dashboard_server, frame_box, lasso, map_frame
+from testkit.browser import (browser_available, chromium_page, dashboard_server, error_count, frame_box, lasso,
+                             map_frame, wait_until)
 from testkit.dashboard_store import build_fixture_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -55,3 +56,32 @@ def test_map_takes_most_of_the_width_and_the_panel_stays_in_view(server, size):
         page.get_by_text("Selection:", exact=False).first.wait_for(timeout=60000)
         assert page.evaluate("() => window.scrollY || document.querySelector('[data-testid=stMain]')?.scrollTop || 0") == 0
         assert in_view(panel.bounding_box(), width, height), panel.bounding_box()
+
+
+def test_tour_steps_set_run_colour_and_highlight(server):
+    """Walk the guided tour with its Next button: each step's run, colour and highlight read back from the
+    URL are the ones the step set, and a highlighted step's faces are selected on the map."""
+    from urllib.parse import parse_qs, urlparse
+
+    from dashboard import tour
+    from testkit.dashboard_store import run_ids
+
+    ids = run_ids()
+    with chromium_page(width=1280, height=720) as page:
+        page.goto(server + "/tour", timeout=60000)
+        for i, step in enumerate(tour.STEPS):
+            page.get_by_role("heading", name=step.title).first.wait_for(timeout=60000)
+            expected = {"mistake": "cell:", "unseen": "search:unseen-fake"}.get(step.highlight, "none")
+            # the step first clears the highlight (hl=none), then its map writes the one it sets
+            qp = wait_until(page, lambda: (lambda q: q if q.get("step") == [str(i + 1)]
+                                           and q.get("hl", [""])[0].startswith(expected) else None)(
+                parse_qs(urlparse(page.url).query)), what=f"step {i + 1} and its highlight {expected} in the URL")
+            if step.approach and not step.numbers:
+                assert qp["run"] == [ids[step.approach]] and qp["colour"] == [step.colour], qp
+            if step.highlight:
+                frame = map_frame(page)
+                wait_until(page, lambda: frame.evaluate("() => window.__dfatlasMap.selected") > 0,
+                           what=f"step {i + 1}'s highlight on the map")
+            if i < len(tour.STEPS) - 1:
+                page.get_by_role("button", name="Next →").click()
+        assert error_count(page) == 0

@@ -436,3 +436,56 @@ def test_serve_picks_next_free_port_and_binds_localhost(capsys):
     assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
     cfg = (ROOT / ".streamlit" / "config.toml").read_text()
     assert 'address = "127.0.0.1"' in cfg and "gatherUsageStats = false" in cfg
+
+
+# --- the guided tour ----------------------------------------------------------------------------
+
+def test_tour_walks_its_steps_and_sets_each_view(fixture_ws, monkeypatch):
+    from dashboard import tour
+
+    at = make_app(fixture_ws, monkeypatch)
+    at.switch_page("dashboard/pages/tour.py").run()
+    assert_clean(at)
+    ids = run_ids()
+    for i, step in enumerate(tour.STEPS):
+        assert at.header[0].value == step.title
+        qp = at.query_params
+        assert qp["step"] == str(i + 1)
+        if step.approach:
+            assert qp["run"] == ids[step.approach]  # the step's run is the sidebar's, so the URL carries it
+            assert qp["colour"] == step.colour
+        if step.highlight == "mistake":
+            assert qp["hl"].startswith("cell:") and ">" in qp["hl"]
+        elif step.highlight == "unseen":
+            assert qp["hl"] == "search:unseen-fake" and "synth-x/test" in qp["db"]
+        else:
+            assert qp["hl"] == "none"
+        if step.numbers:
+            assert set(at.dataframe[0].value["Approach"]) >= {"Binary", "Attribution"}
+        elif step.beside:
+            assert len([c for c in at.get("plotly_chart") if "tour_map_" in c.proto.id]) == 2
+        else:
+            assert any("tour_map" in c.proto.id for c in at.get("plotly_chart"))
+        nxt = at.button(key="tour_next")
+        if i == len(tour.STEPS) - 1:
+            assert nxt.disabled
+            break
+        nxt.click().run()
+        assert_clean(at)
+    at.button(key="tour_back").click().run()
+    assert at.query_params["step"] == str(len(tour.STEPS) - 1)
+    at.toggle(key="tour_big").set_value(True).run()
+    assert_clean(at)
+    assert at.query_params["big"] == "1"
+
+
+def test_tour_opens_at_the_step_in_its_url(fixture_ws, monkeypatch):
+    from dashboard import tour
+
+    at = make_app(fixture_ws, monkeypatch, {"step": "2"})
+    at.switch_page("dashboard/pages/tour.py").run()
+    assert_clean(at)
+    assert at.header[0].value == tour.STEPS[1].title and at.query_params["run"] == run_ids()["binary"]
+    at = make_app(fixture_ws, monkeypatch, {"step": "99"})
+    at.switch_page("dashboard/pages/tour.py").run()
+    assert at.header[0].value == tour.STEPS[-1].title
