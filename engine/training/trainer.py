@@ -84,7 +84,9 @@ def train(cfg: ExperimentConfig, approach: str, ws: Workspace, *, resume_only: b
                                             else "the earlier run folder was deleted"))
     folder = RunFolder(ws, run_id, approach, main=d.main)
     if folder.finished:
-        say(f"run {run_id} already finished (best epoch {folder.meta.get('best_epoch')}): cached, nothing to do "
+        best = folder.meta.get("best_epoch")
+        say(f"run {run_id} already finished (best epoch {'?' if best is None else int(best) + 1} of "
+            f"{folder.meta.get('epochs_done', '?')}, counted from 1): cached, nothing to do "
             "(--retrain trains it anew)")
         return folder.cached_result()
     ckpt = folder.resume_checkpoint(resume_only)

@@ -61,8 +61,10 @@ def test_each_approach_learns_and_checkpoints(toy, approach):
     again = m.predict(imgs)
     assert np.allclose(again["embedding"], out["embedding"], atol=1e-5)
 
-    # the same command again is a cache hit
-    assert train(cfg, approach, ws, progress=False).status == "cached"
+    # the same command again is a cache hit, whose message counts the best epoch from 1 like the tables
+    said = []
+    assert train(cfg, approach, ws, progress=False, log=said.append).status == "cached"
+    assert f"best epoch {res.best_epoch + 1} of 3, counted from 1" in said[0], said
 
 
 def test_unseen_fakes_and_test_split_are_never_trained_on(toy):
