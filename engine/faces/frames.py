@@ -18,9 +18,11 @@ from data_catalog.names import text_to_path
 from .decoder import VideoRefused, checked_path, inside_roots, to_rgb
 
 # OpenCV refuses images above this many pixels (its default is 2^30, 3 GiB decoded): a frame is a video
-# frame, and a decompression bomb must not take a worker's memory.
+# frame, and a decompression bomb must not take a worker's memory. OpenCV reads the variable once, at a
+# process's first image decode: it is set when this package is imported, before any (measured: set later,
+# it is ignored).
 MAX_PIXELS = 1 << 26
-_PIXELS_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
 
 
 def _shown(path: str) -> str:
@@ -44,8 +46,6 @@ def read_image(path: str, roots=()) -> np.ndarray:
     """One frame as RGB uint8; VideoRefused with the one-line reason when it cannot be read."""
     import cv2
 
-    if os.environ.get(_PIXELS_ENV) is None:
-        os.environ[_PIXELS_ENV] = str(MAX_PIXELS)
     try:
         real = checked_path(path, roots)
         with open(real, "rb") as fh:
@@ -54,8 +54,12 @@ def read_image(path: str, roots=()) -> np.ndarray:
         raise VideoRefused(f"frame {_shown(path)}: {exc}") from None
     except OSError as exc:
         raise VideoRefused(f"frame {_shown(path)}: cannot read it ({exc.strerror or exc})") from None
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:  # over the pixel limit (OpenCV raises rather than returning None)
+        img = None
     if img is None:
+        limit = os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", MAX_PIXELS)
         raise VideoRefused(f"frame {_shown(path)}: not an image OpenCV can decode (damaged, wrong format or over "
-                           f"{MAX_PIXELS} pixels)")
+                           f"{limit} pixels)")
     return to_rgb(img)

@@ -170,3 +170,23 @@ def test_uploaded_images_are_one_video_beside_the_uploaded_videos(workspace):
     by_rel = {r.relpath: r for r in inp.records}
     assert set(by_rel) == {"case/clip.avi", "case/frames"}
     assert [p.name for p in by_rel["case/frames"].frames] == ["f1.png", "f2.jpg", "f10.png"]
+
+
+def test_a_frame_over_the_pixel_limit_is_a_reason_not_a_crash(tmp_path):
+    """OpenCV raises (not returns None) above OPENCV_IO_MAX_IMAGE_PIXELS, which engine.faces sets to
+    MAX_PIXELS at import; a small limit in a fresh process stands in for a decompression bomb."""
+    import os
+    import subprocess
+    import sys
+
+    import engine.faces.frames as frames
+
+    assert int(os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"]) <= frames.MAX_PIXELS
+    big = _png(tmp_path / "big" / "1.png", np.zeros((20, 20, 3), np.uint8))
+    code = ("from engine.faces import FinderSpec, VideoTask, process_video\n"
+            f"r = process_video(VideoTask('v', {str(big.parent)!r}, frames=({str(big)!r},), face_crops=True), "
+            "FinderSpec(()))\nprint(r.status, '|', r.reason)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=os.environ | {"OPENCV_IO_MAX_IMAGE_PIXELS": "100"})
+    assert out.stdout.startswith("unreadable | 1 of 1 sampled frames unreadable (frame 1.png: not an image OpenCV "
+                                 "can decode (damaged, wrong format or over 100 pixels))"), out.stdout + out.stderr
