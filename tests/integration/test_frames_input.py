@@ -71,8 +71,14 @@ thumbnail_size = 16
     crop = read_crop(workspace.root / faces.column("crop_path")[0].as_py())
     assert crop.shape == (32, 32, 3)  # the 20x24 crop squared (black sides) and resized: not re-detected
     assert crop[:, 0].max() == 0 and crop[:, -1].max() == 0
-    # detecting in them instead is another face setting
+    # detecting in them instead is another face setting; the option is checked at load
     assert dataclasses.replace(cfg.faces, pre_cropped="detect").settings_key() != key
+    from data_catalog.errors import ConfigError
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[faces]\npre_cropped = "maybe"\n')
+    with pytest.raises(ConfigError, match=r"\[faces\] pre_cropped: expected one of use, detect"):
+        load_config(bad)
     assert main(["faces", "--config", str(cfg_path), "--workers", "1"]) == 0
     assert "24 already done, 0 processed" in capfd.readouterr().out
 
