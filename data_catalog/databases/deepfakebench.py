@@ -92,7 +92,6 @@ class Listed:
     frames: list[Path]
     where: str                                   # the first listing: "<file>: <label>/<split>"
     splits: set[str] = field(default_factory=set)
-    missing: int = 0                             # listed frames not on disk
 
 
 def _json_files(value, name: str) -> list[Path]:
@@ -112,6 +111,37 @@ def _json_files(value, name: str) -> list[Path]:
 
 def _is_video(node) -> bool:
     return isinstance(node, dict) and isinstance(node.get("frames"), list)
+
+
+def _entries(f: Path, comp: str, levels: set, bad: list):
+    """(where, video, label, split, entry) of every video entry of one JSON file (the entry's own label, as
+    DeepfakeBench's loader takes it), at compression `comp` where the file has
+    levels (the ones seen are added to `levels`); what is not a video table goes to `bad`."""
+    try:
+        data = json.loads(read_text_file(f, "DeepfakeBench dataset JSON"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f, None, f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(f, None, "expected {dataset: {label: {split: {[compression]: {video: {label, frames}}}}}} "
+                                   "(a DeepfakeBench dataset JSON)")
+    for dataset, labels in data.items():
+        for label, by_split in labels.items():
+            if not isinstance(by_split, dict):
+                bad.append((f"{f.name}: {dataset}/{label}", "not a {split: videos} table; not used"))
+                continue
+            for split, node in by_split.items():
+                at = f"{f.name}: {dataset}/{label}/{split}"
+                if isinstance(node, dict) and node and not _is_video(node) and set(node) <= set(COMPRESSIONS):
+                    levels |= set(node)
+                    node = node.get(comp, {})
+                if _is_video(node) or not isinstance(node, dict) or split not in SPLITS:
+                    bad.append((at, "not a {video: {label, frames}} table of a train/val/test split; not used"))
+                    continue
+                for video, entry in node.items():
+                    if not _is_video(entry) or not all(isinstance(x, str) for x in entry["frames"]):
+                        bad.append((f"{at}/{video}", "not a {label, frames: [paths]} entry; not used"))
+                    else:
+                        yield f"{at}/{video}", str(video), str(entry.get("label") or label), split, entry
 
 
 class DeepfakeBenchAdapter:
@@ -168,72 +198,40 @@ class DeepfakeBenchAdapter:
         videos: dict[str, Listed] = {}
         bad, unknown, absent, partial, outside, conflicts = [], defaultdict(int), [], [], [], []
         for f in files:
-            try:
-                data = json.loads(read_text_file(f, "DeepfakeBench dataset JSON"))
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f, None, f"not valid JSON ({exc})") from None
-            if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-                raise ConfigError(f, None, "expected {dataset: {label: {split: {[compression]: {video: "
-                                           "{label, frames}}}}}} (a DeepfakeBench dataset JSON)")
-            levels_seen: set[str] = set()
-            for dataset, labels in data.items():
-                for outer, by_split in labels.items():
-                    if not isinstance(by_split, dict):
-                        bad.append((f"{f.name}: {dataset}/{outer}", "not a {split: videos} table; not used"))
-                        continue
-                    for split, node in by_split.items():
-                        at = f"{f.name}: {dataset}/{outer}/{split}"
-                        if isinstance(node, dict) and node and not _is_video(node) and set(node) <= set(COMPRESSIONS):
-                            levels_seen |= set(node)
-                            node = node.get(comp, {})
-                        if _is_video(node) or not isinstance(node, dict) or split not in SPLITS:
-                            bad.append((at, "not a {video: {label, frames}} table of a train/val/test split; "
-                                            "not used"))
-                            continue
-                        for video, entry in node.items():
-                            if not _is_video(entry) or not all(isinstance(x, str) for x in entry["frames"]):
-                                bad.append((f"{at}/{video}", "not a {label, frames: [paths]} entry; not used"))
-                                continue
-                            label = str(entry.get("label") or outer)
-                            if wanted and label not in wanted:
-                                continue
-                            if label in NOT_USED:
-                                unknown[(label, NOT_USED[label])] += 1
-                                continue
-                            if label not in LABELS:
-                                unknown[(label, "a label this adapter does not know (see README); not used")] += 1
-                                continue
-                            frames = [rewrite(x) for x in entry["frames"]]
-                            if not frames:
-                                bad.append((f"{at}/{video}", "lists no frames; not used"))
-                                continue
-                            if any(p is None for p in frames):
-                                outside.append((f"{at}/{video}", f"a frame is not under the root {root} after the "
-                                                                  f"path rewrite (e.g. {entry['frames'][0]})"))
-                                continue
-                            folder = Path(os.path.commonpath(frames)) if len(frames) > 1 else frames[0].parent
-                            key = posix_rel(folder, root)
-                            v = videos.get(key)
-                            if v is None:
-                                v = videos[key] = Listed(label, str(video), folder,
-                                                         sorted(frames, key=lambda p: natural_key(p.name)),
-                                                         f"{at}/{video}")
-                            elif v.label != label:
-                                conflicts.append((str(folder), f"{at}/{video}: labelled {label}, but {v.where} "
-                                                               f"says {v.label}; kept {v.label}"))
-                            v.splits.add(split)
-            if levels_seen and comp not in levels_seen:
+            levels: set[str] = set()
+            for at, video, label, split, entry in _entries(f, comp, levels, bad):
+                if wanted and label not in wanted:
+                    continue
+                if label not in LABELS:
+                    unknown[(label, NOT_USED.get(label, "a label this adapter does not know (see README); "
+                                                       "not used"))] += 1
+                    continue
+                frames = [rewrite(x) for x in entry["frames"]]
+                if not frames:
+                    bad.append((at, "lists no frames; not used"))
+                    continue
+                if any(p is None for p in frames):
+                    outside.append((at, f"a frame is not under the root {root} after the path rewrite "
+                                        f"(e.g. {entry['frames'][0]})"))
+                    continue
+                folder = Path(os.path.commonpath(frames)) if len(frames) > 1 else frames[0].parent
+                v = videos.setdefault(posix_rel(folder, root), Listed(
+                    label, video, folder, sorted(frames, key=lambda p: natural_key(p.name)), at))
+                if v.label != label:
+                    conflicts.append((str(folder), f"{at}: labelled {label}, but {v.where} says {v.label}; "
+                                                   f"kept {v.label}"))
+                v.splits.add(split)
+            if levels and comp not in levels:
                 problems.append(Problem("missing_compression", str(f), f"no {comp} level in this JSON (it has "
-                                        f"{', '.join(sorted(levels_seen))}): set option compression"))
+                                        f"{', '.join(sorted(levels))}): set option compression"))
         for key, v in list(videos.items()):
             on_disk = [p for p in v.frames if p.is_file()]
-            v.missing = len(v.frames) - len(on_disk)
             if not on_disk:
                 absent.append((str(v.folder), f"{v.where}: none of its {len(v.frames)} frames is on disk"))
                 del videos[key]
-            elif v.missing:
-                partial.append((str(v.folder), f"{v.where}: {v.missing} of its {len(v.frames)} frames are not on "
-                                               "disk; the others used"))
+            elif len(on_disk) < len(v.frames):
+                partial.append((str(v.folder), f"{v.where}: {len(v.frames) - len(on_disk)} of its {len(v.frames)} "
+                                               "frames are not on disk; the others used"))
                 v.frames = on_disk
         where = str(files[0].parent)
         report_many(problems, "bad_entry", bad, where, "JSON entries are not videos")
