@@ -118,9 +118,11 @@ def test_deepfakebench_frames_labels_and_this_projects_splits(dfb):
     assert not any("/c40/" in k for k in recs)  # option compression (default c23) picks one level
     # θ never from test: Celeb-DF's test-list videos (DeepfakeBench lists them in train, val and test too)
     # are test only, and no video is used in two splits
-    listed_test = {"Celeb-DF-v2/Celeb-real/frames/id0_0000", "Celeb-DF-v2/Celeb-synthesis/frames/id1_id2_0000",
-                   "Celeb-DF-v2/YouTube-real/frames/00001"}
-    assert {recs[k].split for k in listed_test} == {"test"}
+    test_list = (root / "Celeb-DF-v2" / "List_of_testing_videos.txt").read_text().split()[1::2]
+    listed_test = {f"Celeb-DF-v2/{p.split('/')[0]}/frames/{Path(p).stem}" for p in test_list}
+    assert len(listed_test) == 6 and {recs[k].split for k in listed_test} == {"test"}
+    celeb_val = {k for k, x in recs.items() if k.startswith("Celeb-DF-v2") and x.split == "val"}
+    assert celeb_val and not celeb_val & listed_test  # validation (where θ is set) holds no test video
     assert len(recs) == len(r.records)
     dfd = [x for x in r.records if x.relpath.startswith("FaceForensics++/original_sequences/actors")
            or "DeepFakeDetection" in x.relpath]
