@@ -28,6 +28,7 @@ from ..records import REAL, SPLITS, VideoRecord
 from ..taxonomy import Taxonomy
 from . import register
 from .base import IMAGE_SUFFIXES, REFUSED_IMAGES, VIDEO_SUFFIXES, Problem, ScanResult
+from .layout import report_many
 
 LABELS = {"real": False, "fake": True, "": None}
 STRAY_IMAGE = ("a still image beside videos: not used (a folder of images is one video: put the frames of a "
@@ -59,8 +60,6 @@ class Media:
 
     def report(self, problems: list[Problem], folder: Path) -> None:
         """One problem per file not used (a summary per kind above `layout.MANY`)."""
-        from .layout import report_many
-
         for kind, summary in (("stray_image", "still images beside videos are not used"),
                               ("refused_image", "GIFs are not read"),
                               ("not_media", "files are neither videos nor images; not used")):
@@ -155,8 +154,6 @@ class GenericAdapter:
                                                       is_fake, method=method, frames=frames))
             others = [(str(root / e), "not under real/ or fake/: not used") for e in sorted(os.listdir(root))
                       if e not in ("real", "fake")]
-            from .layout import report_many
-
             report_many(result.problems, "not_used", others, str(root), "entries are not under real/ or fake/")
         else:
             media = walk_media(root, result.problems)

@@ -70,9 +70,9 @@ def _scan_folder(generic, path: Path, labels_csv, taxonomy: Taxonomy) -> tuple[l
         raise
     records, problems = scan.records, list(scan.problems)
     if labels_csv:
-        labels = generic.scan(path, name=UNKNOWN_DB, options={"manifest": str(Path(labels_csv).absolute())},
-                              taxonomy=taxonomy)
-        problems += labels.problems
+        manifest = Path(labels_csv).absolute()
+        labels = generic.scan(path, name=UNKNOWN_DB, options={"manifest": str(manifest)}, taxonomy=taxonomy)
+        problems = [p for p in problems if Path(p.path).absolute() != manifest] + labels.problems  # it is used
         records = _with_labels(records, labels.records)
     return records, problems
 

@@ -389,6 +389,7 @@ def test_single_video_and_manifest_inputs(stubbed, tmp_path):
     assert rep.labelled and rep.metrics is not None and rep.metrics["n_videos"] == 3
     rep = an.analyze(ws, _config(tmp_path), RUN_ID, src, name="folder-labels", labels_csv=src / "m.csv")
     assert rep.labelled and set(rep.videos["true_class"].dropna()) == {"unseen-fake", "real"}
+    assert rep.problems == []  # the labels file inside the input folder is used, not "not used"
     with pytest.raises(an.AnalysisError, match="not a video"):
         (tmp_path / "x.txt").write_text("x")
         an.analyze(ws, _config(tmp_path), RUN_ID, tmp_path / "x.txt")
