@@ -1,4 +1,8 @@
-"""Saving the Analyse page's uploads: size limit, video signature, sanitised names, inside the workspace."""
+"""Saving the Analyse page's uploads: size limit, video or image signature, sanitised names, inside the workspace.
+
+Frames as input: the images of one upload are the frames of ONE video (saved together in `frames/`, taken
+in natural name order, `engine.analysis.inputs`); each video file is a video of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_catalog.databases.base import VIDEO_SUFFIXES
-from engine.analysis.paths import AnalysisError, looks_like_video, sanitize_filename, sanitize_name
+from data_catalog.databases.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from engine.analysis.paths import AnalysisError, looks_like_image, looks_like_video, sanitize_filename, sanitize_name
+
+FRAMES_DIR = "frames"  # where an upload's images go: one frame folder, one video
 
 
 @dataclass
@@ -20,11 +26,13 @@ class UploadResult:
 
 
 def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> UploadResult:
-    """Write uploaded videos under `<workspace>/uploads/<set>-<time>/` with sanitised names.
+    """Write uploaded videos under `<workspace>/uploads/<set>-<time>/` with sanitised names, and uploaded
+    images under its `frames/` folder (together one video).
 
     `files`: objects with `.name` and `.getvalue()` (Streamlit's UploadedFile) or (name, bytes) pairs.
-    A file over `max_upload_mb`, or one that is not a video (suffix and container signature), is refused
-    with its reason; if nothing is left, AnalysisError and nothing is written.
+    A file over `max_upload_mb`, or one that is neither a video (suffix and container signature) nor an
+    image (suffix and image signature), is refused with its reason; if nothing is left, AnalysisError and
+    nothing is written.
     """
     limit = float(max_upload_mb) * 1024 * 1024
     accepted, refused = [], []
@@ -35,14 +43,16 @@ def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> Uploa
         if size > limit:
             refused.append(f"{name}: {size / 2**20:.1f} MB is over the {max_upload_mb} MB limit")
             continue
-        if not looks_like_video(bytes(data[:16]), name):
-            refused.append(f"{name}: not a video ({', '.join(VIDEO_SUFFIXES)} with a video container)")
+        image = looks_like_image(bytes(data[:16]), name)
+        if not image and not looks_like_video(bytes(data[:16]), name):
+            refused.append(f"{name}: neither a video ({', '.join(VIDEO_SUFFIXES)} with a video container) nor an "
+                           f"image ({', '.join(IMAGE_SUFFIXES)})")
             continue
         total += size
         if total > limit:
             refused.append(f"{name}: the upload together is over the {max_upload_mb} MB limit")
             continue
-        accepted.append((sanitize_filename(name), data))
+        accepted.append((sanitize_filename(name), data, FRAMES_DIR if image else ""))
     if not accepted:
         raise AnalysisError("no video to analyse in the upload" + (": " + "; ".join(refused) if refused else ""))
     stamp = f"{sanitize_name(set_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -57,14 +67,15 @@ def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> Uploa
             except FileExistsError:
                 continue
         saved, used = [], set()
-        for name, data in accepted:
+        for name, data, sub in accepted:
             stem, suffix = os.path.splitext(name)
             candidate, i = name, 1
-            while candidate in used:
+            while (sub, candidate) in used:
                 candidate, i = f"{stem}_{i}{suffix}", i + 1
-            used.add(candidate)
-            (folder / candidate).write_bytes(bytes(data))
-            saved.append(candidate)
+            used.add((sub, candidate))
+            (folder / sub).mkdir(exist_ok=True)
+            (folder / sub / candidate).write_bytes(bytes(data))
+            saved.append(f"{sub}/{candidate}" if sub else candidate)
     except OSError as exc:  # read-only or full workspace: nothing half-written is left behind
         if folder is not None and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)

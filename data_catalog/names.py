@@ -11,7 +11,8 @@ a stored path always opens the file it came from.
 
 - `path_to_text(path)`: a file-system path (str, bytes or PathLike) -> stored text;
 - `text_to_path(text)` / `text_to_bytes(text)`: stored text -> the path to open;
-- `printable(text)`: any text on one line for a terminal (control characters escaped).
+- `printable(text)`: any text on one line for a terminal (control characters escaped);
+- `natural_key(name)`: the order of a video's frame files (`frame2` before `frame10`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _ESCAPE = re.compile(r"\\(\\|x[89a-fA-F][0-9a-fA-F])")
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _UNPRINTABLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+_DIGIT_RUNS = re.compile(r"([0-9]+)")
 
 
 def path_to_text(path) -> str:
@@ -79,3 +81,14 @@ def printable(text) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def natural_key(name) -> tuple:
+    """Sort key of a file name in natural order: runs of digits compare as numbers, the rest without case
+    (`frame2.png` < `frame10.png` < `Frame11.png`); the name itself breaks ties, so the order is total.
+    Frames of a frame folder and of a DeepfakeBench video are taken in this order."""
+    text = os.fspath(name) if not isinstance(name, str) else name
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "surrogateescape")
+    parts = _DIGIT_RUNS.split(text)  # text, digits, text, digits, ..., text: the types alternate
+    return tuple(int(p) if i % 2 else p.lower() for i, p in enumerate(parts)) + (text,)

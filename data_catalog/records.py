@@ -24,6 +24,11 @@ class VideoRecord:
     method the taxonomy does not know (or `None` for unlabelled videos).
     `method` names the generating method whenever the database says it, also
     for unseen fakes, so attribution of unknown sets can be checked later.
+
+    A video given as still images (a frame folder, a DeepfakeBench video, one image given alone) lists
+    them in `frames`, in their order (`data_catalog.names.natural_key`); its `path` is then the folder
+    holding them (the image itself for a one-frame video). `face_crops`: its frames are already face
+    crops (DeepfakeBench's), which face extraction may take as they are (`[faces] pre_cropped`).
     """
 
     database: str
@@ -35,6 +40,8 @@ class VideoRecord:
     identity: str = ""
     method: str = ""
     source_ids: tuple[str, ...] = field(default_factory=tuple)
+    frames: tuple[Path, ...] = field(default_factory=tuple)
+    face_crops: bool = False
 
     @property
     def video_id(self) -> str:

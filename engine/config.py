@@ -129,11 +129,26 @@ class FacesSection:
     crop_quality: int = field(default=95, metadata=_range(1, 100))  # JPEG quality
     workers: int = field(default=0, metadata=WORKERS)  # 0 = one per core
     blazeface_model: str = ""  # explicit .tflite path; else $DFATLAS_BLAZEFACE, cache, download, wheel
+    # Frames a database ships as face crops (DeepfakeBench's): "use" them as the crops (squared and resized,
+    # no detection) or "detect" a face in them like in any frame.
+    pre_cropped: str = field(default="use", metadata=_choices("use", "detect"))
+
+    def keyed(self) -> dict:
+        """The settings as a run's identity and the settings key see them: options added after crops and
+        runs were recorded (`ADDED_LATER`) count only when they differ from their default, so the ids of
+        earlier workspaces stay the same."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ADDED_LATER or v != ADDED_LATER[k]}
 
     def settings_key(self) -> str:
         """Short hash of the settings that change the crops (not workers/model path)."""
-        keyed = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("workers", "blazeface_model")}
-        return _short_hash(keyed)
+        return _short_hash(self.crop_settings())
+
+    def crop_settings(self) -> dict:
+        """The settings that change the crops: what the settings key hashes and `face_settings` records."""
+        return {k: v for k, v in self.keyed().items() if k not in ("workers", "blazeface_model")}
+
+
+ADDED_LATER = {"pre_cropped": "use"}  # [faces] option -> its default (see FacesSection.keyed)
 
 
 @dataclass(frozen=True)
@@ -248,7 +263,7 @@ class ExperimentConfig:
         """What a run's identity depends on: approach, training sections, sources, seed."""
         return {
             "approach": approach,
-            "faces": dataclasses.asdict(self.faces) | {"workers": None, "blazeface_model": None},
+            "faces": self.faces.keyed() | {"workers": None, "blazeface_model": None},
             "model": dataclasses.asdict(self.model),
             "train": dataclasses.asdict(self.train) | {"num_workers": None, "device": None},
             "sources": {

@@ -1,4 +1,4 @@
-"""Analyse: attribute an unknown set of videos with the chosen run.
+"""Analyse: attribute an unknown set of videos (or folders of frames) with the chosen run.
 
 The page never computes: it starts `dfatlas analyze ... --job-id ID` as a
 background subprocess (engine.jobs) and polls the job's row in the store; the
@@ -8,8 +8,8 @@ Safety: the folders it may read are the run's config `[dashboard]
 allowed_roots` (taken from the run's stored config, so no extra flag is
 needed), checked after resolving symlinks; uploads are limited to the
 smaller of `[dashboard] max_upload_mb` and the server's `--max-upload-mb`,
-must be videos (suffix and container signature)
-and are written under `<workspace>/uploads/` with sanitised names.
+must be videos (suffix and container signature) or images (one upload's images are one video's frames,
+`dashboard.uploads`) and are written under `<workspace>/uploads/` with sanitised names.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import streamlit as st
 
 from dashboard import controls, figures, queries
 from dashboard.plain import literal, plain
-from data_catalog.databases.base import VIDEO_SUFFIXES
+from data_catalog.databases.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from data_catalog.errors import AtlasError
 from dashboard.uploads import save_uploads
 from engine import analysis as an
@@ -112,7 +112,8 @@ def _source_form(view, run_config: dict) -> None:
     roots, config_mb = dashboard_settings(run_config)
     max_mb = upload_limit_mb(config_mb)
     st.subheader("1. The videos")
-    mode = st.radio("Source", ["Folder on this machine", "Upload videos"], horizontal=True, key="an_mode")
+    mode = st.radio("Source", ["Folder on this machine", "Upload videos"], horizontal=True, key="an_mode",
+                    help="A folder of images (frames) is one video; so are the images of one upload.")
     chosen: Path | None = None
     uploads = None
     if mode == "Folder on this machine":
@@ -122,7 +123,8 @@ def _source_form(view, run_config: dict) -> None:
                     "experiment config (the run stores it), or upload videos instead.")
         else:
             root = st.selectbox("Allowed root", existing, key="an_root")
-            sub = st.selectbox("Folder (searched recursively for videos)", subfolders(root), key="an_sub")
+            sub = st.selectbox("Folder (searched recursively for videos and folders of frames)", subfolders(root),
+                               key="an_sub")
             try:
                 chosen = an.resolve_under_roots(Path(root) / sub, roots)
             except AtlasError as exc:
@@ -130,8 +132,10 @@ def _source_form(view, run_config: dict) -> None:
                 chosen = None
     else:
         uploads = st.file_uploader(
-            f"Videos ({', '.join(s.lstrip('.') for s in VIDEO_SUFFIXES)}; at most {max_mb:g} MB)",
-            type=[s.lstrip(".") for s in VIDEO_SUFFIXES], accept_multiple_files=True, key="an_upload")
+            f"Videos ({', '.join(s.lstrip('.') for s in VIDEO_SUFFIXES)}), or the frames of one video as images "
+            f"({', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES)}; taken in name order); at most {max_mb:g} MB",
+            type=[s.lstrip(".") for s in VIDEO_SUFFIXES + IMAGE_SUFFIXES], accept_multiple_files=True,
+            key="an_upload")
     default_name = chosen.name if chosen is not None and chosen.name else "upload"
     name = st.text_input("Name of the set (becomes dataset unknown/<name>)", value=default_name, key="an_name")
     replace = st.checkbox("Replace a set of the same name", key="an_replace")
@@ -215,6 +219,12 @@ def results(view, dataset: str) -> None:
     st.subheader(f"3. Results: {literal(dataset)}")
     for line in rep.summary_lines():
         st.markdown("- " + plain(line))
+    if rep.problems:  # files of the input that were not used, each with its reason
+        with st.expander(f"{len(rep.problems)} input problem(s): files not used"):
+            for line in rep.problems[:200]:
+                st.markdown("- " + plain(line))
+            if len(rep.problems) > 200:
+                st.caption(f"... and {len(rep.problems) - 200} more (`dfatlas analyze --format json` lists all)")
     if rep.attributes:
         st.caption("Nearest known classes: *centroid* = distance of the set's mean embedding to each class's "
                    "validation centroid; *kNN* = share of the set's faces' nearest validation faces per class.")

@@ -22,5 +22,6 @@ def register(adapter: Adapter) -> Adapter:
 
 from . import generic  # noqa: E402,F401  (each module registers itself)
 from . import faceforensics, google_dfd, celebdf, deeperforensics, hififace, deepfaketimit  # noqa: E402,F401
+from . import deepfakebench  # noqa: E402,F401
 
 __all__ = ["ADAPTERS", "Adapter", "Problem", "ScanResult", "register"]

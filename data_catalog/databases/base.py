@@ -12,6 +12,12 @@ from ..records import VideoRecord
 from ..taxonomy import Taxonomy
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+# Still images a video can be made of (a frame folder, DeepfakeBench frames, one image given alone):
+# read one file at a time by an image reader (`engine.faces.frames`), never by the video decoder.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# Image files that are reported, not read, with the reason (docs/ARCHITECTURE.md "What the decoder opens").
+REFUSED_IMAGES = {".gif": "a GIF: not read (GIF keeps at most 256 colours per frame, unlike the video frames "
+                          "detectors learn from; give the original video, or its frames as PNG or JPEG)"}
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,58 @@ def read_test_list(path: Path) -> list[tuple[bool, str, str, int, str]]:
     return out
 
 
+def video_identity(folder: str, m: re.Match) -> str:
+    """A video's identity: its celebrity (a fake's target), or the YouTube video itself."""
+    return f"youtube-{m.group(1)}" if folder == "youtube-real" else m.group(1)
+
+
+def match_name(stem: str, is_fake: bool) -> tuple[str, re.Match] | None:
+    """(folder in lower case, name match) of a video known only by its name and label (DeepfakeBench's
+    Celeb-DF videos, whose folder is not kept): the rule its name follows."""
+    for folder, (fake, pattern) in FOLDERS.items():
+        m = pattern.match(stem)
+        if fake == is_fake and m:
+            return folder, m
+    return None
+
+
+def assign_splits(videos: dict, list_path: Path, fraction: float, problems: list[Problem], base: Path,
+                  absent: str = "not on disk") -> dict:
+    """The protocol: the split of every video of `videos` ((folder in lower case, file stem) -> (path,
+    is_fake, name match)). Videos of the test list are test; the others train, with validation carved
+    from their identities (`carve_val`, celebrities and YouTube videos apart). Problems: the list
+    missing (no test split), listed videos `absent`, labels of the list contradicting the folders."""
+    test: set = set()
+    if not list_path.is_file():
+        problems.append(Problem("missing_split_file", str(list_path),
+                                "test list not found: no test split; every video goes to train/val"))
+    else:
+        missing, mismatched = [], []
+        for listed_fake, folder, fname, line_no, listed in read_test_list(list_path):
+            key = (folder, PurePosixPath(fname).stem)
+            if key not in videos:
+                missing.append((str(base / listed), f"line {line_no} of {list_path.name}: {absent}"))
+                continue
+            test.add(key)
+            if videos[key][1] != listed_fake:
+                mismatched.append((str(videos[key][0]),
+                                   f"line {line_no} labels it {'fake' if listed_fake else 'real'} (0/1) but its "
+                                   f"folder says {'fake' if videos[key][1] else 'real'}; the folder is kept"))
+        report_many(problems, "missing_video", missing, str(list_path), f"videos of the test list are {absent}")
+        report_many(problems, "label_mismatch", mismatched, str(list_path), "test-list labels contradict the folders")
+    train_ids = {video_identity(k[0], v[2]) for k, v in videos.items() if k not in test}
+    val_ids = (carve_val([i for i in train_ids if not i.startswith("youtube-")], fraction)
+               | carve_val([i for i in train_ids if i.startswith("youtube-")], fraction))
+    return {k: "test" if k in test else ("val" if video_identity(k[0], v[2]) in val_ids else "train")
+            for k, v in videos.items()}
+
+
+def check_fraction(fraction, name: str) -> float:
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"[sources.{name}]", "val_fraction", f"must be in [0, 1), got {fraction!r}")
+    return fraction
+
+
 class CelebDFAdapter:
     name = "celebdf"
     description = ("Celeb-DF v2: Celeb-real, YouTube-real, Celeb-synthesis; List_of_testing_videos.txt is the "
@@ -77,9 +129,7 @@ class CelebDFAdapter:
 
     def scan(self, root: Path, *, name: str, options: dict, taxonomy: Taxonomy) -> ScanResult:
         root = require_root(root, name)
-        fraction = options.get("val_fraction", 0.1)
-        if not 0 <= fraction < 1:
-            raise ConfigError(f"[sources.{name}]", "val_fraction", f"must be in [0, 1), got {fraction!r}")
+        fraction = check_fraction(options.get("val_fraction", 0.1), name)
         result = ScanResult(name, root)
         problems = result.problems
         dbs = (name, self.name)
@@ -99,9 +149,9 @@ class CelebDFAdapter:
             if not m:
                 unmatched.append((str(p), f"not named {RULES[folder]}{p.suffix} as {rel[0]}/ files are"))
                 continue
-            key = (folder, p.name)
+            key = (folder, p.stem)
             if key in videos:
-                problems.append(Problem("duplicate", str(p), f"{rel[0]}/{p.name} found twice; kept {videos[key][0]}"))
+                problems.append(Problem("duplicate", str(p), f"{rel[0]}/{p.stem} found twice; kept {videos[key][0]}"))
                 continue
             videos[key] = (p, is_fake, m)
         report_many(problems, "unmatched_file", unmatched, str(root), "files match no Celeb-DF rule")
@@ -115,44 +165,16 @@ class CelebDFAdapter:
                            "celeb-synthesis": "Celeb-synthesis"}[folder]
                 problems.append(Problem("missing_folder", str(root / spelled), f"no {spelled}/ folder with videos"))
 
-        # the test list
-        list_path = Path(options.get("test_list") or root / TEST_LIST)
-        test: set[tuple[str, str]] = set()
-        if not list_path.is_file():
-            problems.append(Problem("missing_split_file", str(list_path),
-                                    "test list not found: no test split; every video goes to train/val"))
-        else:
-            missing, mismatched = [], []
-            for listed_fake, folder, fname, line_no, listed in read_test_list(list_path):
-                key = (folder, fname)
-                if key not in videos:
-                    missing.append((str(root / listed), f"line {line_no} of {list_path.name}: not on disk"))
-                    continue
-                test.add(key)
-                if videos[key][1] != listed_fake:
-                    mismatched.append((str(videos[key][0]),
-                                       f"line {line_no} labels it {'fake' if listed_fake else 'real'} (0/1) but its "
-                                       f"folder says {'fake' if videos[key][1] else 'real'}; the folder is kept"))
-            report_many(problems, "missing_video", missing, str(list_path), "videos of the test list are not on disk")
-            report_many(problems, "label_mismatch", mismatched, str(list_path), "test-list labels contradict the folders")
-
-        # identities; val carved from the non-test identities
-        def identity(folder: str, m: re.Match) -> str:
-            return f"youtube-{m.group(1)}" if folder == "youtube-real" else m.group(1)
-
-        train_ids = {identity(f, v[2]) for (f, n), v in videos.items() if (f, n) not in test}
-        val_ids = (carve_val([i for i in train_ids if not i.startswith("youtube-")], fraction)
-                   | carve_val([i for i in train_ids if i.startswith("youtube-")], fraction))
+        splits = assign_splits(videos, Path(options.get("test_list") or root / TEST_LIST), fraction, problems, root)
         for key in sorted(videos, key=lambda k: posix_rel(videos[k][0], root)):
             p, is_fake, m = videos[key]
-            ident = identity(key[0], m)
-            split = "test" if key in test else ("val" if ident in val_ids else "train")
+            ident = video_identity(key[0], m)
             if is_fake:
-                rec = VideoRecord(name, split, p, posix_rel(p, root), taxonomy.class_for(dbs, METHOD, True), True,
-                                  identity=ident, method=METHOD, source_ids=(m.group(1), m.group(2)))
+                rec = VideoRecord(name, splits[key], p, posix_rel(p, root), taxonomy.class_for(dbs, METHOD, True),
+                                  True, identity=ident, method=METHOD, source_ids=(m.group(1), m.group(2)))
             else:
-                rec = VideoRecord(name, split, p, posix_rel(p, root), taxonomy.class_for(dbs, REAL, False), False,
-                                  identity=ident, method=REAL)
+                rec = VideoRecord(name, splits[key], p, posix_rel(p, root), taxonomy.class_for(dbs, REAL, False),
+                                  False, identity=ident, method=REAL)
             result.records.append(rec)
         return result
 

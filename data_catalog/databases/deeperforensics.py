@@ -67,10 +67,12 @@ class DeeperForensicsAdapter:
         dbs = (name, self.name)
         wanted = parse_list(options.get("variants"))
 
-        split_of, target_split = self._splits(root, options, problems)
+        ff_root = options.get("ff_root")
+        ff_splits = options.get("ff_splits_dir") or (Path(ff_root) / "splits" if ff_root else None)
+        split_of, target_split = fake_splits(options.get("split_protocol") or "ff_target", ff_splits,
+                                             Path(options.get("splits_dir") or root / "lists" / "splits"),
+                                             problems, root)
 
-        # fakes
-        manip = root / "manipulated_videos"
         # fakes
         manip = root / "manipulated_videos"
         if not manip.is_dir():
@@ -118,7 +120,6 @@ class DeeperForensicsAdapter:
             raise no_videos_error(root, name, ["manipulated_videos/<variant>/"])
 
         # reals: the FF++ target videos
-        ff_root = options.get("ff_root")
         if not ff_root:
             problems.append(Problem("no_reals", str(root), "option ff_root not set: DeeperForensics' real videos are the "
                                                            "FF++ YouTube targets, so this scan has no reals"))
@@ -145,44 +146,42 @@ class DeeperForensicsAdapter:
         report_many(problems, "missing_video", missing, str(folder), "FF++ targets of DeeperForensics fakes are not on disk")
         return result
 
-    def _splits(self, root: Path, options: dict, problems: list) -> tuple[dict[str, str], dict[str, str] | None]:
-        """(split by DF file stem from DF's lists, split by FF++ target video or None).
 
-        Under `ff_target` the second is used; DF's lists are read only when the scan falls back to them.
-        """
-        protocol = options.get("split_protocol") or "ff_target"
-        if protocol == "ff_target":
-            ff_root = options.get("ff_root")
-            ff_splits = options.get("ff_splits_dir") or (Path(ff_root) / "splits" if ff_root else None)
-            if ff_splits is not None and all((Path(ff_splits) / f"{s}.json").is_file() for s in SPLITS):
-                return {}, dict(read_pair_splits(Path(ff_splits), problems).videos)
-            where = f"FF++ split files in {ff_splits}" if ff_splits else "option ff_root (FF++, with splits/*.json)"
-            problems.append(Problem("leakage_warning", str(root),
-                                    f"split_protocol ff_target needs {where}; falling back to DeeperForensics' own "
-                                    "actor-grouped lists, which put FF++ content of one person in several splits"))
-        else:
-            problems.append(Problem("leakage_warning", str(root),
-                                    "split_protocol deeperforensics: DF's own actor-grouped lists are independent "
-                                    "of the FF++ pair splits; FF++ originals of training fakes can be val/test reals"))
-        splits_dir = Path(options.get("splits_dir") or root / "lists" / "splits")
-        split_of: dict[str, str] = {}
-        for split in SPLITS:
-            f = splits_dir / f"{split}.txt"
-            if not f.is_file():
-                problems.append(Problem("missing_split_file", str(f),
-                                        f"DeeperForensics split list {split}.txt not found; its videos are left out"))
+def fake_splits(protocol: str, ff_splits: Path | None, lists_dir: Path, problems: list,
+                where: Path) -> tuple[dict[str, str], dict[str, str] | None]:
+    """The protocol's splits of DeeperForensics fakes: (split by fake file stem from DF's own lists, split by
+    FF++ target video or None). Under `ff_target` (with FF++'s pair split files in `ff_splits`) the second
+    is used and DF's lists are not read; otherwise (or without those files, with a warning at `where`)
+    the first, from `lists_dir/{train,val,test}.txt`."""
+    if protocol == "ff_target":
+        if ff_splits is not None and all((Path(ff_splits) / f"{s}.json").is_file() for s in SPLITS):
+            return {}, dict(read_pair_splits(Path(ff_splits), problems).videos)
+        needed = f"FF++ split files in {ff_splits}" if ff_splits else "option ff_root (FF++, with splits/*.json)"
+        problems.append(Problem("leakage_warning", str(where),
+                                f"split_protocol ff_target needs {needed}; falling back to DeeperForensics' own "
+                                "actor-grouped lists, which put FF++ content of one person in several splits"))
+    else:
+        problems.append(Problem("leakage_warning", str(where),
+                                "split_protocol deeperforensics: DF's own actor-grouped lists are independent "
+                                "of the FF++ pair splits; FF++ originals of training fakes can be val/test reals"))
+    split_of: dict[str, str] = {}
+    for split in SPLITS:
+        f = lists_dir / f"{split}.txt"
+        if not f.is_file():
+            problems.append(Problem("missing_split_file", str(f),
+                                    f"DeeperForensics split list {split}.txt not found; its videos are left out"))
+            continue
+        for line in read_text_file(f, "split list").splitlines():
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
                 continue
-            for line in read_text_file(f, "split list").splitlines():
-                entry = line.strip()
-                if not entry or entry.startswith("#"):
-                    continue
-                stem = _listed_stem(entry)
-                prev = split_of.get(stem)
-                if prev and prev != split:
-                    problems.append(Problem("split_conflict", stem, f"{stem} is listed in {prev}.txt and {split}.txt; "
-                                                                    f"kept in {towards_test((prev, split))}"))
-                split_of[stem] = towards_test((prev, split)) if prev else split
-        return split_of, None
+            stem = _listed_stem(entry)
+            prev = split_of.get(stem)
+            if prev and prev != split:
+                problems.append(Problem("split_conflict", stem, f"{stem} is listed in {prev}.txt and {split}.txt; "
+                                                                f"kept in {towards_test((prev, split))}"))
+            split_of[stem] = towards_test((prev, split)) if prev else split
+    return split_of, None
 
 
 register(DeeperForensicsAdapter())

@@ -14,7 +14,7 @@ the run is an `engine.runs.RunRecord`, its approach an `engine.approaches` objec
 from .cleanup import delete_set, list_analyses, remove_crops, set_state
 from .evidence import class_thumbnails, nearest_known_faces, open_set_rates
 from .inputs import InputSet, collect_videos
-from .paths import (ROLE, UNKNOWN_DB, AnalysisError, dataset_of, looks_like_video, resolve_under_roots,
+from .paths import (ROLE, UNKNOWN_DB, AnalysisError, dataset_of, looks_like_image, looks_like_video, resolve_under_roots,
                     sanitize_filename, sanitize_name)
 from .report import (NO_FACE_LABEL, OPEN_SET_LABEL, AnalysisReport, available_classifiers, build_report,
                      calibrate_open_set, class_index, default_classifier, read_val_embeddings, video_table)
@@ -24,7 +24,7 @@ __all__ = [
     "AnalysisError", "AnalysisReport", "InputSet", "NO_FACE_LABEL", "OPEN_SET_LABEL", "ProgressFn", "ROLE",
     "STAGES", "STAGE_WEIGHTS", "UNKNOWN_DB", "analyze", "available_classifiers", "build_report",
     "calibrate_open_set", "class_index", "class_thumbnails", "collect_videos", "dataset_of", "default_classifier",
-    "delete_set", "list_analyses", "looks_like_video", "nearest_known_faces", "open_set_rates", "overall_fraction",
+    "delete_set", "list_analyses", "looks_like_image", "looks_like_video", "nearest_known_faces", "open_set_rates", "overall_fraction",
     "read_val_embeddings", "remove_crops", "resolve_under_roots", "sanitize_filename", "sanitize_name", "set_state",
     "video_table",
 ]

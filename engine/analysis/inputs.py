@@ -1,10 +1,15 @@
-"""An unknown set's input: its videos (a folder, one video or a CSV manifest) and optional labels.
+"""An unknown set's input: its videos (a folder, one video or image, or a CSV manifest) and optional labels.
+
+Frames as input (docs/ARCHITECTURE.md "What the decoder opens"): below a folder, every folder of
+images without a video file is one video (the generic adapter's rule); one image given as the input
+is a one-frame video; a GIF is refused with the reason. Every other file of the input is reported
+(`InputSet.problems`, stored with the set), never skipped silently.
 
 Identifiers (DESIGN.md "Identifiers"): database ``unknown``; split = the
 set's sanitised name; dataset ``unknown/<name>``; relpath ``<name>/<path
-relative to the input>`` — for a folder, relative to that folder; for a CSV
-manifest, as listed (relative to the manifest's folder); for a single video,
-its file name — so the video id ``unknown/<name>/<path>`` is unique across
+relative to the input>`` — for a folder, relative to that folder (a frame folder's own path; the
+input itself when it is one); for a CSV manifest, as listed (relative to the manifest's folder); for a
+single video or image, its file name — so the video id ``unknown/<name>/<path>`` is unique across
 sets because names are.
 """
 
@@ -15,7 +20,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from data_catalog.databases.base import VIDEO_SUFFIXES
+from data_catalog.databases.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from data_catalog.databases.generic import is_image, refused_image, walk_media
 from data_catalog.errors import AtlasError
 from data_catalog.records import VideoRecord
 from data_catalog.taxonomy import Taxonomy
@@ -55,14 +61,18 @@ def _scan_folder(generic, path: Path, labels_csv, taxonomy: Taxonomy) -> tuple[l
         scan = generic.scan(path, name=UNKNOWN_DB, options={}, taxonomy=taxonomy)
     except AtlasError as exc:
         if "no videos found" in str(exc):
-            raise AnalysisError(f"input folder {path} holds no video files "
-                                f"(looked for {', '.join(VIDEO_SUFFIXES)})") from None
+            unused = walk_media(path).unused
+            tail = (f"; {len(unused)} file(s) not used, e.g. {Path(unused[0][1]).name}: {unused[0][2]}"
+                    if unused else "")
+            raise AnalysisError(f"input folder {path} holds no video files (looked for "
+                                f"{', '.join(VIDEO_SUFFIXES)}) and no folder of frames ({', '.join(IMAGE_SUFFIXES)})"
+                                + tail) from None
         raise
     records, problems = scan.records, list(scan.problems)
     if labels_csv:
-        labels = generic.scan(path, name=UNKNOWN_DB, options={"manifest": str(Path(labels_csv).absolute())},
-                              taxonomy=taxonomy)
-        problems += labels.problems
+        manifest = Path(labels_csv).absolute()
+        labels = generic.scan(path, name=UNKNOWN_DB, options={"manifest": str(manifest)}, taxonomy=taxonomy)
+        problems = [p for p in problems if Path(p.path).absolute() != manifest] + labels.problems  # it is used
         records = _with_labels(records, labels.records)
     return records, problems
 
@@ -74,11 +84,13 @@ def _confine(records: list[VideoRecord], roots, problems: list) -> list[VideoRec
     inside = []
     for r in records:
         try:
-            resolve_under_roots(r.path, roots)
+            for p in (r.path, *r.frames):  # a frame folder's every image, as the decoder checks them again
+                resolve_under_roots(p, roots)
             inside.append(r)
         except AnalysisError:
-            problems.append(Problem("outside_allowed_roots", str(r.path),
-                                    "links outside [dashboard] allowed_roots; not read"))
+            problems.append(Problem("outside_allowed_roots", str(p),
+                                    "links outside [dashboard] allowed_roots; not read"
+                                    + (f" (its video {r.relpath} is not used)" if r.frames else "")))
     return inside
 
 
@@ -107,8 +119,11 @@ def collect_videos(input_path: str | Path, name: str | None, labels_csv: str | P
             raise AnalysisError("give labels either in the input manifest or with --labels, not both")
         scan = generic.scan(path.parent, name=UNKNOWN_DB, options={"manifest": str(path)}, taxonomy=taxonomy)
         records, problems = scan.records, list(scan.problems)
-    elif is_video_name(path):
-        rec = VideoRecord(UNKNOWN_DB, name, path, path.name, None, None)
+    elif refused_image(path.name):
+        raise AnalysisError(f"input {path}: {refused_image(path.name)}")
+    elif is_video_name(path) or is_image(path.name):
+        rec = VideoRecord(UNKNOWN_DB, name, path, path.name, None, None,
+                          frames=(path,) if is_image(path.name) else ())  # one image: a one-frame video
         if labels_csv:
             labels = generic.scan(path.parent, name=UNKNOWN_DB,
                                   options={"manifest": str(Path(labels_csv).absolute())}, taxonomy=taxonomy)
@@ -117,10 +132,11 @@ def collect_videos(input_path: str | Path, name: str | None, labels_csv: str | P
                 rec = dataclasses.replace(match[0], split=name)
         records = [rec]
     else:
-        raise AnalysisError(f"input {path}: not a video ({', '.join(VIDEO_SUFFIXES)}), a folder of videos, "
-                            "or a CSV manifest (.csv)")
-    out = [VideoRecord(UNKNOWN_DB, name, Path(r.path), PurePosixPath(name, r.relpath).as_posix(),
-                       r.true_class, r.is_fake, r.identity, r.method, tuple(r.source_ids)) for r in records]
+        raise AnalysisError(f"input {path}: not a video ({', '.join(VIDEO_SUFFIXES)}), an image "
+                            f"({', '.join(IMAGE_SUFFIXES)}), a folder of videos or frames, or a CSV manifest (.csv)")
+    out = [dataclasses.replace(r, database=UNKNOWN_DB, split=name, path=Path(r.path),
+                               relpath=PurePosixPath(name, r.relpath).as_posix(), source_ids=tuple(r.source_ids))
+           for r in records]
     if roots is not None:
         out = _confine(out, roots, problems)
     if not out:

@@ -3,7 +3,7 @@
 `resolve_under_roots` is the only door through which the dashboard (and a
 `dfatlas analyze --allowed-root` job) reads a user-chosen folder (and
 `engine.faces.decoder` checks each file again, with what FFmpeg may open);
-`dashboard/uploads.py` uses `sanitize_filename` / `looks_like_video` for uploads.
+`dashboard/uploads.py` uses `sanitize_filename` / `looks_like_video` / `looks_like_image` for uploads.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from data_catalog.databases.base import VIDEO_SUFFIXES
+from data_catalog.databases.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from data_catalog.errors import AtlasError
 
 UNKNOWN_DB = "unknown"   # the database of every analysed set
@@ -60,6 +60,19 @@ def looks_like_video(head: bytes, filename: str) -> bool:
     if head[:4] == b"RIFF" and head[8:12] != b"AVI ":
         return False
     return any(head[off:off + len(sig)] == sig for off, sig in _MAGIC)
+
+
+# Leading bytes of the images in IMAGE_SUFFIXES: an uploaded frame must start like an image.
+_IMAGE_MAGIC = ((0, b"\x89PNG\r\n\x1a\n"), (0, b"\xff\xd8\xff"), (0, b"BM"))
+
+
+def looks_like_image(head: bytes, filename: str) -> bool:
+    """True when `filename` has an image suffix (IMAGE_SUFFIXES) and `head` (its first bytes) an image's signature."""
+    if not filename.lower().endswith(IMAGE_SUFFIXES):
+        return False
+    if head[:4] == b"RIFF":
+        return head[8:12] == b"WEBP"
+    return any(head[off:off + len(sig)] == sig for off, sig in _IMAGE_MAGIC)
 
 
 def sanitize_filename(name: str) -> str:

@@ -60,7 +60,7 @@ class AnalysisReport:
     status_counts: dict = field(default_factory=dict)
     projection_id: str | None = None
     timings: dict = field(default_factory=dict)
-    problems: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # the input's files not used, with the reason (stored)
     attributes: bool = True         # the run's approach predicts a class per sample
 
     def summary_lines(self) -> list[str]:
@@ -97,6 +97,7 @@ class AnalysisReport:
             "nearest_centroid": frame(self.nearest_centroid), "nearest_knn": frame(self.nearest_knn),
             "videos": frame(self.videos), "open_set": self.open_set, "metrics": self.metrics,
             "status_counts": self.status_counts, "projection_id": self.projection_id, "timings": self.timings,
+            "problems": self.problems,
         }
 
 
@@ -285,4 +286,6 @@ def build_report(store: Store, run_id: str, dataset: str, classifier: str | None
         nearest_knn=knn, videos=table, open_set=open_set, metrics=metrics,
         status_counts={str(k): int(v) for k, v in status_counts.items()},
         projection_id=set_table.set_projection_id(store, run_id, dataset), attributes=run.kind.attributes,
+        problems=[f"{r.kind}: {r.path}: {r.message}"
+                  for r in set_table.set_problems(store, dataset).itertuples()],
     )

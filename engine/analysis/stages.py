@@ -97,9 +97,11 @@ def _prepare_set(workspace, store: Store, inp: InputSet, run_id: str, replace: b
 
 
 def _record_videos(store: Store, inp: InputSet, synthetic: bool) -> None:
-    from ..store.catalog import videos_table
+    """The set's videos and its input problems (files not used, with the reason): kept with the set."""
+    from ..store.catalog import problems_table, videos_table
 
-    set_table.write_set_videos(store, videos_table(inp.records, synthetic))
+    set_table.write_set_videos(store, videos_table(inp.records, synthetic),
+                               problems_table([(UNKNOWN_DB, p) for p in inp.problems], inp.dataset))
 
 
 def _faces_section(cfg, run: RunRecord) -> FacesSection:
@@ -250,5 +252,4 @@ def analyze(workspace, cfg, run_id: str, input_path: str | Path, name: str | Non
         raise
     rep = build_report(store, run_id, inp.dataset, classifier=classifier, osm=osm, val=val)
     rep.timings = timings
-    rep.problems = [f"{p.kind}: {p.path}: {p.message}" for p in inp.problems]
     return rep

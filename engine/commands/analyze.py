@@ -25,12 +25,16 @@ def register(sub) -> None:
             "Analyse an unknown set: extract faces with the run's face settings, embed them, apply the run's\n"
             "classifiers, place them into the run's t-SNE map and store them as dataset unknown/<NAME>.\n"
             "INPUT is a folder of videos (searched recursively; real/ and fake/ sub-folders count as labels),\n"
-            "a single video, or a CSV manifest path,label[,class,method]. Labels are optional."),
+            "a single video, or a CSV manifest path,label[,class,method]. Labels are optional.\n"
+            "Frames: a folder of images (.png .jpg .jpeg .bmp .webp) without videos is ONE video, its images\n"
+            "in natural name order; one image given as INPUT is a one-frame video. GIFs and other files are\n"
+            "not used and are listed with the reason (the report's input problems)."),
     )
     add_config_arg(p, required=False)
     add_workspace_arg(p)
     p.add_argument("--run", required=True, metavar="RUN", help="run id (see `dfatlas train` / the dashboard)")
-    p.add_argument("--input", required=True, metavar="PATH", help="folder of videos, one video, or a CSV manifest")
+    p.add_argument("--input", required=True, metavar="PATH",
+                   help="folder of videos or frame folders, one video or image, or a CSV manifest")
     p.add_argument("--name", metavar="NAME", type=set_name_arg, help="the set's name (default: the folder's or file's name)")
     p.add_argument("--labels", metavar="CSV", help="optional labels: CSV path,label[,class,method] relative to INPUT")
     p.add_argument("--replace", action="store_true", help="replace an existing set of the same name")

@@ -2,6 +2,8 @@
 
 - `extract.py`: `process_video(task, spec)`, the per-video function every executor runs
   (decode, detect, crop; writes nothing);
+- `decoder.py` / `frames.py`: opening a video file safely / reading a video given as still images
+  (a frame folder, DeepfakeBench's frames), one image file at a time;
 - `detector.py`: BlazeFace on whole frames and tiles (`FaceFinder`);
 - `model_files.py`: the BlazeFace model files, offline first (`resolve_models`);
 - `executors.py`: the local process pool, Ray, and inline executors;

@@ -95,7 +95,8 @@ def resolve_face_models(faces) -> dict[str, ModelFile]:
 
 # --- inputs ---------------------------------------------------------------------------
 def _video_table(videos) -> pa.Table:
-    """video_id + path (+ true_class when known) from records, rows, a DataFrame or Arrow."""
+    """video_id + path (+ true_class, and frames / face_crops for videos given as still images, when known)
+    from records, rows, a DataFrame or Arrow."""
     if isinstance(videos, pa.Table):
         t = videos
     elif hasattr(videos, "to_dict") and hasattr(videos, "columns"):  # pandas
@@ -104,12 +105,17 @@ def _video_table(videos) -> pa.Table:
         rows = list(videos)
         if rows and hasattr(rows[0], "video_id") and not isinstance(rows[0], dict):
             t = pa.table({"video_id": [r.video_id for r in rows], "path": [path_to_text(r.path) for r in rows],
-                          "true_class": [r.true_class for r in rows]})
+                          "true_class": [r.true_class for r in rows],
+                          "frames": pa.array([[path_to_text(f) for f in r.frames] or None for r in rows],
+                                             pa.list_(pa.string())),
+                          "face_crops": pa.array([bool(r.face_crops) for r in rows], pa.bool_())})
         else:
             t = pa.table({
                 "video_id": [r["video_id"] for r in rows],
                 "path": [str(r["path"]) for r in rows],
                 "true_class": [r.get("true_class") for r in rows],
+                "frames": pa.array([r.get("frames") or None for r in rows], pa.list_(pa.string())),
+                "face_crops": pa.array([bool(r.get("face_crops")) for r in rows], pa.bool_()),
             }) if rows else pa.table({"video_id": pa.array([], pa.string()), "path": pa.array([], pa.string())})
     missing = {"video_id", "path"} - set(t.column_names)
     if missing:
@@ -145,15 +151,20 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
     restore = writer.videos_with_bad_crops(store, workspace, key, done & set(ids), decode=verify)
     done -= restore
     paths = table.column("path").to_pylist()
+    names = set(table.column_names)
+    frames = table.column("frames").to_pylist() if "frames" in names else [None] * len(ids)
+    crops = table.column("face_crops").to_pylist() if "face_crops" in names else [False] * len(ids)
+    use_crops = faces.pre_cropped == "use"  # frames that are face crops are taken as they are
     seen: set[str] = set()
     todo: list[VideoTask] = []
-    for vid, path in zip(ids, paths):
+    for vid, path, listed, is_crop in zip(ids, paths, frames, crops):
         if vid in done or vid in seen:
             continue
         seen.add(vid)
         todo.append(VideoTask(vid, str(path), faces.frames_per_video, faces.crop_size, faces.box_scale,
                               faces.crop_format, faces.crop_quality, faces.thumbnail_size,
-                              tuple(str(r) for r in allowed_roots)))
+                              tuple(str(r) for r in allowed_roots), tuple(listed or ()),
+                              bool(is_crop) and use_crops))
     if limit is not None:
         todo = todo[:limit]
     n_workers = workers if workers and workers > 0 else (faces.workers or cores())

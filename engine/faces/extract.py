@@ -12,6 +12,7 @@ machines need no shared disk.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,9 +22,11 @@ import numpy as np
 from data_catalog.names import text_to_path
 
 from . import decoder
+from . import frames as frame_files
 from .detector import Detection, FaceFinder, quiet_native_stderr
 
 STATUSES = ("ok", "no_face", "unreadable", "too_short", "error")
+CROP_INPUT = "input crop"  # the `detector` of a face taken from a frame that is already a face crop
 FINAL_STATUSES = ("ok", "no_face", "unreadable", "too_short")  # re-runs skip these; "error" is retried
 DETECTOR_LOAD_FAILED = "the face detector failed to load"
 
@@ -54,6 +57,8 @@ class VideoTask:
     crop_quality: int = 95
     thumbnail_size: int = 64
     allowed_roots: tuple = ()  # when set, the decoder opens only files whose real path is inside one
+    frames: tuple = ()         # a video given as still images: their stored paths, in order (engine.faces.frames)
+    face_crops: bool = False   # those images are face crops to take as they are ([faces] pre_cropped = "use")
 
 
 @dataclass
@@ -187,9 +192,70 @@ def process_video(task: VideoTask, spec: FinderSpec) -> VideoResult:
         return VideoResult(task.video_id, "error", f"{type(exc).__name__}: {exc}"[:500])
 
 
+def _face_crop(index: int, rgb: np.ndarray, det: Detection, task: VideoTask) -> FaceCrop:
+    crop = square_crop(rgb, det, task.box_scale, task.crop_size)
+    return FaceCrop(index, _encode(crop, task.crop_format, task.crop_quality), _thumbnail(crop, task.thumbnail_size),
+                    (det.x, det.y, det.w, det.h), det.score, det.detector)
+
+
+def _process_images(task: VideoTask, spec: FinderSpec) -> VideoResult:
+    """A video given as still images: N of them evenly in their order (`sample_indices`), each read on its
+    own (`engine.faces.frames`); a face crop is taken whole (squared, resized), other frames go to the
+    detector like a video's. A frame that cannot be read is noted in the reason; none readable: unreadable."""
+    res = VideoResult(task.video_id, "unreadable")
+    t0 = time.perf_counter()
+    try:
+        paths = frame_files.check_frames(task.frames, task.allowed_roots)
+    except decoder.VideoRefused as exc:
+        res.reason = str(exc)
+        return res
+    res.n_frames = len(paths)
+    finder = None if task.face_crops else _finder(spec)
+    # a face crop is taken whole: squared about its centre (black padding), not enlarged
+    crop_task = dataclasses.replace(task, box_scale=1.0) if task.face_crops else task
+    decode_s, detect_s, failed = time.perf_counter() - t0, 0.0, []
+    for index in decoder.sample_indices(len(paths), task.frames_per_video):
+        t0 = time.perf_counter()
+        try:
+            rgb = frame_files.read_image(paths[index], task.allowed_roots)
+        except decoder.VideoRefused as exc:
+            failed.append(str(exc))
+            continue
+        finally:
+            decode_s += time.perf_counter() - t0
+        res.n_sampled += 1
+        res.height, res.width = rgb.shape[:2]
+        t0 = time.perf_counter()
+        det = (Detection(0.0, 0.0, float(rgb.shape[1]), float(rgb.shape[0]), 1.0, CROP_INPUT) if task.face_crops
+               else finder.find(rgb))
+        if det is not None:
+            res.faces.append(_face_crop(index, rgb, det, crop_task))
+        detect_s += time.perf_counter() - t0
+    res.decode_s, res.detect_s = decode_s, detect_s
+    notes = []
+    if failed:
+        notes.append(f"{len(failed)} of {len(failed) + res.n_sampled} sampled frames unreadable ({failed[0]})")
+    if 0 < len(paths) < task.frames_per_video:
+        notes.append(f"only {len(paths)} frames (< {task.frames_per_video}): used all of them")
+    if res.n_sampled == 0:
+        res.reason = "; ".join(notes) or "no frame"
+        return res
+    if res.faces:
+        res.status = "ok"
+        if len(res.faces) < res.n_sampled:
+            notes.append(f"face found in {len(res.faces)} of {res.n_sampled} sampled frames")
+    else:
+        res.status = "no_face"
+        notes.insert(0, f"no face found in {res.n_sampled} sampled frames")
+    res.reason = "; ".join(notes)
+    return res
+
+
 def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
     import cv2
 
+    if task.frames:
+        return _process_images(task, spec)
     path = text_to_path(task.path)  # the stored text (data_catalog.names) -> the file's exact name
     res = VideoResult(task.video_id, "unreadable")
     try:
@@ -237,10 +303,7 @@ def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
             t1 = time.perf_counter()
             det = finder.find(rgb)
             if det is not None:
-                crop = square_crop(rgb, det, task.box_scale, task.crop_size)
-                faces.append(FaceCrop(index, _encode(crop, task.crop_format, task.crop_quality),
-                                      _thumbnail(crop, task.thumbnail_size), (det.x, det.y, det.w, det.h),
-                                      det.score, det.detector))
+                faces.append(_face_crop(index, rgb, det, task))
             timer["detect"] += time.perf_counter() - t1
         return sampled, faces
 

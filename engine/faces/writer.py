@@ -11,7 +11,6 @@ crop files (they have no rows yet) and stops with one line (`DiskFull`).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import numpy as np
@@ -26,7 +25,7 @@ from .model_files import ModelFile
 # --- settings ---------------------------------------------------------------------
 def settings_params(faces) -> dict:
     """The [faces] settings that change the crops (what the settings key hashes)."""
-    return {k: v for k, v in dataclasses.asdict(faces).items() if k not in ("workers", "blazeface_model")}
+    return faces.crop_settings()
 
 
 def record_settings(store, faces, models: dict[str, ModelFile] | None = None, con=None) -> str:

@@ -52,6 +52,12 @@ def set_videos(store: Store, dataset: str, settings_key: str) -> pd.DataFrame:
         "WHERE v.dataset = ? ORDER BY v.video_id", [settings_key, dataset])
 
 
+def set_problems(store: Store, dataset: str) -> pd.DataFrame:
+    """kind, path, message of a set's input problems (files not used, with the reason), by path."""
+    return store.df("SELECT kind, path, message FROM catalog_problems WHERE dataset = ? ORDER BY path, kind",
+                    [dataset])
+
+
 def set_face_predictions(store: Store, run_id: str, dataset: str, classifier: str) -> pa.Table:
     """face_id, video_id, frame_index, pred_class, real_score, probs (NULL without a `classifier`
     prediction), embedding of a dataset's embedded faces, by video and frame."""
@@ -122,9 +128,14 @@ def list_sets(store: Store, role: str, run_id: str | None = None) -> pd.DataFram
 
 # --- writing ------------------------------------------------------------------------
 
-def write_set_videos(store: Store, videos: pa.Table) -> None:
-    """A set's `videos` rows (engine.store.catalog.videos_table), replacing rows of the same ids."""
-    store.insert("videos", videos, replace=True)
+def write_set_videos(store: Store, videos: pa.Table, problems: pa.Table | None = None) -> None:
+    """A set's `videos` rows (engine.store.catalog.videos_table), replacing rows of the same ids, and its
+    input problems (engine.store.catalog.problems_table with the set's dataset), in one transaction."""
+    with store.transaction() as con:
+        store.insert("videos", videos, replace=True, con=con)
+        if problems is not None and problems.num_rows:
+            con.execute("DELETE FROM catalog_problems WHERE dataset = ?", [problems.column("dataset")[0].as_py()])
+            store.insert("catalog_problems", problems, con=con)
 
 
 def write_analysis(store: Store, embeddings: pa.Table, predictions: list[pa.Table], points: pa.Table,
@@ -172,6 +183,7 @@ def delete_set_rows(store: Store, dataset: str, run_id: str | None = None) -> tu
                         [dataset])
             counts["videos"] = _count_delete(con, "SELECT count(*) FROM videos WHERE dataset = ?",
                                              "DELETE FROM videos WHERE dataset = ?", [dataset])
+            con.execute("DELETE FROM catalog_problems WHERE dataset = ?", [dataset])
             con.execute("DELETE FROM datasets WHERE dataset = ?", [dataset])
         else:
             params = [dataset, run_id]

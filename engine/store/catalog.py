@@ -18,7 +18,7 @@ from data_catalog.names import path_to_text, printable
 
 from .connection import Store
 
-VIDEO_COLUMNS = ("video_id", "path", "true_class", "dataset")
+VIDEO_COLUMNS = ("video_id", "path", "true_class", "dataset", "frames", "face_crops")
 
 
 def _text(value):
@@ -49,6 +49,9 @@ def videos_table(records: Sequence, synthetic: bool | Sequence[bool] = False,
         "source_ids": pa.array([[_text(s) for s in r.source_ids] for r in records], pa.list_(pa.string())),
         "synthetic": pa.array(flags, pa.bool_()),
         "also_in": pa.array([also_in.get(r.video_id) for r in records], pa.list_(pa.string())),
+        "frames": pa.array([[_text(f) for f in r.frames] if r.frames else None for r in records],
+                           pa.list_(pa.string())),
+        "face_crops": pa.array([bool(r.face_crops) for r in records], pa.bool_()),
     })
 
 
@@ -62,14 +65,16 @@ def datasets_table(dataset, database, split, role, labelled, synthetic, source) 
     })
 
 
-def problems_table(problems: Sequence) -> pa.Table:
+def problems_table(problems: Sequence, dataset: str | None = None) -> pa.Table:
     """`catalog_problems` rows for (database, `data_catalog.databases.Problem`) pairs; the path
-    as stored text (`path_to_text`), the message on one line (`printable`)."""
+    as stored text (`path_to_text`), the message on one line (`printable`); `dataset`: the unknown set
+    whose input they are about (an analysis's), else none."""
     return pa.table({
         "database": pa.array([db for db, _ in problems], pa.string()),
         "kind": pa.array([p.kind for _, p in problems], pa.string()),
         "path": pa.array([_text(p.path) for _, p in problems], pa.string()),
         "message": pa.array([printable(p.message) for _, p in problems], pa.string()),
+        "dataset": pa.array([dataset] * len(problems), pa.string()),
     })
 
 
@@ -106,10 +111,10 @@ def databases_recorded(store: Store, databases) -> int:
 
 
 def video_rows(store: Store, databases=None, split: str | None = None, dataset: str | None = None) -> pa.Table:
-    """video_id, path, true_class, dataset of the recorded videos, by video_id: of `databases`
-    (every database when None), of one `split` and / or one `dataset` when given."""
+    """video_id, path, true_class, dataset, frames, face_crops of the recorded videos, by video_id: of
+    `databases` (every database when None), of one `split` and / or one `dataset` when given."""
     return store.arrow("""
-        SELECT video_id, path, true_class, dataset FROM videos
+        SELECT video_id, path, true_class, dataset, frames, face_crops FROM videos
         WHERE (?::VARCHAR[] IS NULL OR database IN (SELECT unnest(?::VARCHAR[])))
           AND (?::VARCHAR IS NULL OR split = ?) AND (?::VARCHAR IS NULL OR dataset = ?)
         ORDER BY video_id""",

@@ -172,5 +172,14 @@ CREATE TABLE jobs (
 );
 """
 
-MIGRATIONS: list[str] = [_V1]
+# Frames as input (issue 18): a video given as still images lists them (a frame folder, DeepfakeBench's
+# frames, one image given alone); DeepfakeBench's are already face crops. An analysed set's input
+# problems (files not used, with the reason) are kept with the set, so the dashboard shows them too.
+_V2 = """
+ALTER TABLE videos ADD COLUMN frames VARCHAR[];      -- its image files in order (stored text); NULL: a video file
+ALTER TABLE videos ADD COLUMN face_crops BOOLEAN DEFAULT false;  -- its frames are already face crops
+ALTER TABLE catalog_problems ADD COLUMN dataset VARCHAR;  -- the unknown set an input problem belongs to
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -115,3 +115,81 @@ def make_timit(root: Path, vid: Path) -> tuple[Path, Path]:
     touch(vid / "fadg0" / "sa2.avi")
     touch(vid / "mcem0" / "video" / "si1" / "001.jpg")  # frames only: no reals for mcem0
     return root, vid
+
+
+# --- DeepfakeBench's preprocessed layout -----------------------------------------------------------
+DFB_MACHINE = "/home/preprocessor/DeepfakeBench/datasets/rgb"  # where "their" machine kept the data
+
+
+def _frames(root: Path, rel: str, n: int) -> list[str]:
+    """`n` small PNG face crops in `root/rel` (written in reverse so directory order is not name order);
+    their paths as the preprocessing machine named them."""
+    import cv2
+    import numpy as np
+
+    folder = root / rel
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(rel))
+    names = [f"{i * 7:03d}.png" for i in range(n)]
+    for name in reversed(names):
+        cv2.imwrite(str(folder / name), rng.integers(0, 255, (24, 20, 3), dtype=np.uint8))
+    return [f"{DFB_MACHINE}/{rel}/{name}" for name in reversed(names)]
+
+
+def make_deepfakebench(root: Path, frames: int = 3) -> Path:
+    """DeepfakeBench's layout under `root` (its datasets/rgb folder): FF++ (FF-real and FF-DF at c23, a
+    few at c40 too) with its pair split files, Celeb-DF v2 with its test list, DFD; JSON files in
+    `root/dataset_json` written as rearrange.py writes them (absolute paths of another machine, Celeb-DF's
+    test videos under train, val and test, DFD's in all three splits), plus one FF-real video listed in
+    two splits, a DF_real video and an unknown label. Returns the JSON folder."""
+    out = root / "dataset_json"
+    out.mkdir(parents=True, exist_ok=True)
+    ff = root / "FaceForensics++"
+    ff.mkdir(parents=True, exist_ok=True)
+    for split, ps in FF_PAIRS.items():
+        (ff / f"{split}.json").write_text(json.dumps(ps))  # where DeepfakeBench keeps FF++'s split files
+    fake = {s: {c: {} for c in ("c23", "c40")} for s in ("train", "val", "test")}
+    real = {s: {c: {} for c in ("c23", "c40")} for s in ("train", "val", "test")}
+    for split, ps in FF_PAIRS.items():
+        for a, b in ps:
+            for v in (a, b):
+                rel = f"FaceForensics++/original_sequences/youtube/c23/frames/{v}"
+                real[split]["c23"][v] = {"label": "FF-real", "frames": _frames(root, rel, frames)}
+            for t, s in ((a, b), (b, a)):
+                rel = f"FaceForensics++/manipulated_sequences/Deepfakes/c23/frames/{t}_{s}"
+                fake[split]["c23"][f"{t}_{s}"] = {"label": "FF-DF", "frames": _frames(root, rel, frames),
+                                                  "masks": []}
+    real["test"]["c23"]["000"] = real["train"]["c23"]["000"]  # hand-edited: one real in two splits
+    rel = "FaceForensics++/manipulated_sequences/Deepfakes/c40/frames/000_001"
+    fake["train"]["c40"]["000_001"] = {"label": "FF-DF", "frames": _frames(root, rel, frames)}
+    (out / "FF-DF.json").write_text(json.dumps({"FF-DF": {"FF-real": real, "FF-DF": fake}}))
+
+    cdf = root / "Celeb-DF-v2"
+    celeb = {"CelebDFv2_real": {s: {} for s in ("train", "val", "test")},
+             "CelebDFv2_fake": {s: {} for s in ("train", "val", "test")}}
+    test_list = []
+    for i in range(6):
+        for folder, name, label in (("Celeb-real", f"id{i}_0000", "CelebDFv2_real"),
+                                    ("Celeb-synthesis", f"id{i}_id{(i + 1) % 6}_0000", "CelebDFv2_fake"),
+                                    ("YouTube-real", f"{i:05d}", "CelebDFv2_real")):
+            entry = {"label": label, "frames": _frames(root, f"Celeb-DF-v2/{folder}/frames/{name}", frames)}
+            celeb[label]["train"][name] = entry
+            if i < 2:  # the test list; rearrange.py lists these under val and test too
+                celeb[label]["val"][name] = celeb[label]["test"][name] = entry
+                test_list.append(f"{'1' if label.endswith('real') else '0'} {folder}/{name}.mp4")
+    (cdf / "List_of_testing_videos.txt").write_text("\n".join(test_list) + "\n")
+    celeb["DF_real"] = {"train": {"M004": {"label": "DF_real", "frames": _frames(
+        root, "DeeperForensics-1.0/source_videos/M004/frames/M004", 1)}}}
+    celeb["DFDC_Fake"] = {"test": {"aaa": {"label": "DFDC_Fake", "frames": _frames(root, "DFDC/test/frames/aaa", 1)},
+                                   "bbb": {"label": "DFDC_Fake", "frames": []}}}
+    celeb["Mystery_fake"] = {"test": {"zzz": {"label": "Mystery_fake", "frames": _frames(root, "X/frames/zzz", 1)}}}
+    (out / "Celeb-DF-v2.json").write_text(json.dumps({"Celeb-DF-v2": celeb}))
+
+    dfd = {"DFD_real": {}, "DFD_fake": {}}
+    for label, name, kind in (("DFD_real", "01__exit_phone_room", "original_sequences/actors"),
+                              ("DFD_fake", "01_02__exit_phone_room__YVGY8LOK",
+                               "manipulated_sequences/DeepFakeDetection")):
+        entry = {"label": label, "frames": _frames(root, f"FaceForensics++/{kind}/c23/frames/{name}", frames)}
+        dfd[label] = {s: {"c23": {name: entry}} for s in ("train", "val", "test")}
+    (out / "DeepFakeDetection.json").write_text(json.dumps({"DeepFakeDetection": dfd}))
+    return out

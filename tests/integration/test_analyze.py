@@ -389,6 +389,7 @@ def test_single_video_and_manifest_inputs(stubbed, tmp_path):
     assert rep.labelled and rep.metrics is not None and rep.metrics["n_videos"] == 3
     rep = an.analyze(ws, _config(tmp_path), RUN_ID, src, name="folder-labels", labels_csv=src / "m.csv")
     assert rep.labelled and set(rep.videos["true_class"].dropna()) == {"unseen-fake", "real"}
+    assert rep.problems == []  # the labels file inside the input folder is used, not "not used"
     with pytest.raises(an.AnalysisError, match="not a video"):
         (tmp_path / "x.txt").write_text("x")
         an.analyze(ws, _config(tmp_path), RUN_ID, tmp_path / "x.txt")
@@ -452,3 +453,23 @@ def test_background_job_in_a_real_process_reports_failure(workspace, tmp_path):
                                    "message": ["faces: 3/9"], "pid": [proc.pid]}))
     ghost = jobs.read_job(store, "ghost")
     assert ghost["status"] == "failed" and "ended without finishing" in ghost["message"]
+
+
+def test_frame_folders_are_videos_and_unused_files_are_kept_with_the_set(stubbed, tmp_path):
+    """Frames as input: a folder of images is one video; every file not used is reported with the reason,
+    stored with the set (the dashboard reads the report back), and removed with it."""
+    ws, store, _ = stubbed
+    src = _videos(tmp_path / "case", ["swap1.avi"])
+    _videos(src / "gan1", ["0002.png", "0010.png"])
+    (src / "anim.gif").write_bytes(b"GIF89a")
+    (src / "notes.txt").write_text("x")
+    rep = an.analyze(ws, _config(tmp_path), RUN_ID, src)
+    assert set(rep.videos["relpath"]) == {"case/swap1.avi", "case/gan1"}
+    assert store.scalar("SELECT frames FROM videos WHERE relpath = 'case/gan1'") == [
+        str(src / "gan1" / "0002.png"), str(src / "gan1" / "0010.png")]
+    assert len(rep.problems) == 2
+    assert any("anim.gif" in p and "GIF" in p for p in rep.problems)
+    assert any(p.startswith("not_media:") and "notes.txt" in p for p in rep.problems)
+    assert an.build_report(store, RUN_ID, rep.dataset).problems == rep.problems  # as the dashboard reads it
+    assert an.delete_set(ws, rep.dataset)
+    assert store.scalar("SELECT count(*) FROM catalog_problems WHERE dataset = ?", [rep.dataset]) == 0

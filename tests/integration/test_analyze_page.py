@@ -134,9 +134,16 @@ def test_results_map_table_and_evidence(page_ws):
     ids = store.df("SELECT face_id FROM embeddings WHERE dataset = 'unknown/case'")["face_id"].tolist()
     xy = np.stack([np.arange(len(ids), dtype=float), np.zeros(len(ids))], axis=1)
     write_points(store, points_table("proj1", "unknown/case", ids, xy, is_reference=False))
+    from data_catalog.databases import Problem
+    from engine.store.catalog import problems_table
+
+    store.insert("catalog_problems", problems_table(  # an input file the analysis did not use: shown, plain
+        [("unknown", Problem("refused_image", "/in/[x](http://evil.example).gif", "a GIF: not read"))], "unknown/case"))
     at = _app().run()
     assert not at.exception, at.exception
     text = _texts(at)
+    assert "1 input problem(s): files not used" in [e.label for e in at.expander]
+    assert "a GIF: not read" in text and "](http" not in text
     assert "Results: `unknown/case`" in text
     assert "resemble no known class" in text
     assert "embedding space" in text and "t-SNE" in text

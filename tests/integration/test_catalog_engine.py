@@ -181,7 +181,7 @@ def test_store_readers_of_recorded_videos(tmp_path, trees):
     assert databases_recorded(store, ["faceforensics", "dfd", "celebdf"]) == 2
     assert databases_recorded(store, []) == 0
     every = video_rows(store)
-    assert every.column_names == ["video_id", "path", "true_class", "dataset"]
+    assert every.column_names == ["video_id", "path", "true_class", "dataset", "frames", "face_crops"]
     assert every.column("video_id").to_pylist() == sorted(r.video_id for r in report.records)
     val = video_rows(store, ["faceforensics"], split="val").to_pylist()
     assert val and {r["dataset"] for r in val} == {"faceforensics/val"}
