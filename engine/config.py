@@ -123,6 +123,9 @@ class FacesSection:
     box_scale: float = field(default=1.3, metadata=_range(0.5, 5.0))  # crop side / detector box side
     detector: str = field(default="short_range", metadata=_choices("short_range", "full_range"))
     tiling: str = field(default="auto", metadata=_choices("off", "auto", "always"))
+    # faces found by a fall-back pass (tiles, the other model) must pass MediaPipe's face-landmark
+    # presence check (engine.faces.confirm); "off" takes them as they are (title text became faces)
+    confirm: str = field(default="landmarks", metadata=_choices("landmarks", "off"))
     min_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     thumbnail_size: int = field(default=64, metadata=_range(8, 1024))
     crop_format: str = field(default="png", metadata=_choices("png", "jpg"))

@@ -458,3 +458,26 @@ def synthetic_face_frames(seed: int = 0, size: str = "default", frames_per_video
                           float(rng.uniform(0.2, 0.7) * H))
         yield CorpusFrame(f"ss-{i:04d}", "face", "synthetic_small", f"{job.database}/{job.relpath}", True,
                           jpeg(rng, canvas, (job.quality, job.quality)), tuple(round(v, 1) for v in fbox))
+
+
+# --- small videos for tests ------------------------------------------------------------------------------
+def title_card_video(path: Path, size: tuple[int, int] = (640, 360), n_frames: int = 6, text: str = "GOOD MORNING",
+                     seed: int = 8, face_frames: int = 0, face_px: int = 150) -> Path:
+    """An MJPG AVI of a title card (large bold text on a sky gradient) drifting a few pixels a frame;
+    the first `face_frames` frames also show the astronaut's face (a face that then leaves the frame)."""
+    import cv2
+
+    from testkit.media import astronaut, place
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card = title_card(np.random.default_rng(seed), size, text)
+    W, H = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (W, H))
+    for i in range(n_frames):
+        frame = np.roll(card, 2 * i, axis=1).copy()
+        if i < face_frames:
+            place(frame, astronaut(), face_px, 0.8 * W, 0.45 * H)
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
