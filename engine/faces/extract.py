@@ -41,7 +41,7 @@ class FinderSpec:
     tiling: str = "auto"
     min_confidence: float = 0.5
     log_path: str = ""  # where MediaPipe's native stderr goes ("" = /dev/null)
-    confirm: str = "landmarks"  # how fall-back faces are confirmed (engine.faces.confirm); "off": not at all
+    confirm: str = "landmarks"  # how unsure faces are confirmed (engine.faces.confirm); "off": not at all
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class VideoResult:
     detect_s: float = 0.0
     cpu_s: float = 0.0  # CPU time of the worker on this video (steadier than wall time on a busy machine)
     faces: list = field(default_factory=list)
-    n_refused: int = 0  # fall-back candidates the confirmation check refused
+    n_refused: int = 0  # candidate faces the confirmation check refused
 
     @property
     def n_faces(self) -> int:
