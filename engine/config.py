@@ -123,6 +123,9 @@ class FacesSection:
     box_scale: float = field(default=1.3, metadata=_range(0.5, 5.0))  # crop side / detector box side
     detector: str = field(default="short_range", metadata=_choices("short_range", "full_range"))
     tiling: str = field(default="auto", metadata=_choices("off", "auto", "always"))
+    # faces found by a fall-back pass (tiles, the other model) must pass MediaPipe's face-landmark
+    # presence check (engine.faces.confirm); "off" takes them as they are (title text became faces)
+    confirm: str = field(default="landmarks", metadata=_choices("landmarks", "off"))
     min_confidence: float = field(default=0.5, metadata=_range(0.0, 1.0))
     thumbnail_size: int = field(default=64, metadata=_range(8, 1024))
     crop_format: str = field(default="png", metadata=_choices("png", "jpg"))
@@ -135,8 +138,9 @@ class FacesSection:
 
     def keyed(self) -> dict:
         """The settings as a run's identity and the settings key see them: options added after crops and
-        runs were recorded (`ADDED_LATER`) count only when they differ from their default, so the ids of
-        earlier workspaces stay the same."""
+        runs were recorded (`ADDED_LATER`) count only when they differ from the value that reproduces the
+        earlier behaviour, so the ids of earlier workspaces stay the same (and a new default that changes
+        the crops, such as `confirm`, gives a new settings key: the crops are made anew)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in ADDED_LATER or v != ADDED_LATER[k]}
 
     def settings_key(self) -> str:
@@ -148,7 +152,11 @@ class FacesSection:
         return {k: v for k, v in self.keyed().items() if k not in ("workers", "blazeface_model")}
 
 
-ADDED_LATER = {"pre_cropped": "use"}  # [faces] option -> its default (see FacesSection.keyed)
+# [faces] options added after crops and runs were recorded -> the value that reproduces the behaviour from
+# before the option existed: what a stored run's section without it means (engine.runs.RunRecord.section)
+# and what the ids leave out (FacesSection.keyed). `confirm`'s default ("landmarks") differs from it.
+ADDED_LATER = {"pre_cropped": "use", "confirm": "off"}
+FacesSection.EARLIER_VALUES = ADDED_LATER
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,10 @@ def faces_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progr
     if summary.processed == 0:
         return StageSummary("faces", f"cache hit ({summary.skipped} videos)", value=(summary, videos))
     counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items() if v)
+    refused = (f"; {summary.refused} candidate faces refused by the confirmation check ({summary.refused_no_face} "
+               "videos ended no_face)" if summary.refused else "")
     return StageSummary("faces", f"{summary.processed} videos, {summary.faces} faces, "
-                                 f"{summary.videos_per_s:.1f} videos/s; {counts}", value=(summary, videos))
+                                 f"{summary.videos_per_s:.1f} videos/s; {counts}{refused}", value=(summary, videos))
 
 
 def train_stage(ws: Workspace, cfg: ExperimentConfig, approaches=None, progress: Progress | None = None,

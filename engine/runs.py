@@ -66,13 +66,16 @@ class RunRecord:
     def section(self, cls, name: str, fallback=None):
         """The run's stored `[name]` config section as `cls` (else `fallback`, else the defaults).
 
-        Keys this dfatlas does not know are left out; lists become tuples.
+        Keys this dfatlas does not know are left out; lists become tuples; options added after the run was
+        stored (a section's `EARLIER_VALUES`) take the value that reproduces how the run was made.
         """
         stored = self.config.get(name) if isinstance(self.config, dict) else None
         if not stored:
             return fallback if fallback is not None else cls()
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in known})
+        # an option added after the run was stored means what the run was made with (its earlier value)
+        earlier = {k: v for k, v in getattr(cls, "EARLIER_VALUES", {}).items() if k not in stored}
+        return cls(**earlier, **{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in known})
 
 
 def _json(text, default):

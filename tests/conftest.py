@@ -27,11 +27,12 @@ def workspace(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def blazeface_models():
-    """The BlazeFace models through the project's own resolver (offline after the first run:
-    the first run may `pip download` the mediapipe 0.10.21 wheel once into ~/.cache/dfatlas)."""
+    """The face stage's models (BlazeFace short and full range, the face-landmark model that confirms
+    fall-back faces) through the project's own resolver (offline after the first run: the first run
+    may `pip download` the mediapipe 0.10.21 wheel once into ~/.cache/dfatlas)."""
     from engine.faces import resolve_models
 
-    return resolve_models(["short_range", "full_range"], allow_download=False)
+    return resolve_models(["short_range", "full_range", "face_landmark"], allow_download=False)
 
 
 # --- leave nothing running --------------------------------------------------------------------------

@@ -274,7 +274,7 @@ def results(view, dataset: str) -> None:
     v = rep.videos.copy()
     share_cols = [c for c in v.columns if c.startswith("share_")]
     cols = ["relpath", "verdict", "pred_class", "agreement", "n_frames", "real_score", "open_ratio", "nearest_known",
-            *share_cols, "status"] + (["true_class"] if rep.labelled else [])
+            *share_cols, "status", "reason"] + (["true_class"] if rep.labelled else [])
     cols = [c for c in cols if c in v.columns]
     table = v[cols].rename(columns={"relpath": "video"})
     st.dataframe(table, hide_index=True)

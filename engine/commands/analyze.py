@@ -102,7 +102,7 @@ def print_report(rep, file=None) -> None:
                     "nearest(d/r)": r["nearest_known"]}
         else:
             row |= {"pred": "", "agree": "", "frames": 0, "real_score": "", "open_ratio": "",
-                    "nearest(d/r)": f"{r['status']}: {r['reason'] or ''}"[:60]}
+                    "nearest(d/r)": f"{r['status']}: {r['reason'] or ''}"[:110]}
         if rep.labelled:
             row["true"] = r["true_class"] if isinstance(r["true_class"], str) else ""
         rows.append(row)

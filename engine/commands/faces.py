@@ -53,6 +53,10 @@ def run(args) -> int:
           f"{summary.processed} processed now with {summary.workers} {summary.executor} worker(s); models: {models}")
     if summary.restored:
         print(f"{summary.restored} video(s) had missing or damaged crop files: extracted again")
+    if summary.refused:
+        print(f"{summary.refused} candidate face(s) found by a fall-back pass (tiles, full-range model) were refused "
+              f"by the confirmation check in {summary.refused_videos} video(s); {summary.refused_no_face} of them "
+              "ended no_face (their reasons are in the store's face_videos table)")
     if summary.processed:
         share = summary.decode_s / max(summary.decode_s + summary.detect_s, 1e-9)
         print(f"{summary.faces} faces from {summary.frames} frames in {summary.seconds:.1f} s: "

@@ -7,18 +7,19 @@ from .common import add_parser, print_table
 
 def register(sub) -> None:
     p = add_parser(
-        sub, "models", "fetch or show model files (BlazeFace face detectors)",
+        sub, "models", "fetch or show model files (BlazeFace face detectors, the face-landmark check)",
         "dfatlas models fetch",
         description=(
-            "Resolve the BlazeFace face-detector models now, so later runs work offline:\n"
-            "explicit file ($DFATLAS_BLAZEFACE / $DFATLAS_BLAZEFACE_FULL), the user cache,\n"
-            "the official MediaPipe download, or the mediapipe==0.10.21 wheel via pip."
+            "Resolve the BlazeFace face-detector models and the face-landmark model that\n"
+            "confirms small faces now, so later runs work offline: explicit file\n"
+            "($DFATLAS_BLAZEFACE / $DFATLAS_BLAZEFACE_FULL / $DFATLAS_FACE_LANDMARK), the user\n"
+            "cache, the official MediaPipe download, or the mediapipe==0.10.21 wheel via pip."
         ),
     )
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
     msub.required = True
-    f = msub.add_parser("fetch", help="resolve and cache the face-detector models")
-    f.add_argument("--model", choices=("short_range", "full_range", "all"), default="all")
+    f = msub.add_parser("fetch", help="resolve and cache the face models")
+    f.add_argument("--model", choices=("short_range", "full_range", "face_landmark", "all"), default="all")
     f.add_argument("--no-download", action="store_true", help="skip the official download (wheel via pip only)")
     f.set_defaults(func=fetch)
     s = msub.add_parser("show", help="show which model files are available and where from (no network)")

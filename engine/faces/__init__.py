@@ -4,8 +4,10 @@
   (decode, detect, crop; writes nothing);
 - `decoder.py` / `frames.py`: opening a video file safely / reading a video given as still images
   (a frame folder, DeepfakeBench's frames), one image file at a time;
-- `detector.py`: BlazeFace on whole frames and tiles (`FaceFinder`);
-- `model_files.py`: the BlazeFace model files, offline first (`resolve_models`);
+- `detector.py`: BlazeFace on whole frames and tiles (`FaceFinder`, `FaceSearch`);
+- `confirm.py`: the confirmation of faces BlazeFace is unsure of (`FaceCheck`: MediaPipe's
+  face-landmark model and a second look), so title cards and drawings are not taken for faces;
+- `model_files.py`: the BlazeFace and face-landmark model files, offline first (`resolve_models`);
 - `executors.py`: the local process pool, Ray, and inline executors;
 - `writer.py`: crop files and each batch's store rows (through `engine.store.faces`);
 - `driver.py`: `extract_faces(workspace, videos, faces_settings, ...) -> FaceSummary`, the driver;
@@ -21,14 +23,14 @@ from __future__ import annotations
 
 from .crop_reader import read_crop, read_crops
 from .decoder import sample_indices
-from .detector import Detection, FaceFinder
+from .detector import Detection, FaceFinder, FaceSearch
 from .driver import FaceSummary, extract_faces
 from .extract import STATUSES, FinderSpec, VideoResult, VideoTask, process_video, square_crop
 from .model_files import MODELS, ModelFile, ModelUnavailable, resolve_model, resolve_models
 from .stage import extract_for_config
 
 __all__ = [
-    "read_crop", "read_crops", "Detection", "FaceFinder", "STATUSES", "FinderSpec", "VideoResult", "VideoTask",
+    "read_crop", "read_crops", "Detection", "FaceFinder", "FaceSearch", "STATUSES", "FinderSpec", "VideoResult", "VideoTask",
     "process_video", "sample_indices", "square_crop", "MODELS", "ModelFile", "ModelUnavailable", "resolve_model",
     "resolve_models", "FaceSummary", "extract_faces", "extract_for_config",
 ]

@@ -11,7 +11,10 @@ is found:
 3. (tiling "auto") the full-range model on the whole frame, then its tiles.
 
 Each detection records which model and tiling found it ("short_range/whole",
-"short_range/tiles3", "full_range/tiles21", ...).
+"short_range/tiles3", "full_range/tiles21", ...). Every detection of a fall-back
+pass (2, 3), and a whole-frame one the model is unsure of, must be confirmed by
+`engine.faces.confirm` (issue 16: title-card letters were taken for faces);
+`FaceFinder.search` also returns the candidates it refused.
 
 Detectors are created *inside* the process that uses them (one created in a
 parent and used in forked children hangs), one thread each, and closed
@@ -30,6 +33,8 @@ from typing import Iterator
 
 import numpy as np
 
+CONFIRM_MODEL = "face_landmark"  # the model file (engine.faces.model_files.MODELS) that confirms fall-back faces
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -39,10 +44,20 @@ class Detection:
     h: float
     score: float
     detector: str
+    keypoints: tuple = ()  # BlazeFace's six (x, y) in frame pixels: eyes, nose tip, mouth, ear tragions
 
     @property
     def area(self) -> float:
         return self.w * self.h
+
+
+@dataclass(frozen=True)
+class FaceSearch:
+    """What `FaceFinder.search` found in one frame: the face kept (or None) and the fall-back
+    candidates the confirmation check refused."""
+
+    face: Detection | None
+    refused: list
 
 
 @contextlib.contextmanager
@@ -116,7 +131,7 @@ class FaceFinder:
     """The face detector(s) of one worker: `find(rgb) -> Detection | None`."""
 
     def __init__(self, model_paths: dict[str, str], detector: str = "short_range", tiling: str = "auto",
-                 min_confidence: float = 0.5):
+                 min_confidence: float = 0.5, confirm: str = "landmarks"):
         import cv2
 
         cv2.setNumThreads(1)
@@ -127,6 +142,15 @@ class FaceFinder:
         self._detectors: dict[str, object] = {}
         self.closed = False
         self._get(detector)  # fail early if the model does not load
+        # `confirm` "off": every detection is taken as it is (the detector before issue 16). Otherwise
+        # unsure ones need the confirmation model; without it there are no fall-back passes (and
+        # the whole-frame pass is taken as it is).
+        self.confirm = None
+        self.confirming = confirm != "off"
+        if self.confirming and CONFIRM_MODEL in self._paths:
+            from .confirm import FaceCheck
+
+            self.confirm = FaceCheck(self._paths[CONFIRM_MODEL], lambda name, img: self._detect(name, img))
 
     def _get(self, name: str):
         det = self._detectors.get(name)
@@ -138,6 +162,8 @@ class FaceFinder:
     def plan(self) -> list[tuple[str, str]]:
         """(model, 'whole' | 'tiles') passes in order."""
         passes = [(self.primary, "whole")]
+        if self.confirming and self.confirm is None:
+            return passes  # fall-back detections could not be confirmed: none are looked for
         if self.tiling in ("auto", "always"):
             passes.append((self.primary, "tiles"))
         if self.tiling == "auto":
@@ -151,38 +177,65 @@ class FaceFinder:
 
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         result = self._get(name).detect(image)
+        h, w = rgb.shape[:2]
         out = []
         for d in result.detections:
             b = d.bounding_box
             score = max((c.score for c in d.categories), default=0.0)
+            points = tuple((float(ox + k.x * w), float(oy + k.y * h)) for k in (d.keypoints or ()))
             out.append(Detection(float(b.origin_x + ox), float(b.origin_y + oy), float(b.width), float(b.height),
-                                 float(score), label))
+                                 float(score), label, points))
         return out
 
-    def find(self, rgb: np.ndarray) -> Detection | None:
-        """The most confident face (ties: the largest) of the first pass that finds one.
-
-        With tiling "always", the whole frame and every tile level are searched and
-        the best face over all of them wins.
-        """
+    def passes(self, rgb: np.ndarray) -> Iterator[tuple[str, list[Detection]]]:
+        """(label, detections) of each pass in plan order, one entry per tile level; lazy, so a caller
+        that stops early runs no further detector."""
         h, w = rgb.shape[:2]
-        found: list[Detection] = []
         for name, mode in self.plan():
             if mode == "whole":
-                found += self._detect(name, rgb, label=f"{name}/whole")
-            else:
-                for level in tiles(h, w):
-                    label = f"{name}/tiles{len(level)}"
-                    for (y, x, side) in level:
-                        found += self._detect(name, rgb[y:y + side, x:x + side], y, x, label)
-                    if found and self.tiling != "always":
-                        break
-            if found and self.tiling != "always":
+                label = f"{name}/whole"
+                yield label, [d for d in self._detect(name, rgb, label=label) if d.w > 1 and d.h > 1]
+                continue
+            for level in tiles(h, w):
+                label = f"{name}/tiles{len(level)}"
+                found: list[Detection] = []
+                for (y, x, side) in level:
+                    found += self._detect(name, rgb[y:y + side, x:x + side], y, x, label)
+                yield label, [d for d in found if d.w > 1 and d.h > 1]
+
+    def needs_confirmation(self, det: Detection) -> bool:
+        """True for a detection of a fall-back pass (tiles, the other model), or a whole-frame one
+        the configured model is unsure of (score below `engine.faces.confirm.CONFIRM_BELOW`)."""
+        from .confirm import CONFIRM_BELOW
+
+        return det.detector != f"{self.primary}/whole" or det.score < CONFIRM_BELOW
+
+    def search(self, rgb: np.ndarray) -> FaceSearch:
+        """The most confident face (ties: the largest) of the first pass that finds one, and the
+        candidates the confirmation check refused on the way.
+
+        A whole-frame detection of the configured model scoring >= CONFIRM_BELOW is taken as it is;
+        every other candidate must pass `engine.faces.confirm.FaceCheck` (most confident first; a
+        pass whose candidates are all refused lets the search go on). With confirm "off" every
+        candidate is taken (the detector before issue 16). With tiling "always", every pass is
+        searched and the best face over all of them wins.
+        """
+        accepted: list[Detection] = []
+        refused: list[Detection] = []
+        for _label, found in self.passes(rgb):
+            for det in sorted(found, key=lambda d: (-round(d.score, 4), -d.area)):
+                if self.confirm is None or not self.needs_confirmation(det) or self.confirm.accepts(rgb, det):
+                    accepted.append(det)
+                    break  # the most confident kept candidate is this pass's best
+                refused.append(det)
+            if accepted and self.tiling != "always":
                 break
-        found = [d for d in found if d.w > 1 and d.h > 1]
-        if not found:
-            return None
-        return max(found, key=lambda d: (round(d.score, 4), d.area))
+        best = max(accepted, key=lambda d: (round(d.score, 4), d.area)) if accepted else None
+        return FaceSearch(best, refused)
+
+    def find(self, rgb: np.ndarray) -> Detection | None:
+        """The face `search` keeps, or None."""
+        return self.search(rgb).face
 
     def close(self) -> None:
         for det in self._detectors.values():

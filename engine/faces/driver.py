@@ -31,6 +31,7 @@ from ..store import faces as face_table
 from . import writer
 from .executors import cores, executor as executor_named
 from .extract import DETECTOR_LOAD_FAILED, FINAL_STATUSES, STATUSES, FinderSpec, VideoResult, VideoTask
+from .detector import CONFIRM_MODEL
 from .model_files import ModelFile, ModelUnavailable, models_for, resolve_models
 
 
@@ -43,6 +44,9 @@ class FaceSummary:
     processed: int = 0            # done in this call
     counts: dict = field(default_factory=lambda: {s: 0 for s in STATUSES})  # this call's statuses
     faces: int = 0                # face crops written in this call
+    refused: int = 0              # fall-back candidates the confirmation check refused in this call
+    refused_videos: int = 0       # videos with at least one refused candidate
+    refused_no_face: int = 0      # ... of which ended no_face
     frames: int = 0               # frames sampled in this call
     seconds: float = 0.0
     decode_s: float = 0.0         # summed over workers
@@ -69,6 +73,10 @@ class FaceSummary:
         self.counts[res.status] = self.counts.get(res.status, 0) + 1
         self.faces += res.n_faces
         self.frames += res.n_sampled
+        if res.n_refused:
+            self.refused += res.n_refused
+            self.refused_videos += 1
+            self.refused_no_face += res.status == "no_face"
         self.decode_s += res.decode_s
         self.detect_s += res.detect_s
         self.cpu_s += res.cpu_s
@@ -80,16 +88,20 @@ class FaceSummary:
 
 
 def resolve_face_models(faces) -> dict[str, ModelFile]:
-    """The configured detector's model (required; the config's path applies to it) and the
-    full-range fall-back for small faces (optional: skipped with a warning if unavailable)."""
+    """The configured detector's model (required; the config's path applies to it), the
+    full-range fall-back for small faces and the face-landmark model that confirms fall-back faces
+    (both optional: skipped with a warning if unavailable; without the landmark model no fall-back
+    pass runs, since its faces could not be confirmed)."""
     models = resolve_models([faces.detector], faces.blazeface_model or None)
-    for name in models_for(faces.detector, faces.tiling):
+    for name in models_for(faces.detector, faces.tiling, faces.confirm):
         if name not in models:
             try:
                 models.update(resolve_models([name]))
             except ModelUnavailable as exc:
-                print(f"warning: small-face fall-back model unavailable, continuing without it ({exc})",
-                      file=sys.stderr)
+                what = ("face-landmark model unavailable: small faces (tiles, full-range model) will not be "
+                        "looked for, since they could not be confirmed" if name == CONFIRM_MODEL
+                        else "small-face fall-back model unavailable, continuing without it")
+                print(f"warning: {what} ({exc})", file=sys.stderr)
     return models
 
 
@@ -172,7 +184,7 @@ def extract_faces(workspace, videos, faces, *, workers: int | None = None, execu
     log_dir = workspace.root / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     spec = FinderSpec(tuple(sorted((n, m.path) for n, m in models.items())), faces.detector, faces.tiling,
-                      faces.min_confidence, str(log_dir / "mediapipe.log"))
+                      faces.min_confidence, str(log_dir / "mediapipe.log"), faces.confirm)
     summary = FaceSummary(key, requested=len(set(ids)), skipped=len(set(ids) & done), restored=len(restore),
                           workers=n_workers,
                           executor=executor, models={n: m.to_dict() for n, m in models.items()})

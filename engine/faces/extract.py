@@ -44,6 +44,7 @@ class FinderSpec:
     tiling: str = "auto"
     min_confidence: float = 0.5
     log_path: str = ""  # where MediaPipe's native stderr goes ("" = /dev/null)
+    confirm: str = "landmarks"  # how unsure faces are confirmed (engine.faces.confirm); "off": not at all
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class VideoResult:
     detect_s: float = 0.0
     cpu_s: float = 0.0  # CPU time of the worker on this video (steadier than wall time on a busy machine)
     faces: list = field(default_factory=list)
+    n_refused: int = 0  # candidate faces the confirmation check refused
 
     @property
     def n_faces(self) -> int:
@@ -103,7 +105,7 @@ def _finder(spec: FinderSpec) -> FaceFinder:
         return _FINDER
     close_worker_finder()
     try:
-        _FINDER = FaceFinder(dict(spec.model_paths), spec.detector, spec.tiling, spec.min_confidence)
+        _FINDER = FaceFinder(dict(spec.model_paths), spec.detector, spec.tiling, spec.min_confidence, spec.confirm)
     except Exception as exc:
         raise DetectorLoadError(f"{DETECTOR_LOAD_FAILED}: {type(exc).__name__}: {exc}") from exc
     _FINDER_SPEC = spec
@@ -293,15 +295,22 @@ def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
     finder = _finder(spec)
     notes = []
 
+    refusals = {"candidates": 0, "frames": 0}
+
     def run(n: int) -> tuple[int, list]:
         faces, sampled = [], 0
+        refusals.update(candidates=0, frames=0)
         targets = (decoder.sample_by_time(timestamps[:n], task.frames_per_video) if by_time
                    else decoder.sample_indices(n, task.frames_per_video))
         for index, rgb in decoder.sampled_frames(real, targets, timer):
             sampled += 1
             res.height, res.width = rgb.shape[:2]  # as displayed (after rotation metadata), not as stored
             t1 = time.perf_counter()
-            det = finder.find(rgb)
+            found = finder.search(rgb)
+            det = found.face
+            if found.refused:
+                refusals["candidates"] += len(found.refused)
+                refusals["frames"] += 1
             if det is not None:
                 faces.append(_face_crop(index, rgb, det, task))
             timer["detect"] += time.perf_counter() - t1
@@ -326,12 +335,25 @@ def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
         return res
     if 0 < (res.n_frames or 0) < task.frames_per_video:
         notes.append(f"only {res.n_frames} frames (< {task.frames_per_video}): used all of them")
+    res.n_refused = refusals["candidates"]
+    refused = refusal_note(refusals["candidates"], refusals["frames"])
     if not faces:
         res.status = "no_face"
-        notes.insert(0, f"no face found in {sampled} sampled frames")
+        notes.insert(0, f"{refused}, no face confirmed in {sampled} sampled frames" if refused
+                     else f"no face found in {sampled} sampled frames")
     else:
         res.status = "ok"
         if len(faces) < sampled:
             notes.append(f"face found in {len(faces)} of {sampled} sampled frames")
+        if refused:
+            notes.append(refused)
     res.reason = "; ".join(notes)
     return res
+
+
+def refusal_note(candidates: int, frames: int) -> str:
+    """'3 candidate faces in 2 frames refused by the confirmation check', or '' when none were."""
+    if not candidates:
+        return ""
+    return (f"{candidates} candidate face{'s' if candidates != 1 else ''} in {frames} frame{'s' if frames != 1 else ''} "
+            "refused by the confirmation check")

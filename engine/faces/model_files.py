@@ -1,11 +1,12 @@
-"""Finding the BlazeFace model files, offline first.
+"""Finding the face model files (BlazeFace, the face-landmark check), offline first.
 
 MediaPipe >= 1.x ships no face-detection model; its Tasks `FaceDetector`
-loads a `.tflite` by path. Resolution order for each model:
+loads a `.tflite` by path, and `engine.faces.confirm` runs the face-landmark
+`.tflite` through OpenCV. Resolution order for each model:
 
 1. an explicit file: `[faces] blazeface_model` in the config (the model of
    `[faces] detector`) or `$DFATLAS_BLAZEFACE` (short range) /
-   `$DFATLAS_BLAZEFACE_FULL` (full range);
+   `$DFATLAS_BLAZEFACE_FULL` (full range) / `$DFATLAS_FACE_LANDMARK` (landmarks);
 2. the user cache `$XDG_CACHE_HOME/dfatlas/models` (else `~/.cache/...`);
 3. the official MediaPipe model download (short time-out: fails fast offline);
 4. the same model file carried inside the `mediapipe==0.10.21` wheel,
@@ -35,6 +36,7 @@ from data_catalog.errors import AtlasError
 
 ENV_SHORT = "DFATLAS_BLAZEFACE"
 ENV_FULL = "DFATLAS_BLAZEFACE_FULL"
+ENV_LANDMARK = "DFATLAS_FACE_LANDMARK"
 WHEEL_VERSION = "0.10.21"
 WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
                    "macosx_11_0_universal2", "macosx_11_0_arm64", "win_amd64", "manylinux_2_28_aarch64")
@@ -67,6 +69,13 @@ MODELS: dict[str, ModelSpec] = {
         "https://storage.googleapis.com/mediapipe-models/face_detector/blaze_face_full_range/float16/latest/"
         "blaze_face_full_range.tflite",
         ENV_FULL),
+    # MediaPipe's face-landmark (face mesh) model: its face-presence score confirms fall-back faces
+    # (engine.faces.confirm). Only the wheel carries it as a bare .tflite; no official download URL.
+    "face_landmark": ModelSpec(
+        "face_landmark", "face_landmark.tflite",
+        "mediapipe/modules/face_landmark/face_landmark.tflite", 1_242_398,
+        "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+        "", ENV_LANDMARK),
 }
 
 
@@ -143,6 +152,8 @@ def _from_cache(spec: ModelSpec, root: Path) -> tuple[ModelFile | None, str]:
 
 
 def _from_download(spec: ModelSpec, root: Path, timeout: float) -> tuple[ModelFile | None, str]:
+    if not spec.url:
+        return None, "official download: none for this model file (the wheel carries it)"
     if os.environ.get("DFATLAS_OFFLINE"):
         return None, "official download: skipped ($DFATLAS_OFFLINE is set)"
     try:
@@ -219,6 +230,10 @@ def _explicit(spec: ModelSpec, explicit: str | None) -> tuple[ModelFile | None, 
     return None, "", False
 
 
+def _what(name: str) -> str:
+    return "face-landmark model" if name == "face_landmark" else f"BlazeFace {name} model"
+
+
 def resolve_model(name: str = "short_range", explicit: str | None = None, *, allow_download: bool = True,
                   allow_wheel: bool = True, timeout: float = DOWNLOAD_TIMEOUT_S,
                   root: Path | None = None) -> ModelFile:
@@ -241,7 +256,7 @@ def resolve_models(names: list[str], explicit: str | None = None, *, allow_downl
         file, problem, given = _explicit(spec, explicit)
         if given:
             if file is None:
-                raise ModelUnavailable(f"BlazeFace {n} model: {problem}")
+                raise ModelUnavailable(f"{_what(n)}: {problem}")
             found[n] = file
             continue
         tried[n].append(f"no explicit file ([faces] blazeface_model or ${spec.env})")
@@ -267,7 +282,7 @@ def resolve_models(names: list[str], explicit: str | None = None, *, allow_downl
     if still:
         n = still[0]
         raise ModelUnavailable(
-            f"no BlazeFace {n} model available. Tried: " + " | ".join(tried[n])
+            f"no {_what(n)} available. Tried: " + " | ".join(tried[n])
             + f". Fix one of: set [faces] blazeface_model or ${MODELS[n].env} to a {MODELS[n].filename} file; "
             f"put it in {root}; allow network access to storage.googleapis.com; or allow `pip download "
             f"mediapipe=={WHEEL_VERSION}` (then run `dfatlas models fetch` once)"
@@ -275,10 +290,13 @@ def resolve_models(names: list[str], explicit: str | None = None, *, allow_downl
     return found
 
 
-def models_for(detector: str, tiling: str) -> list[str]:
+def models_for(detector: str, tiling: str, confirm: str = "landmarks") -> list[str]:
     """Which model files a [faces] setting needs: the configured one, plus full range as the
-    small-face fall-back when tiling is 'auto'."""
+    small-face fall-back when tiling is 'auto', plus the face-landmark model that confirms
+    unsure faces unless confirm is 'off'."""
     names = [detector]
     if tiling == "auto" and "full_range" not in names:
         names.append("full_range")
+    if confirm != "off":
+        names.append("face_landmark")
     return names

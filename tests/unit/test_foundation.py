@@ -98,6 +98,25 @@ def test_paper_config_loads_and_run_ids_are_stable():
     assert cfg.run_id("binary") != rid
 
 
+def test_face_options_added_later_keep_earlier_runs_as_they_were_made():
+    """A run stored before `confirm` and `pre_cropped` existed reads as made without them (confirm 'off'),
+    so its settings key is the one its crops carry; today's default (landmark check) is a new key."""
+    import dataclasses
+
+    from engine.config import ADDED_LATER, FacesSection
+    from engine.runs import RunRecord
+
+    before = {f.name: getattr(FacesSection(), f.name) for f in dataclasses.fields(FacesSection)
+              if f.name not in ADDED_LATER}
+    run = RunRecord("attribution-old", "attribution", ("real", "x"), ("db",), (), config={"faces": before})
+    old = run.section(FacesSection, "faces")
+    assert old.confirm == "off" and old.pre_cropped == "use"
+    assert set(old.crop_settings()) == set(before) - {"workers", "blazeface_model"}  # hashed as before
+    assert FacesSection().confirm == "landmarks" and FacesSection().settings_key() != old.settings_key()
+    stored_now = RunRecord("a", "attribution", ("real",), ("db",), (), config={"faces": dataclasses.asdict(FacesSection())})
+    assert stored_now.section(FacesSection, "faces") == FacesSection()
+
+
 @pytest.mark.parametrize("text,key", [
     ("[train]\nepochs = 'many'\n", "[train] epochs"),
     ("[model]\nbackbon = 'x'\n", "[model] backbon"),
