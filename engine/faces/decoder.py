@@ -1,7 +1,8 @@
 """Open a video safely: the one home of how the face stage reads a video file.
 
 What the decoder opens (docs/ARCHITECTURE.md, "What the decoder opens"): one regular file, by its
-real path (symlinks resolved; inside the allowed roots when the job has them), through OpenCV's
+real path (symlinks resolved; inside the allowed roots when the job has them), held open by the
+descriptor it was checked on (`checked_file`; FFmpeg reads /proc/self/fd/N), through OpenCV's
 FFmpeg backend only (never `CAP_ANY`, whose image-sequence backend expands `%d` in names), with
 FFmpeg limited to the `file` protocol and to the self-contained demuxers of `SAFE_FORMATS`.
 Playlists, concat lists, image sequences, SDP/RTP sessions and URLs are refused: they make FFmpeg
@@ -15,6 +16,7 @@ rate (the same frames as `sample_indices`), else at the frames nearest to N even
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import time
 
@@ -67,28 +69,93 @@ def sniff_refusal(head: bytes) -> str | None:
     return None
 
 
-def checked_path(path: str, roots=()) -> str:
-    """The real path the decoder may open for `path`; VideoRefused with the reason otherwise."""
+class CheckedFile:
+    """A file the decoder may read, held open by the descriptor its checks were made on.
+
+    `path` is what to hand a reader: on Linux `/proc/self/fd/N`, which the kernel resolves to the file
+    this descriptor holds — so the file decoded is the file checked, even if a folder or file on its
+    path is swapped for a symlink after the check (the check-then-open race on the allowed roots).
+    Elsewhere it is the checked real path. Close it (or use it in a `with`) when done.
+    """
+
+    def __init__(self, real: str, fd: int, pinned: bool):
+        self.real = real
+        self.fd = fd
+        self.path = f"/proc/self/fd/{fd}" if pinned else real
+
+    def read(self) -> bytes:
+        """The whole file, from the checked descriptor."""
+        size = os.fstat(self.fd).st_size
+        chunks, offset = [], 0
+        while offset < size:
+            chunk = os.pread(self.fd, min(size - offset, 1 << 24), offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "CheckedFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def checked_file(path: str, roots=()) -> CheckedFile:
+    """Open `path` for the decoder if it may be read; VideoRefused with the one-line reason otherwise.
+
+    Rules: the file exists; its real path (symlinks resolved) lies inside `roots` when given; it is a
+    regular file (a FIFO or device would block or never end), readable, not empty, and not a playlist,
+    list or text (`sniff_refusal`). The type, size and leading bytes are read from the descriptor itself,
+    and where the system names a descriptor's file (`/proc/self/fd`), the file actually opened is checked
+    against `roots` again.
+    """
     if not os.path.exists(path):  # also a dangling symlink
         raise VideoRefused(f"file not found: {_shown(path)}")
     real = os.path.realpath(path)
     if roots and not inside_roots(real, roots):
         raise VideoRefused(f"refused: its real path {_shown(real)} is outside the allowed roots")
-    if not os.path.isfile(real):  # a FIFO or device would block or never end when decoded
-        raise VideoRefused("not a regular file (a FIFO, device or folder)")
-    if not os.access(real, os.R_OK):
-        raise VideoRefused("permission denied: the file cannot be read")
-    if os.path.getsize(real) == 0:
-        raise VideoRefused("zero-byte file")
     try:
-        with open(real, "rb") as f:
-            head = f.read(64)
+        fd = os.open(real, _OPEN_FLAGS)  # O_NOFOLLOW: a symlink swapped in since realpath is refused
+    except PermissionError:
+        raise VideoRefused("permission denied: the file cannot be read") from None
+    except IsADirectoryError:
+        raise VideoRefused("not a regular file (a FIFO, device or folder)") from None
     except OSError as exc:
         raise VideoRefused(f"cannot read the file: {exc.strerror or exc}") from None
-    reason = sniff_refusal(head)
-    if reason:
-        raise VideoRefused(reason)
-    return real
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise VideoRefused("not a regular file (a FIFO, device or folder)")
+        if st.st_size == 0:
+            raise VideoRefused("zero-byte file")
+        proc = f"/proc/self/fd/{fd}"
+        pinned = os.path.exists(proc)
+        if pinned and roots:
+            opened = os.readlink(proc)
+            if not inside_roots(opened, roots):
+                raise VideoRefused(f"refused: the file opened, {_shown(opened)}, is outside the allowed roots "
+                                   "(its path changed while it was checked)")
+        try:
+            head = os.pread(fd, 64, 0)
+        except OSError as exc:
+            raise VideoRefused(f"cannot read the file: {exc.strerror or exc}") from None
+        reason = sniff_refusal(head)
+        if reason:
+            raise VideoRefused(reason)
+    except BaseException:
+        os.close(fd)
+        raise
+    return CheckedFile(real, fd, pinned)
 
 
 def open_capture(real: str):

@@ -254,17 +254,23 @@ def _process_images(task: VideoTask, spec: FinderSpec) -> VideoResult:
 
 
 def _process(task: VideoTask, spec: FinderSpec) -> VideoResult:
-    import cv2
-
     if task.frames:
         return _process_images(task, spec)
     path = text_to_path(task.path)  # the stored text (data_catalog.names) -> the file's exact name
     res = VideoResult(task.video_id, "unreadable")
     try:
-        real = decoder.checked_path(path, task.allowed_roots)
+        checked = decoder.checked_file(path, task.allowed_roots)
     except decoder.VideoRefused as exc:
         res.reason = str(exc)
         return res
+    with checked:  # every open below reads the file that was checked (decoder.CheckedFile)
+        return _process_video(task, spec, checked.path, res)
+
+
+def _process_video(task: VideoTask, spec: FinderSpec, real: str, res: VideoResult) -> VideoResult:
+    """Decode, detect and crop one checked video file (`real`: the path that opens it)."""
+    import cv2
+
     t0 = time.perf_counter()
     cap = decoder.open_capture(real)
     opened = cap.isOpened()

@@ -3,7 +3,7 @@
 A frame folder, a DeepfakeBench video or one image given alone is a list of image files
 (`data_catalog.records.VideoRecord.frames`). They are never handed to FFmpeg (which would expand a
 pattern or a list): each file is read on its own by OpenCV's image decoder, from bytes this process read
-through `engine.faces.decoder.checked_path` — one regular file, by its real path, inside the job's
+through `engine.faces.decoder.checked_file` — one regular file, by its real path, inside the job's
 allowed roots when it has them (docs/ARCHITECTURE.md "What the decoder opens").
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from data_catalog.names import text_to_path
 
-from .decoder import VideoRefused, checked_path, inside_roots, to_rgb
+from .decoder import VideoRefused, checked_file, inside_roots, to_rgb
 
 # OpenCV refuses images above this many pixels (its default is 2^30, 3 GiB decoded): a frame is a video
 # frame, and a decompression bomb must not take a worker's memory. OpenCV reads the variable once, at a
@@ -47,9 +47,8 @@ def read_image(path: str, roots=()) -> np.ndarray:
     import cv2
 
     try:
-        real = checked_path(path, roots)
-        with open(real, "rb") as fh:
-            data = fh.read()
+        with checked_file(path, roots) as checked:
+            data = checked.read()
     except VideoRefused as exc:
         raise VideoRefused(f"frame {_shown(path)}: {exc}") from None
     except OSError as exc:

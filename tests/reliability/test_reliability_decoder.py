@@ -221,6 +221,51 @@ def test_symlinks_are_resolved_before_the_roots_check(escape, spec):
     assert ok.status == "ok" and ok.n_faces == 4
 
 
+def _frame_count(path: str) -> int:
+    cap = decoder.open_capture(path)
+    n = 0
+    while cap.grab():
+        n += 1
+    cap.release()
+    return n
+
+
+def test_a_folder_swapped_after_the_check_does_not_change_the_file_decoded(tmp_path):
+    """The check-then-open race: a folder inside the root swapped for a symlink to an outside folder after
+    the check. The decoder reads the checked file through its descriptor (/proc/self/fd/N), not the
+    outside one that the path now names; a check made after the swap refuses it."""
+    from testkit.media import face_video
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    face_video(root / "cases" / "clip.avi", size=(160, 120), n_frames=5, face_px=60)
+    face_video(outside / "clip.avi", size=(160, 120), n_frames=9, face_px=60)
+    with decoder.checked_file(str(root / "cases" / "clip.avi"), (str(root),)) as checked:
+        os.rename(root / "cases", root / "cases-before")
+        os.symlink(outside, root / "cases")  # the path now leads outside the root
+        assert _frame_count(checked.path) == 5  # still the checked file (9 frames would be the outside one)
+        assert checked.read()[:4] == (root / "cases-before" / "clip.avi").read_bytes()[:4]
+    with pytest.raises(decoder.VideoRefused, match="outside the allowed roots"):
+        decoder.checked_file(str(root / "cases" / "clip.avi"), (str(root),))
+
+
+def test_a_file_opened_through_a_swapped_path_is_refused(tmp_path, monkeypatch):
+    """Where the swap lands between resolving the path and opening it: a symlink in the last place is not
+    followed (O_NOFOLLOW), and a swapped folder is caught by checking the file actually opened."""
+    from testkit.media import face_video
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    face_video(outside / "clip.avi", size=(160, 120), n_frames=3, face_px=60)
+    (root / "sub").mkdir(parents=True)
+    os.symlink(outside / "clip.avi", root / "link.avi")
+    os.symlink(outside, root / "sub" / "dir")
+    resolved_too_early = lambda p: p  # noqa: E731  (the path as it was when it was resolved)
+    monkeypatch.setattr(decoder.os.path, "realpath", resolved_too_early)
+    with pytest.raises(decoder.VideoRefused, match="cannot read the file"):
+        decoder.checked_file(str(root / "link.avi"), (str(root),))
+    with pytest.raises(decoder.VideoRefused, match="its path changed while it was checked"):
+        decoder.checked_file(str(root / "sub" / "dir" / "clip.avi"), (str(root),))
+
+
 @pytest.mark.parametrize("head, kind", [
     (b"#EXTM3U\n#EXT-X-VERSION:3\nseg0.ts\n", "an M3U/HLS playlist"),
     (b"\xef\xbb\xbfffconcat version 1.0\n", "an ffconcat list"),
