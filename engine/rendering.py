@@ -1,4 +1,5 @@
-"""Metrics tables as people read them: the paper's Table 1/2 rows and text / CSV / Markdown / LaTeX."""
+"""Metrics tables as people and programs read them: the paper's Table 1/2 rows and text / Markdown / LaTeX
+for people; one tidy table (CSV, JSON, Parquet) for programs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,22 @@ import pandas as pd
 
 def _pct(v, digits=2) -> str:
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.{digits}f}"
+
+
+def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The metrics as programs read them: one row per run, classifier and test set, fractions (not %), the
+    columns of `engine.evaluation.COLUMNS` in that order. `dfatlas evaluate --format csv` / `--json`,
+    `dfatlas export`, the dashboard's CSV download and `dfatlas.Atlas.metrics` all give this table."""
+    from .evaluation import COLUMNS
+
+    return df.loc[:, [c for c in COLUMNS if c in df.columns]].reset_index(drop=True)
+
+
+def json_records(df: pd.DataFrame) -> list[dict]:
+    """A table as JSON-ready records (NaN and NA as null; numbers as numbers)."""
+    import json
+
+    return json.loads(df.to_json(orient="records", date_format="iso"))
 
 
 def paper_rows(df: pd.DataFrame, role: str, with_ci: bool = False) -> list[dict]:
