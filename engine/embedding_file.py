@@ -300,6 +300,14 @@ def face_ids_of(f: EmbeddingFile, rows: pd.DataFrame, settings_key: str) -> pa.A
     return made
 
 
+def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Equal values, or missing on both sides (whatever pandas dtype each side has)."""
+    a, b = a.astype(object), b.astype(object)
+    both_missing = a.isna().to_numpy() & b.isna().to_numpy()
+    equal = np.array([x == y for x, y in zip(a.where(a.notna(), None), b.where(b.notna(), None))], dtype=bool)
+    return both_missing | equal
+
+
 def check_against_store(store: Store, f: EmbeddingFile, rows: pd.DataFrame, face_ids: pa.Array) -> int:
     """Videos and faces the store already records must be the same ones (same labels, split and video);
     returns how many of the faces it records (an export imported into its own workspace: all)."""
@@ -310,9 +318,8 @@ def check_against_store(store: Store, f: EmbeddingFile, rows: pd.DataFrame, face
     if len(known):
         known = known.set_index("video_id")
         mine = videos.loc[known.index]
-        same = ((mine["database"] == known["database"]) & (mine["split"] == known["split"])
-                & (mine["true_class"].fillna("\0") == known["true_class"].fillna("\0"))
-                & (mine["is_fake"].astype(object).fillna("?") == known["is_fake"].astype(object).fillna("?")))
+        same = np.logical_and.reduce([_same(mine[c], known[c]) for c in ("database", "split", "true_class", "is_fake")])
+        same = pd.Series(same, index=known.index)
         if not same.all():
             vid = same[~same].index[0]
             k, m = known.loc[vid], mine.loc[vid]
@@ -350,3 +357,15 @@ def faces_table(rows: pd.DataFrame, face_ids: pa.Array, settings_key: str) -> pa
     table = build(settings_key, rows["video_id"].tolist(), rows["frame_index"].to_numpy(), [""] * n,
                         [None] * n, np.full((n, 4), np.nan), np.full(n, np.nan), ["imported"] * n)
     return table.set_column(0, "face_id", face_ids)
+
+
+def statuses_table(rows: pd.DataFrame, settings_key: str) -> pa.Table:
+    """One `face_videos` row per video: status ok, reason 'imported embeddings', its number of faces — so the
+    analysis report and the extraction counts read an imported video as a video whose faces are known."""
+    from .store.faces import face_videos_table
+
+    n_faces = rows.groupby("video_id", sort=False).size()
+    n = len(n_faces)
+    none = [None] * n
+    return face_videos_table(settings_key, n_faces.index.tolist(), ["ok"] * n, ["imported embeddings"] * n, none,
+                             n_faces.tolist(), n_faces.tolist(), none, none, none, none, none)

@@ -29,7 +29,7 @@ from data_catalog.taxonomy import Taxonomy
 
 from .config import ClassifiersSection, ProjectionSection
 from .embedding_file import (DEFAULT_DATABASE, EmbeddingFile, check_against_store, face_ids_of, faces_table,
-                             read_embedding_file, store_rows, videos_table)
+                             read_embedding_file, statuses_table, store_rows, videos_table)
 
 APPROACH = "external"
 
@@ -233,7 +233,7 @@ def import_run(workspace, path: str | Path, cfg=None, database: str = DEFAULT_DA
         interchange.write_imported_run(
             store, run_row, datetime.now(), videos_table(rows, source), datasets,
             settings_table(settings_key, {"imported": f.path.name, "sha256": f.sha256, "granularity": f.granularity}),
-            faces_table(rows, face_ids, settings_key),
+            faces_table(rows, face_ids, settings_key), statuses_table(rows, settings_key),
             embeddings_table(run_id, face_ids.to_pylist(), rows["dataset"].tolist(), f.embedding))
     fitted = classify_run(store, run_id, classifiers, progress=progress)
     pid = project_run(store, run_id, projection) if project else None
@@ -298,7 +298,7 @@ def import_unknown_set(workspace, run_id: str, path: str | Path, name: str | Non
     sets = [dataset] * len(ids)
     labelled = bool(rows["is_fake"].notna().any())
     interchange.write_imported_set(
-        store, videos_table(rows, source), faces_table(rows, face_ids, key),
+        store, videos_table(rows, source), faces_table(rows, face_ids, key), statuses_table(rows, key),
         embeddings_table(run_id, ids, sets, f.embedding),
         [predictions_table(run_id, c, ids, sets, p["pred_class"], p["real_score"], p["probs"], out_of_fold=False)
          for c, p in preds.items()],

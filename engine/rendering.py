@@ -24,7 +24,7 @@ def json_records(df: pd.DataFrame) -> list[dict]:
     """A table as JSON-ready records (NaN and NA as null; numbers as numbers)."""
     import json
 
-    return json.loads(df.to_json(orient="records", date_format="iso"))
+    return json.loads(df.to_json(orient="records", date_format="iso", double_precision=15))
 
 
 def paper_rows(df: pd.DataFrame, role: str, with_ci: bool = False) -> list[dict]:

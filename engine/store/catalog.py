@@ -58,7 +58,7 @@ def video_columns_table(**columns) -> pa.Table:
         values, kind = columns[name], types.get(name, pa.string())
         if isinstance(values, (pa.Array, pa.ChunkedArray)):
             return values.cast(kind)
-        return pa.array(values, kind)
+        return pa.array(values, kind, from_pandas=True)  # NaN from a pandas column is a missing value
 
     return pa.table({c: column(c) for c in names})
 

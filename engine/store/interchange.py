@@ -76,13 +76,14 @@ def _insert_new(con, table: str, rows: pa.Table) -> None:
 
 
 def write_imported_run(store: Store, run_row: pa.Table, created_at, videos: pa.Table, datasets: pa.Table,
-                       settings: pa.Table, faces: pa.Table, embeddings: pa.Table) -> None:
+                       settings: pa.Table, faces: pa.Table, statuses: pa.Table, embeddings: pa.Table) -> None:
     """An imported run in one transaction: its `runs` row (replacing a row of the same id, with
-    `created_at`), its embeddings, and the videos, datasets, face settings and faces the store lacks."""
+    `created_at`), its embeddings, and the videos, datasets, face settings, faces and face statuses the
+    store lacks."""
     run_id = run_row.column("run_id")[0].as_py()
     with store.transaction() as con:
         for table, rows in (("videos", videos), ("datasets", datasets), ("face_settings", settings),
-                            ("faces", faces)):
+                            ("faces", faces), ("face_videos", statuses)):
             _insert_new(con, table, rows)
         con.execute("DELETE FROM embeddings WHERE run_id = ?", [run_id])
         store.insert("embeddings", embeddings, con=con)
@@ -92,7 +93,7 @@ def write_imported_run(store: Store, run_row: pa.Table, created_at, videos: pa.T
                     [created_at, run_id])
 
 
-def write_imported_set(store: Store, videos: pa.Table, faces: pa.Table, embeddings: pa.Table,
+def write_imported_set(store: Store, videos: pa.Table, faces: pa.Table, statuses: pa.Table, embeddings: pa.Table,
                        predictions: list[pa.Table], points: pa.Table, dataset: pa.Table | None) -> None:
     """An imported unknown set in one transaction: its videos and faces (those the store lacks), the
     run's embeddings, predictions and map points of it, and — when new — its `datasets` row, which marks
@@ -100,6 +101,7 @@ def write_imported_set(store: Store, videos: pa.Table, faces: pa.Table, embeddin
     with store.transaction() as con:
         _insert_new(con, "videos", videos)
         _insert_new(con, "faces", faces)
+        _insert_new(con, "face_videos", statuses)
         store.insert("embeddings", embeddings, replace=True, con=con)
         for t in predictions:
             store.insert("predictions", t, replace=True, con=con)
