@@ -252,12 +252,14 @@ def store_rows(f: EmbeddingFile, database_default: str, unknown: str | None = No
         rows["database"] = rows["database"].fillna(database_default)
     vid = rows["video_id"].astype(str)
     db = rows["database"].astype(str)
-    prefix = db + "/"
-    if unknown is not None:
-        prefix = db + "/" + unknown + "/"
-    has_prefix = pd.Series([v.startswith(p) for v, p in zip(vid, prefix)], index=rows.index)  # one pass over text
-    rows["relpath"] = np.where(has_prefix, [v[len(d) + 1:] for v, d in zip(vid, db)],
-                               (unknown + "/" if unknown is not None else "") + vid)
+    within = (unknown + "/") if unknown is not None else ""
+    relpath = within + vid
+    for name in db.unique():  # one vectorised pass per database (a handful)
+        mine = (db == name).to_numpy()
+        given = vid[mine]
+        prefixed = given.str.startswith(f"{name}/{within}")  # already `<database>/<relpath>`
+        relpath[mine] = np.where(prefixed, given.str.slice(len(name) + 1), relpath[mine])
+    rows["relpath"] = relpath
     rows["video_id"] = db + "/" + rows["relpath"]
     rows["is_fake"] = rows["label"].map({"fake": True, "real": False})
     rows["true_class"] = rows["true_class"].where(rows["true_class"].notna(),
@@ -302,10 +304,10 @@ def face_ids_of(f: EmbeddingFile, rows: pd.DataFrame, settings_key: str) -> pa.A
 
 def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
     """Equal values, or missing on both sides (whatever pandas dtype each side has)."""
-    a, b = a.astype(object), b.astype(object)
-    both_missing = a.isna().to_numpy() & b.isna().to_numpy()
-    equal = np.array([x == y for x, y in zip(a.where(a.notna(), None), b.where(b.notna(), None))], dtype=bool)
-    return both_missing | equal
+    def text(x: pd.Series) -> np.ndarray:
+        return x.astype(object).where(x.notna(), "\u2400").astype(str).to_numpy()  # ␀: the missing marker
+
+    return text(a) == text(b)
 
 
 def check_against_store(store: Store, f: EmbeddingFile, rows: pd.DataFrame, face_ids: pa.Array) -> int:

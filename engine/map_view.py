@@ -71,7 +71,7 @@ class ClassStyle:
     def for_run(cls, classes, taxonomy_json: str | None) -> "ClassStyle":
         classes = tuple(classes)
         tax = None
-        if taxonomy_json:
+        if isinstance(taxonomy_json, str) and taxonomy_json:  # NULL (NaN in a DataFrame): no taxonomy stored
             try:
                 tax = Taxonomy.from_dict(json.loads(taxonomy_json), "runs.taxonomy_json")
             except (ValueError, AtlasError):

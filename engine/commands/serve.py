@@ -29,9 +29,9 @@ def register(sub) -> None:
     p.add_argument("--port", type=option_arg(DashboardSection, "port"), default=None,
                    help="first port to try; the next free one is used if taken (default: [dashboard] port of --config, "
                         "else 8501)")
-    p.add_argument("--host", default=None,
-                   help="address to bind (default: [dashboard] host of --config, else 127.0.0.1: localhost only; ::1 for "
-                        "IPv6 loopback; another address exposes the dashboard)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default: localhost only; ::1 for IPv6 loopback; another address exposes "
+                        "the dashboard — only ever on request here, never from a config file)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="another host name the browser may use to reach the dashboard (repeatable); "
                         "connections naming any other host are refused (DNS-rebinding guard)")
@@ -150,9 +150,10 @@ def run_server(cmd: list[str], env: dict, cwd: str) -> int:
 
 
 def dashboard_settings(args) -> None:
-    """Fill --port, --host and --max-upload-mb left out from the config's [dashboard] section (else its defaults)."""
+    """Fill --port and --max-upload-mb left out from the config's [dashboard] section (else its defaults). The
+    address to bind is not taken from a config: exposing the dashboard is asked for on the command line."""
     section = config_of(args).dashboard if getattr(args, "config", None) else DashboardSection()
-    for name, value in (("port", section.port), ("host", section.host), ("max_upload_mb", section.max_upload_mb)):
+    for name, value in (("port", section.port), ("max_upload_mb", section.max_upload_mb)):
         if getattr(args, name, None) is None:
             setattr(args, name, value)
 
