@@ -6,7 +6,7 @@ from data_catalog.errors import AtlasError
 
 from .analyze import print_report
 from .common import (add_json_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, print_json, print_table,
-                     set_name_arg, workspace_of)
+                     set_name_arg, stage, workspace_of)
 
 
 def register(sub) -> None:
@@ -54,7 +54,7 @@ def run(args) -> int:
     if args.unknown or args.run:
         if not (args.unknown and args.run):
             raise AtlasError("--unknown NAME and --run RUN go together: the unknown set is added to that run")
-        with ws.lock(f"import-embeddings {args.run}", wait=args.wait):
+        with ws.lock(f"import-embeddings {args.run}", wait=args.wait), stage(f"analyse unknown/{args.unknown}"):
             rep = import_unknown_set(ws, args.run, args.file, name=args.unknown, replace=args.replace,
                                      classifier=args.classifier)
         if args.json:
@@ -63,7 +63,8 @@ def run(args) -> int:
             print_report(rep)
         return 0
     cfg = config_of(args) if args.config else None
-    with ws.lock("import-embeddings", wait=args.wait):
+    with ws.lock("import-embeddings", wait=args.wait), stage("import-embeddings (store, kNN / LR / SVM"
+                                                             + (")" if args.no_map else ", t-SNE map)")):
         summary = import_run(ws, args.file, cfg, database=args.database, superset=args.superset,
                              cross_db=args.cross_db, name=args.name, replace=args.replace, project=not args.no_map)
     if args.json:

@@ -176,6 +176,28 @@ def test_bad_embedding_files_are_one_line_errors(workspace, tmp_path, capsys):
         assert len(err) == 1 and shown in err[0] and "Traceback" not in err[0], (path, err)
 
 
+def test_npz_reads_as_the_parquet_does(fixture_ws, tmp_path, capsys):
+    """The .npz form of a file (unicode text arrays, a 2-D embedding) is the same rows as its Parquet form."""
+    from engine.embedding_file import read_embedding_file
+
+    path = dfatlas.open(fixture_ws).export(run_ids()["arcfacemod"], tmp_path, tables=["embeddings"])["embeddings"]
+    parquet = read_embedding_file(path)
+    df = pd.read_parquet(path)
+    np.savez(tmp_path / "same.npz", embedding=np.stack(df["embedding"].to_numpy()),
+             frame_index=df["frame_index"].to_numpy(),
+             **{c: df[c].fillna("").to_numpy(dtype=str) for c in ("video_id", "label", "split", "database",
+                                                                  "true_class", "identity")})
+    npz = read_embedding_file(tmp_path / "same.npz")
+    assert npz.granularity == parquet.granularity == "face"
+    np.testing.assert_array_equal(npz.embedding, parquet.embedding)
+    cols = ["video_id", "label", "split", "database", "true_class", "identity", "frame_index"]
+    assert npz.rows[cols].astype(str).equals(parquet.rows[cols].astype(str))
+    # --config restricts `runs` and `evaluate` to a config's runs: none of demo.toml's are in this store
+    for cmd in ("runs", "evaluate"):
+        assert main([cmd, "--workspace", str(fixture_ws), "--config", str(ROOT / "configs" / "demo.toml")]) == 2
+        assert "no runs of demo.toml in this store" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # a Jupyter kernel (~5 s), kNN/LR/SVM fitted for an imported run twice (import, analysis): ~25 s
 def test_notebook_runs_on_a_small_workspace(tmp_path):
     from testkit.notebooks import errors, run_notebook
