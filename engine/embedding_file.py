@@ -192,7 +192,7 @@ def read_embedding_file(path: str | Path) -> EmbeddingFile:
     missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise AtlasError(f"{path}: missing column(s) {', '.join(missing)} (needed: {', '.join(REQUIRED)}; "
-                         "see README 'Any detector's embeddings')")
+                         "see README 'Exports and any detector's embeddings')")
     X = _embedding_matrix(table, path)
     n = len(X)
     rows = pd.DataFrame({c: _text_column(table, c, path) or [None] * n for c in TEXT}, dtype=object)

@@ -17,8 +17,8 @@ def register(sub) -> None:
         description=(
             "FILE holds one row per face (frame_index or face_id columns) or per video, with columns\n"
             "video_id, label (real/fake), split (train/val/test), embedding (a list of floats; .npz: a 2-D\n"
-            "array) and optionally database, true_class, identity, source_ids, role (see README 'Any\n"
-            "detector's embeddings'). It becomes a run of the 'external' approach: nothing is trained; kNN,\n"
+            "array) and optionally database, true_class, identity, source_ids, role (README: 'Exports and\n"
+            "any detector's embeddings'). It becomes a run of the 'external' approach: nothing is trained; kNN,\n"
             "LR and SVM are fitted on the super-set's validation rows, θ is set there, and the run's map is\n"
             "computed; Tables 1/2 (`dfatlas evaluate`), `dfatlas export` and the dashboard treat it as any run.\n"
             "With --run RUN --unknown NAME, FILE is an unknown set's embeddings from the same detector: it is\n"
