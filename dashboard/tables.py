@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.approaches import display_label
-from engine.rendering import paper_rows, render, tidy_table
+from engine.rendering import paper_rows, render
 PERCENT = ("fpr", "fnr", "hter", "accuracy")
 
 
@@ -64,10 +64,7 @@ def metric_row(m, label: str = "") -> dict:
 
 
 def export(metrics: pd.DataFrame, role: str, fmt: str) -> str:
-    """The CLI's own rendering (`dfatlas evaluate --format ...`) of one table: csv (the tidy table,
-    `engine.rendering.tidy_table`) / markdown / latex (the paper's layout)."""
-    if fmt == "csv":
-        return tidy_table(metrics.loc[metrics["role"] == role]).to_csv(index=False)
+    """The CLI's own rendering (`dfatlas evaluate --format ...`) of one table: csv / markdown / latex."""
     with_ci = "hter_lo" in metrics.columns and metrics["hter_lo"].notna().any()
     return render(paper_rows(metrics, role, with_ci=with_ci), fmt)
 

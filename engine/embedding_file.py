@@ -339,17 +339,20 @@ def check_against_store(store: Store, f: EmbeddingFile, rows: pd.DataFrame, face
 
 
 def videos_table(rows: pd.DataFrame, source: str) -> pa.Table:
-    from .store.catalog import video_columns_table
+    """`videos` rows of the file's videos through the catalog's own builder (`engine.store.catalog.videos_table`:
+    one record per video, as any adapter yields them); their path names the import (`import:<file>`)."""
+    from data_catalog.records import VideoRecord
 
-    v = rows.drop_duplicates("video_id")
-    return video_columns_table(
-        video_id=v["video_id"].tolist(), database=v["database"].astype(str).tolist(),
-        split=v["split"].astype(str).tolist(), dataset=v["dataset"].tolist(), relpath=v["relpath"].tolist(),
-        path=[source] * len(v), true_class=v["true_class"].tolist(), is_fake=v["is_fake"].tolist(),
-        identity=v["identity"].tolist(), method=v["method"].tolist(),
-        source_ids=[list(s) if isinstance(s, list) else [] for s in v["source_ids"]],
-        synthetic=v["synthetic"].astype(bool).tolist(),
-        also_in=[s if isinstance(s, list) and s else None for s in v["also_in"]])
+    from .store.catalog import videos_table as build
+
+    v = rows.drop_duplicates("video_id").astype(object).where(lambda d: d.notna(), None)
+    records = [VideoRecord(database=db, split=sp, path=Path(source), relpath=rel, true_class=tc, is_fake=fake,
+                           identity=ident or "", method=meth or "", source_ids=tuple(src or ()))
+               for db, sp, rel, tc, fake, ident, meth, src in
+               zip(v["database"], v["split"], v["relpath"], v["true_class"], v["is_fake"], v["identity"],
+                   v["method"], v["source_ids"])]
+    also_in = {vid: list(a) for vid, a in zip(v["video_id"], v["also_in"]) if isinstance(a, list) and a}
+    return build(records, synthetic=[bool(x) for x in v["synthetic"]], also_in=also_in)
 
 
 def faces_table(rows: pd.DataFrame, face_ids: pa.Array, settings_key: str) -> pa.Table:

@@ -252,9 +252,9 @@ def import_unknown_set(workspace, run_id: str, path: str | Path, name: str | Non
     (`engine.projection.transform_into`, the map fitted first when it has none) and everything is written
     in one transaction; returns `engine.analysis.build_report`'s report. The caller holds the lock.
     """
-    from .analysis import AnalysisError, build_report, calibrate_open_set, prepare_set, read_val_embeddings, \
-        sanitize_name
+    from .analysis import AnalysisError, build_report, calibrate_open_set, read_val_embeddings, sanitize_name
     from .analysis.paths import ROLE, UNKNOWN_DB
+    from .analysis.stages import prepare_set
     from .classify import apply_to_embeddings
     from .projection import project_run, transform_into
     from .runs import read_run

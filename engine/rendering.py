@@ -1,5 +1,4 @@
-"""Metrics tables as people and programs read them: the paper's Table 1/2 rows and text / Markdown / LaTeX
-for people; one tidy table (CSV, JSON, Parquet) for programs."""
+"""Metrics tables as people read them: the paper's Table 1/2 rows and text / CSV / Markdown / LaTeX."""
 
 from __future__ import annotations
 
@@ -9,22 +8,6 @@ import pandas as pd
 
 def _pct(v, digits=2) -> str:
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.{digits}f}"
-
-
-def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The metrics as programs read them: one row per run, classifier and test set, fractions (not %), the
-    columns of `engine.evaluation.COLUMNS` in that order. `dfatlas evaluate --format csv` / `--json`,
-    `dfatlas export`, the dashboard's CSV download and `dfatlas.Atlas.metrics` all give this table."""
-    from .evaluation import COLUMNS
-
-    return df.loc[:, [c for c in COLUMNS if c in df.columns]].reset_index(drop=True)
-
-
-def json_records(df: pd.DataFrame) -> list[dict]:
-    """A table as JSON-ready records (NaN and NA as null; numbers as numbers)."""
-    import json
-
-    return json.loads(df.to_json(orient="records", date_format="iso", double_precision=15))
 
 
 def paper_rows(df: pd.DataFrame, role: str, with_ci: bool = False) -> list[dict]:
@@ -80,3 +63,21 @@ def render(rows: list[dict], fmt: str) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines) + "\n"
+
+
+# --- for programs ------------------------------------------------------------------------
+
+def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The metrics as programs read them: one row per run, classifier and test set, fractions (not %), the
+    columns of `engine.evaluation.COLUMNS` in that order — what `dfatlas evaluate --json`, `dfatlas export`'s
+    metrics file and `dfatlas.Atlas.metrics` give."""
+    from .evaluation import COLUMNS
+
+    return df.loc[:, [c for c in COLUMNS if c in df.columns]].reset_index(drop=True)
+
+
+def json_records(df: pd.DataFrame) -> list[dict]:
+    """A table as JSON-ready records (NaN and NA as null; numbers as numbers, to 15 significant digits)."""
+    import json
+
+    return json.loads(df.to_json(orient="records", date_format="iso", double_precision=15))

@@ -18,13 +18,13 @@ from .paths import (ROLE, UNKNOWN_DB, AnalysisError, dataset_of, looks_like_vide
                     sanitize_filename, sanitize_name)
 from .report import (NO_FACE_LABEL, OPEN_SET_LABEL, AnalysisReport, available_classifiers, build_report,
                      calibrate_open_set, class_index, default_classifier, read_val_embeddings, video_table)
-from .stages import STAGE_WEIGHTS, STAGES, ProgressFn, analyze, overall_fraction, prepare_set
+from .stages import STAGE_WEIGHTS, STAGES, ProgressFn, analyze, overall_fraction
 
 __all__ = [
     "AnalysisError", "AnalysisReport", "InputSet", "NO_FACE_LABEL", "OPEN_SET_LABEL", "ProgressFn", "ROLE",
     "STAGES", "STAGE_WEIGHTS", "UNKNOWN_DB", "analyze", "available_classifiers", "build_report",
     "calibrate_open_set", "class_index", "class_thumbnails", "collect_videos", "dataset_of", "default_classifier",
-    "delete_set", "list_analyses", "looks_like_video", "nearest_known_faces", "open_set_rates", "overall_fraction", "prepare_set",
+    "delete_set", "list_analyses", "looks_like_video", "nearest_known_faces", "open_set_rates", "overall_fraction",
     "read_val_embeddings", "remove_crops", "resolve_under_roots", "sanitize_filename", "sanitize_name", "set_state",
     "video_table",
 ]

@@ -126,8 +126,7 @@ def run_project(args) -> int:
 def run_evaluate(args) -> int:
     from ..evaluation import class_fpr, metrics_table
     from ..provenance import provenance
-    from ..rendering import json_records, paper_rows, render, tidy_table
-    from ..runs import config_runs
+    from ..rendering import paper_rows, render
 
     ws = workspace_of(args)
     if not ws.store_path.exists():
@@ -136,8 +135,8 @@ def run_evaluate(args) -> int:
     clfs = args.classifier
     if clfs and ("default" in clfs):
         clfs = None
-    runs = args.runs or (config_runs(store, config_of(args), need=None) if args.config else None)
-    df = metrics_table(store, runs, clfs, level=args.level, target_fpr=args.target_fpr, bootstrap=args.bootstrap)
+    args.runs = _evaluated_runs(args, store)
+    df = metrics_table(store, args.runs, clfs, level=args.level, target_fpr=args.target_fpr, bootstrap=args.bootstrap)
     if df.empty or df.auc.isna().all() and df.fpr.isna().all() and (df.dataset == "(all)").all():
         for note in dict.fromkeys(df.note.dropna()):
             print(f"  {note}", file=sys.stderr)
@@ -146,12 +145,10 @@ def run_evaluate(args) -> int:
     fmt = args.format
     out = sys.stdout
     if args.json:
-        print_json({"level": args.level, "target_fpr": args.target_fpr, "rows": json_records(tidy_table(df)),
-                    "provenance": provenance(store, runs)})
-        return 0
+        return _print_evaluation_json(args, store, df)
     if fmt == "csv":
-        out.write(tidy_table(df).to_csv(index=False))
-        for line in provenance(store, runs):
+        out.write(df.to_csv(index=False))
+        for line in provenance(store, args.runs):
             out.write(f"# {line}\n")
         return 0
     titles = {"same-db": "Table 1: same-database evaluation (super-set test splits)",
@@ -181,6 +178,23 @@ def run_evaluate(args) -> int:
                            "lost (%)": f"{100 * r.lost_share:.1f}", "statuses": r.statuses}
                           for r in lost.itertuples()] or [{"dataset": "(none lost)"}], fmt) + "\n")
     prefix = {"latex": "% ", "markdown": "> "}.get(fmt, "")
-    for line in provenance(store, runs):
+    for line in provenance(store, args.runs):
         out.write(f"{prefix}{line}\n")
+    return 0
+
+
+def _evaluated_runs(args, store):
+    """--runs, else the runs of --config, else None (every run in the store)."""
+    from ..runs import config_runs
+
+    return args.runs or (config_runs(store, config_of(args), need=None) if args.config else None)
+
+
+def _print_evaluation_json(args, store, df) -> int:
+    """`dfatlas evaluate --json`: the tidy table's rows (fractions) and the provenance lines."""
+    from ..provenance import provenance
+    from ..rendering import json_records, tidy_table
+
+    print_json({"level": args.level, "target_fpr": args.target_fpr, "rows": json_records(tidy_table(df)),
+                "provenance": provenance(store, args.runs)})
     return 0

@@ -35,32 +35,21 @@ def videos_table(records: Sequence, synthetic: bool | Sequence[bool] = False,
     n = len(records)
     also_in = also_in or {}
     flags = [bool(synthetic)] * n if isinstance(synthetic, bool) else [bool(s) for s in synthetic]
-    return video_columns_table(
-        video_id=[r.video_id for r in records], database=[r.database for r in records],
-        split=[r.split for r in records], dataset=[r.dataset for r in records],
-        relpath=[_text(r.relpath) for r in records], path=[_text(r.path) for r in records],
-        true_class=[r.true_class for r in records], is_fake=[r.is_fake for r in records],
-        identity=[_text(r.identity) for r in records], method=[_text(r.method) for r in records],
-        source_ids=[[_text(s) for s in r.source_ids] for r in records], synthetic=flags,
-        also_in=[also_in.get(r.video_id) for r in records])
-
-
-def video_columns_table(**columns) -> pa.Table:
-    """`videos` rows from equal-length columns of stored text (an import's columns; `videos_table` for
-    records): video_id, database, split, dataset, relpath, path, true_class, is_fake, identity, method,
-    source_ids, synthetic, also_in."""
-    types = {"is_fake": pa.bool_(), "synthetic": pa.bool_(), "source_ids": pa.list_(pa.string()),
-             "also_in": pa.list_(pa.string())}
-    names = ("video_id", "database", "split", "dataset", "relpath", "path", "true_class", "is_fake", "identity",
-             "method", "source_ids", "synthetic", "also_in")
-
-    def column(name):
-        values, kind = columns[name], types.get(name, pa.string())
-        if isinstance(values, (pa.Array, pa.ChunkedArray)):
-            return values.cast(kind)
-        return pa.array(values, kind, from_pandas=True)  # NaN from a pandas column is a missing value
-
-    return pa.table({c: column(c) for c in names})
+    return pa.table({
+        "video_id": pa.array([r.video_id for r in records], pa.string()),
+        "database": pa.array([r.database for r in records], pa.string()),
+        "split": pa.array([r.split for r in records], pa.string()),
+        "dataset": pa.array([r.dataset for r in records], pa.string()),
+        "relpath": pa.array([_text(r.relpath) for r in records], pa.string()),
+        "path": pa.array([_text(r.path) for r in records], pa.string()),
+        "true_class": pa.array([r.true_class for r in records], pa.string()),
+        "is_fake": pa.array([r.is_fake for r in records], pa.bool_()),
+        "identity": pa.array([_text(r.identity) for r in records], pa.string()),
+        "method": pa.array([_text(r.method) for r in records], pa.string()),
+        "source_ids": pa.array([[_text(s) for s in r.source_ids] for r in records], pa.list_(pa.string())),
+        "synthetic": pa.array(flags, pa.bool_()),
+        "also_in": pa.array([also_in.get(r.video_id) for r in records], pa.list_(pa.string())),
+    })
 
 
 def datasets_table(dataset, database, split, role, labelled, synthetic, source) -> pa.Table:

@@ -315,9 +315,7 @@ def test_other_pages(fixture_ws, monkeypatch, page):
         md = export(mt, "same-db", "markdown")
         assert md.startswith("| Approach | Test DB | AUC |") and "TripletLoss-NN" in md
         assert "\\begin{tabular}" in export(mt, "cross-db", "latex")
-        csv = export(mt, "same-db", "csv").splitlines()  # the tidy table, as `dfatlas evaluate --format csv`
-        assert csv[0].startswith("run_id,approach,classifier,label,dataset,role,level,auc,fpr,fnr,hter")
-        assert len(csv) == 1 + int((mt["role"] == "same-db").sum())
+        assert export(mt, "same-db", "csv").splitlines()[0].startswith("Approach,Test DB,AUC")
     if page.endswith("runs.py"):
         runs = at.dataframe[0].value
         assert set(runs["pretrained weights"]) == {"random init (offline)"}
