@@ -29,8 +29,7 @@ def register(sub) -> None:
     )
     add_config_arg(p, required=False)
     add_workspace_arg(p)
-    p.add_argument("--run", required=True, metavar="RUN",
-                   help="run id: `dfatlas runs` lists them (also printed by `dfatlas train` / `dfatlas evaluate`)")
+    p.add_argument("--run", required=True, metavar="RUN", help="run id (see `dfatlas train` / the dashboard)")
     p.add_argument("--input", required=True, metavar="PATH", help="folder of videos, one video, or a CSV manifest")
     p.add_argument("--name", metavar="NAME", type=set_name_arg, help="the set's name (default: the folder's or file's name)")
     p.add_argument("--labels", metavar="CSV", help="optional labels: CSV path,label[,class,method] relative to INPUT")
@@ -41,7 +40,8 @@ def register(sub) -> None:
                    "binary/attribution native — when it has predictions, else the first available)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="report format on stdout")
     p.add_argument("--json", action="store_true", help="the report as one JSON object (same as --format json)")
-    p.epilog = ("Without --config, the run's stored config (taxonomy, face settings) is used. Run ids: `dfatlas runs`.\n"
+    p.epilog = ("Run ids: `dfatlas runs` lists them. Without --config, the run's stored config (taxonomy, face\n"
+                "settings) is used.\n"
                 "A run of imported embeddings has no model to embed videos with: add an unknown set to it with\n"
                 "`dfatlas import-embeddings FILE --run RUN --unknown NAME`.")
     p.add_argument("--allowed-root", action="append", metavar="DIR",

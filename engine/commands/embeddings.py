@@ -142,10 +142,10 @@ def run_evaluate(args) -> int:
             print(f"  {note}", file=sys.stderr)
         raise AtlasError("no predictions for these runs/classifiers: run `dfatlas embed` (and `dfatlas classify` "
                          "for triplet/arcfacemod runs) first")
-    fmt = args.format
-    out = sys.stdout
     if args.json:
         return _print_evaluation_json(args, store, df)
+    fmt = args.format
+    out = sys.stdout
     if fmt == "csv":
         out.write(df.to_csv(index=False))
         for line in provenance(store, args.runs):
