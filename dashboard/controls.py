@@ -7,6 +7,7 @@ so a view is shareable as a link.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -15,6 +16,7 @@ import streamlit as st
 
 from engine.approaches import choose_classifier, display_label
 from engine.classify import CLASSIFIERS, classifier_order
+from engine.embedding_import import import_note
 from engine.scores import LEVELS
 
 from .figures import COLOUR_MODES, ClassStyle
@@ -155,9 +157,20 @@ def sidebar(path: str, sig: tuple, ov: dict, shown=ALL) -> View | None:
     colour = bar("colour").radio("Colour by", list(COLOUR_MODES), key="colour", format_func=COLOUR_MODES.get)
     view = View(path, sig, run_id, row["approach"], row["status"], classifier, tuple(datasets), level, colour,
                 ClassStyle.for_run(row["classes"], row.get("taxonomy_json")))
+    lacking = import_note(_stored_config(row.get("config_json")))
+    if lacking:  # an imported run: what its pages cannot show (thumbnails, a frame level of its own)
+        st.sidebar.info(lacking[:1].upper() + lacking[1:] + ".")
     _write_url(view)
     _remember(view)
     return view
+
+
+def _stored_config(config_json) -> dict:
+    try:
+        cfg = json.loads(config_json) if isinstance(config_json, str) else {}
+    except ValueError:
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
 
 
 def _remember(view: View) -> None:

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from data_catalog.records import REAL, UNSEEN_FAKE
+from data_catalog.records import UNSEEN_FAKE
+from engine import map_view
 from engine.approaches import approach_names
+from engine.map_view import correctness, pred_labels, to_level
 from engine.store import Store, arrow_to_matrix
 from engine.store import overview as store_overview
 from engine.store import projections as map_table
@@ -29,9 +31,7 @@ from engine.workspace import resolve_workspace
 
 # How long a dashboard query waits for a writer before saying "busy".
 BUSY_RETRY_S = float(os.environ.get("DFATLAS_DASHBOARD_BUSY_S", "4"))
-UNLABELLED = "unlabelled"
-FAKE = "fake"          # binary predictions: fake without attribution
-NO_PRED = "no prediction"
+UNLABELLED, FAKE, NO_PRED = map_view.UNLABELLED, map_view.FAKE, map_view.NO_PRED  # what a point is without a class
 
 
 def workspace_root() -> Path:
@@ -75,93 +75,12 @@ def _classes_of(runs: pd.DataFrame, run_id: str) -> list[str]:
     return list(row["classes"].iloc[0]) if len(row) else []
 
 
-def _pred_labels(pred_idx: np.ndarray, classes: list[str]) -> np.ndarray:
-    """Class index -> class id; -1 -> 'fake' (binary); missing -> 'no prediction'."""
-    lut = np.array(list(classes) + [FAKE, NO_PRED], dtype=object)
-    idx = np.asarray(pred_idx, dtype=float)
-    codes = np.where(np.isnan(idx), len(classes) + 1, np.where(idx < 0, len(classes), idx)).astype(int)
-    codes = np.clip(codes, 0, len(lut) - 1)
-    return lut[codes]
-
-
-def correctness(true_class: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """'correct' / 'incorrect' / 'unknown' per point.
-
-    Attribution must match the true class; for unseen fakes, and for binary
-    predictions (no attribution), only real-vs-fake must match.
-    """
-    true_class = np.asarray(true_class, dtype=object)
-    pred = np.asarray(pred, dtype=object)
-    exact = true_class == pred
-    real_vs_fake = (true_class == REAL) == (pred == REAL)
-    coarse = (pred == FAKE) | (true_class == UNSEEN_FAKE)
-    ok = np.where(coarse, real_vs_fake, exact)
-    unknown = (true_class == UNLABELLED) | (pred == NO_PRED)
-    return np.where(unknown, "unknown", np.where(ok, "correct", "incorrect")).astype(object)
-
-
-def _to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], level: str) -> pd.DataFrame:
-    """Give every face its video's real-score and predicted class (engine.metrics.video_level)."""
-    if level != "video" or df.empty:
-        return df
-    from engine.metrics import video_level
-
-    has = df["pred_idx"].notna().to_numpy()
-    if not has.any():
-        return df
-    sub = df.loc[has]
-    vids = video_level(sub["video_id"].to_numpy(), sub["real_score"].to_numpy(dtype=float),
-                       sub["pred_idx"].to_numpy(dtype=np.int64),
-                       None if probs is None else probs[has])
-    vids = vids.set_index("video_id")
-    out = df.copy()
-    m = out["video_id"].map(vids["real_score"])
-    out["real_score"] = m.where(m.notna(), out["real_score"])
-    p = out["video_id"].map(vids["pred_class"])
-    out["pred_idx"] = p.where(p.notna(), out["pred_idx"])
-    return out
-
-
 @st.cache_data(show_spinner=False, max_entries=24)
 def map_points(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[str, ...],
                level: str) -> pd.DataFrame:
-    """The map's points for one run and classifier: one row per face on the run's latest projection.
-
-    Columns: face_id, video_id, dataset, database, x, y (float32), true_class
-    ('unlabelled' when unknown), pred (class id / 'fake' / 'no prediction'),
-    real_score, correct. At level 'video' every face carries its video's
-    prediction and real-score.
-    """
-    from engine.projection import TSNEMap
-
-    s = read_store(path)
-    runs = overview(path, sig)["runs"]
-    classes = _classes_of(runs, run_id)
-    tsne_map = TSNEMap.latest(s, run_id)
-    if tsne_map is None or not datasets:
-        return _empty_points()
-    tab = map_table.map_points(s, tsne_map.projection_id, run_id, classifier, datasets)
-    probs = None
-    pcol = tab.column("probs")
-    if tab.num_rows and pcol.null_count == 0:
-        probs = arrow_to_matrix(pcol)
-    df = tab.drop_columns(["probs"]).to_pandas()
-    df = _to_level(df, probs, classes, level)
-    true = df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED).to_numpy(dtype=object)
-    pred = _pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
-    return pd.DataFrame({
-        "face_id": df["face_id"].astype(object), "video_id": df["video_id"].astype(object),
-        "dataset": df["dataset"].astype(object), "database": df["database"].astype(object),
-        "x": df["x"].to_numpy(np.float32), "y": df["y"].to_numpy(np.float32),
-        "true_class": true, "pred": pred, "real_score": df["real_score"].to_numpy(float),
-        "correct": correctness(true, pred),
-    })
-
-
-def _empty_points() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
-        ("face_id", object), ("video_id", object), ("dataset", object), ("database", object), ("x", np.float32),
-        ("y", np.float32), ("true_class", object), ("pred", object), ("real_score", float), ("correct", object)]})
+    """The map's points for one run and classifier (`engine.map_view.map_points`, cached)."""
+    classes = _classes_of(overview(path, sig)["runs"], run_id)
+    return map_view.map_points(read_store(path), run_id, classifier, datasets, level, classes)
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
@@ -180,7 +99,7 @@ def scores(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[
         "database": df["database"].astype(object), "real_score": df["real_score"].to_numpy(float),
         "is_real": is_real,
         "true_class": df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED),
-        "pred": _pred_labels(df["pred_class"].to_numpy(dtype=float), classes),
+        "pred": pred_labels(df["pred_class"].to_numpy(dtype=float), classes),
     }).reset_index(drop=True)
 
 
@@ -262,9 +181,9 @@ def map_payload(path: str, sig: tuple, run_id: str, classifiers: tuple[str, ...]
             base = pd.DataFrame({"video_id": df["video_id"], "dataset": df["dataset"], "database": df["database"],
                                  "x": df["x"].to_numpy(np.float32), "y": df["y"].to_numpy(np.float32),
                                  "true_class": true})
-        pred = _pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
-        vdf = _to_level(df[["video_id", "pred_idx", "real_score"]], probs, classes, "video")
-        vpred = _pred_labels(vdf["pred_idx"].to_numpy(dtype=float), classes)
+        pred = pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
+        vdf = to_level(df[["video_id", "pred_idx", "real_score"]], probs, classes, "video")
+        vpred = pred_labels(vdf["pred_idx"].to_numpy(dtype=float), classes)
         true = base["true_class"].to_numpy(dtype=object)
         per_classifier[clf] = {"pred": pred, "vpred": vpred, "ok": correctness(true, pred),
                                "vok": correctness(true, vpred), "score": df["real_score"].to_numpy(np.float32)}

@@ -18,6 +18,7 @@ deterministic), then applies the model (`apply_to_embeddings`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from dataclasses import dataclass
@@ -102,6 +103,47 @@ def _request(name: str, cfg: ClassifiersSection, seed: int) -> dict:
     else:
         req["params"] = default_params(name, cfg)
     return req
+
+
+def section_of_requests(requests: dict[str, dict]) -> ClassifiersSection:
+    """The [classifiers] section that makes `classify_run` repeat stored fits: {classifier: its recorded
+    request (`_request`)}, as `dfatlas export` writes them, so an imported export refits the same models."""
+    base = ClassifiersSection()
+    if not requests:
+        return base
+    any_req = next(iter(requests.values()))
+    fields: dict = {"enabled": tuple(n for n in NAMES if n in requests),
+                    "cv_folds": int(any_req.get("cv_folds", base.cv_folds)),
+                    "model_selection": bool(any_req.get("model_selection", False))}
+    for name, req in requests.items():
+        if fields["model_selection"]:
+            grid = req.get("grid") or []
+            if name == "knn":
+                fields["knn_k_grid"] = tuple(int(g["k"]) for g in grid)
+            elif grid:
+                fields["c_grid"] = tuple(float(g["C"]) for g in grid)
+                if name == "svm":
+                    fields["svm_kernel"] = grid[0].get("kernel", base.svm_kernel)
+            continue
+        params = req.get("params") or {}
+        if name == "knn" and "k" in params:
+            fields["knn_k"] = int(params["k"])
+        elif name == "lr" and "C" in params:
+            fields["lr_c"] = float(params["C"])
+        elif name == "svm" and "C" in params:
+            fields["svm_c"] = float(params["C"])
+            fields["svm_kernel"] = params.get("kernel", base.svm_kernel)
+    return dataclasses.replace(base, **fields)
+
+
+def recorded_requests(store: Store, run_id: str) -> dict[str, dict]:
+    """{classifier: the request its stored fit was made with} of a run's embedding classifiers."""
+    out = {}
+    for name in fitted_names(store, run_id):
+        rec = stored_params(store, run_id, name)
+        if rec and isinstance(rec.get("request"), dict):
+            out[name] = rec["request"]
+    return out
 
 
 def _clip_k(params: dict, n_train: int) -> dict:

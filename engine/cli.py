@@ -22,6 +22,9 @@ COMMAND_MODULES = [
     "engine.commands.faces",
     "engine.commands.train",
     "engine.commands.embeddings",
+    "engine.commands.runs",
+    "engine.commands.export",
+    "engine.commands.import_embeddings",
     "engine.commands.serve",
     "engine.commands.analyze",
 ]

@@ -101,14 +101,15 @@ def embed_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progr
     return StageSummary("embed", f"{n} faces embedded" if n else "cache hit", rows)
 
 
-def classify_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None,
+def classify_stage(ws: Workspace, cfg: ExperimentConfig | None, runs=None, progress: Progress | None = None,
                    force: bool = False, skip_others: bool = False) -> StageSummary:
     """kNN / LR / SVM of every run whose approach takes embedding classifiers.
 
     Runs named in `runs` must take them unless `skip_others` (the demo passes all four of its runs);
-    without `runs`, the config's other runs are skipped.
+    without `runs`, the config's other runs are skipped. Without a config (`runs` named), each run's
+    own stored [classifiers] section applies.
     """
-    from .classify import classify_run
+    from .classify import classifiers_config, classify_run
 
     store = ws.store()
     records = read_runs(store, runs or config_runs(store, cfg))
@@ -123,22 +124,26 @@ def classify_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Pr
     rows = []
     for run in chosen:
         with (progress or silent).task(f"classify {run.run_id}", "dataset") as tick:
-            for s in classify_run(store, run.run_id, cfg.classifiers, force=force,
+            section = cfg.classifiers if cfg is not None else classifiers_config(run)
+            for s in classify_run(store, run.run_id, section, force=force,
                                   progress=lambda _name, done, total: tick(done, total)):
                 rows.append({"run": run.run_id, **s})
     return StageSummary("classify", f"{len(rows)} classifiers", rows)
 
 
-def project_stage(ws: Workspace, cfg: ExperimentConfig, runs=None, progress: Progress | None = None) -> StageSummary:
-    """The t-SNE map of every run, with every embedded face placed in it."""
+def project_stage(ws: Workspace, cfg: ExperimentConfig | None, runs=None, progress: Progress | None = None) -> StageSummary:
+    """The t-SNE map of every run, with every embedded face placed in it (without a config, `runs` named:
+    each run's own stored [projection] section)."""
+    from .config import ProjectionSection
     from .projection import TSNEMap, project_run
 
     progress = progress or silent
     store = ws.store()
     rows = []
     for run_id in runs or config_runs(store, cfg):
+        section = cfg if cfg is not None else read_run(store, run_id).section(ProjectionSection, "projection")
         with progress.task(f"project {run_id}", "face") as tick:
-            pid = project_run(store, run_id, cfg, progress=tick, stage=lambda msg: progress.message(f"» {msg} ..."))
+            pid = project_run(store, run_id, section, progress=tick, stage=lambda msg: progress.message(f"» {msg} ..."))
         rows.append({"run": run_id, "projection": pid, "points": TSNEMap.load(store, pid).n_points(store)})
     return StageSummary("project", "", rows, [r["projection"] for r in rows])
 

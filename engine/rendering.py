@@ -126,3 +126,21 @@ def render(rows: list[dict], fmt: str, caption: str | None = None, label: str | 
     lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
     return "\n".join(lines) + "\n"
+
+
+# --- for programs ------------------------------------------------------------------------
+
+def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The metrics as programs read them: one row per run, classifier and test set, fractions (not %), the
+    columns of `engine.evaluation.COLUMNS` in that order — what `dfatlas evaluate --json`, `dfatlas export`'s
+    metrics file and `dfatlas.Atlas.metrics` give."""
+    from .evaluation import COLUMNS
+
+    return df.loc[:, [c for c in COLUMNS if c in df.columns]].reset_index(drop=True)
+
+
+def json_records(df: pd.DataFrame) -> list[dict]:
+    """A table as JSON-ready records (NaN and NA as null; numbers as numbers, to 15 significant digits)."""
+    import json
+
+    return json.loads(df.to_json(orient="records", date_format="iso", double_precision=15))

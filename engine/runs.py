@@ -57,6 +57,12 @@ class RunRecord:
         return tuple(f"{db}/{split}" for db in self.superset)
 
     @property
+    def imported(self) -> dict | None:
+        """The `[import]` record of a run of imported embeddings (file, granularity, ...), else None."""
+        value = self.config.get("import") if isinstance(self.config, dict) else None
+        return value if isinstance(value, dict) else None
+
+    @property
     def default_classifier(self) -> str:
         return self.kind.default_classifier
 
@@ -150,3 +156,33 @@ def config_runs(store: Store, cfg, run: str | None = None, need: str | None = "f
         raise AtlasError(f"no {need + ' ' if need else ''}runs of {cfg.path.name} in this store: "
                          "train them first (`dfatlas train --config CONFIG`)")
     return ok
+
+
+def run_overview(store: Store, run_ids=None) -> "pd.DataFrame":
+    """The runs as `dfatlas runs` lists them (and `dfatlas.Atlas.runs` returns them), oldest first:
+    run_id, approach, label, backbone, status, best_epoch (counted from 1, as the dashboard shows it),
+    epochs_done, embedding_dim, classifiers (with predictions, menu order), default_classifier (the one
+    Tables 1/2 use), maps, faces (embedded), synthetic, imported (per-face / per-video, else None)."""
+    import pandas as pd
+
+    from .approaches import choose_classifier, display_label
+    from .classify import classifier_order
+
+    records = read_runs(store, run_ids)
+    rows = run_table.run_listing(store)
+    rows = rows.loc[rows["run_id"].isin(list(records))].reset_index(drop=True)
+    clfs = [classifier_order(list(c)) for c in rows["classifiers"]]
+    imported = [(records[r].imported or {}).get("granularity") for r in rows["run_id"]]
+    return pd.DataFrame({
+        "run_id": rows["run_id"].astype(object), "approach": rows["approach"].astype(object),
+        "label": [display_label(a, "native") for a in rows["approach"]],
+        "backbone": rows["backbone"].astype(object), "status": rows["status"].astype(object),
+        "best_epoch": pd.array([None if pd.isna(b) or b < 0 else int(b) + 1 for b in rows["best_epoch"]], "Int64"),
+        "epochs_done": pd.array(rows["epochs_done"], "Int64"),
+        "embedding_dim": pd.array(rows["embedding_dim"], "Int64"),
+        "classifiers": clfs,
+        "default_classifier": [choose_classifier(a, c) if c else None for a, c in zip(rows["approach"], clfs)],
+        "maps": rows["maps"].astype(int), "faces": rows["n_embedded"].astype(int),
+        "synthetic": rows["synthetic"].astype(bool),
+        "imported": [None if g is None else f"per-{g}" for g in imported],
+    })

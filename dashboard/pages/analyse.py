@@ -28,6 +28,7 @@ from data_catalog.errors import AtlasError
 from dashboard.uploads import save_uploads
 from engine import analysis as an
 from engine import jobs
+from engine.approaches import get_approach
 from engine.runs import read_run
 from engine.workspace import resolve_workspace
 
@@ -318,7 +319,13 @@ def page() -> None:
         return
     run_config = _run_config(view)
     st.markdown(f"Run: {literal(view.run_id)} ({plain(view.approach)}); classifier shown: {literal(view.classifier)}")
-    _source_form(view, run_config)
+    if get_approach(view.approach).trains:
+        _source_form(view, run_config)
+    else:  # imported embeddings: no model to embed videos with
+        st.info("This run holds imported embeddings: there is no model here to embed new videos with. Add an unknown "
+                "set's embeddings from the same detector with "
+                + literal(f"dfatlas import-embeddings FILE --run {view.run_id} --unknown NAME")
+                + " (or `Atlas.analyze` in Python); its analysis shows below.")
     st.subheader("2. Progress")
     if st.session_state.get(JOB_KEY):
         _poll(view.path)

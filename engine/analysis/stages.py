@@ -78,17 +78,22 @@ def _timed(timings: dict, stage: str):
 
 def _prepare_set(workspace, store: Store, inp: InputSet, run_id: str, replace: bool) -> bool:
     """Refuse or clear an existing set of the same name; True when the set's videos must be recorded."""
-    dataset = inp.dataset
+    return prepare_set(workspace, store, inp.dataset, inp.name, inp.source, run_id, replace)
+
+
+def prepare_set(workspace, store: Store, dataset: str, name: str, source: str, run_id: str, replace: bool) -> bool:
+    """Refuse or clear an existing set `dataset` before run `run_id` adds it from `source` (an analysis, or
+    an import of its embeddings); True when the set is new (its videos and `datasets` row must be written)."""
     state = set_state(store, dataset, run_id)
     if state["complete"]:
         if replace:
             delete_set(workspace, dataset)
             state = set_state(store, dataset, run_id)
-        elif state["source"] != inp.source:
-            raise AnalysisError(f"a set named {inp.name!r} already exists (from {state['source']}); "
+        elif state["source"] != source:
+            raise AnalysisError(f"a set named {name!r} already exists (from {state['source']}); "
                                 "choose another --name, or pass --replace to overwrite it")
         elif state["analysed_by_run"]:
-            raise AnalysisError(f"set {inp.name!r} was already analysed by run {run_id}; "
+            raise AnalysisError(f"set {name!r} was already analysed by run {run_id}; "
                                 "pass --replace to analyse it again")
     elif state["n_videos"]:
         delete_set(workspace, dataset)  # leftovers of an analysis that was killed half-way
@@ -225,6 +230,10 @@ def analyze(workspace, cfg, run_id: str, input_path: str | Path, name: str | Non
     if run.status != "finished":
         raise AnalysisError(f"run {run_id} is {run.status!r}, not finished: finish its training "
                             "(and `dfatlas embed`) before analysing with it")
+    if not run.kind.trains:
+        raise AnalysisError(f"run {run_id} holds imported embeddings ({run.kind.label}): there is no model to embed "
+                            f"new videos with; import the set's embeddings instead (`dfatlas import-embeddings FILE "
+                            f"--run {run_id} --unknown NAME`)")
     taxonomy = cfg.taxonomy if cfg is not None else Taxonomy.from_dict(run.config.get("taxonomy", {}), f"run {run_id}")
     inp = collect_videos(input_path, name, labels_csv, taxonomy, roots=roots)
     fresh = _prepare_set(workspace, store, inp, run_id, replace)

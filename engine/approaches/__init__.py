@@ -6,6 +6,7 @@ import it here.
 """
 
 from . import binary, attribution, triplet, arcfacemod  # noqa: F401  (registration, in the paper's order)
+from . import external  # noqa: F401  (imported embeddings: trains nothing; listed after the paper's four)
 from .base import UNATTRIBUTED, Approach
 from .registry import approach_names, get_approach, register_approach
 

@@ -43,7 +43,11 @@ def register(sub) -> None:
     p.add_argument("--classifier", metavar="NAME", help="classifier the report uses (default: the run's default — ArcFaceMod lr, TripletLoss knn, "
                    "binary/attribution native — when it has predictions, else the first available)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="report format on stdout")
-    p.epilog = "Without --config, the run's stored config (taxonomy, face settings) is used."
+    p.add_argument("--json", action="store_true", help="the report as one JSON object (same as --format json)")
+    p.epilog = ("Run ids: `dfatlas runs` lists them. Without --config, the run's stored config (taxonomy, face\n"
+                "settings) is used.\n"
+                "A run of imported embeddings has no model to embed videos with: add an unknown set to it with\n"
+                "`dfatlas import-embeddings FILE --run RUN --unknown NAME`.")
     p.add_argument("--allowed-root", action="append", metavar="DIR",
                    help="read only videos whose real path is inside DIR (repeatable; the dashboard passes its roots)")
     p.add_argument("--job-id", metavar="ID", help="background mode: keep the jobs row ID current (used by the dashboard)")
@@ -154,7 +158,7 @@ def run(args) -> int:
     if args.job_id:
         finish_job(store, args.job_id, True, json.dumps({"dataset": rep.dataset, "run_id": rep.run_id,
                                                          "classifier": rep.classifier}))
-    if args.format == "json":
+    if args.format == "json" or args.json:
         print(json.dumps(rep.to_dict(), default=str, indent=1))
     else:
         print_report(rep)

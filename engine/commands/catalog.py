@@ -55,6 +55,7 @@ def register(sub) -> None:
 
     a = add_parser(csub, "adapters", "list the database adapters and their options",
                    "dfatlas catalog adapters")
+    a.add_argument("--json", action="store_true", help='print one JSON object {"adapters": [{"name", "options", "layout"}]}')
     a.set_defaults(func=run_adapters)
 
 
@@ -192,6 +193,11 @@ def _print_protocol(report) -> None:
 
 
 def run_adapters(args) -> int:
+    if args.json:
+        print(json.dumps({"adapters": [{"name": n, "options": {k: list(v) if isinstance(v, tuple) else str(v)
+                                                                for k, v in ADAPTERS[n].options.items()},
+                                         "layout": ADAPTERS[n].description} for n in sorted(ADAPTERS)]}))
+        return 0
     rows = []
     for name in sorted(ADAPTERS):
         a = ADAPTERS[name]

@@ -33,6 +33,18 @@ def add_config_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="experiment config (see configs/paper.toml, configs/demo.toml)")
 
 
+def add_json_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true",
+                   help=f"print {what} as one JSON object on stdout (stable keys; names as stored text)")
+
+
+def print_json(obj) -> None:
+    """One JSON document on stdout: names as stored text (`data_catalog.names`), never escaped for display."""
+    import json
+
+    print(json.dumps(obj, default=str))
+
+
 def add_wait_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", action="store_true",
                    help="if another job holds the workspace, wait for it instead of stopping")

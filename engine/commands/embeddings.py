@@ -9,8 +9,8 @@ from data_catalog.errors import AtlasError
 from ..classify import CLASSIFIERS
 from ..progress import bars
 from ..config import Range
-from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, number_arg, print_table,
-                     workspace_of)
+from .common import (add_config_arg, add_json_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, number_arg,
+                     print_json, print_table, workspace_of)
 
 
 def register(sub) -> None:
@@ -31,20 +31,22 @@ def register(sub) -> None:
                    description="Fitted on the super-set's validation split only; validation predictions are\n"
                                "out-of-fold (grouped by video). [classifiers] model_selection = true picks\n"
                                "hyper-parameters by cross-validation on that split.")
-    add_config_arg(p)
+    add_config_arg(p, required=False)
     add_workspace_arg(p)
-    p.add_argument("--run", metavar="RUN", help="one run id (default: the config's triplet/arcfacemod runs)")
+    p.add_argument("--run", metavar="RUN", help="one run id (default: the config's triplet/arcfacemod runs); without "
+                                                "--config its own stored [classifiers] apply")
     p.add_argument("--force", action="store_true", help="refit even when the stored fit matches the config")
     add_wait_arg(p)
     p.set_defaults(func=run_classify)
 
     p = add_parser(sub, "project", "compute the runs' t-SNE maps (openTSNE), cached in the store",
-                   "dfatlas project --config configs/demo.toml",
+                   "dfatlas project --config configs/demo.toml   (or: dfatlas project --run RUN)",
                    description="Fit once per run on [projection] reference (default: the super-set test split),\n"
                                "then place every other embedded face into the same map.")
-    add_config_arg(p)
+    add_config_arg(p, required=False)
     add_workspace_arg(p)
-    p.add_argument("--run", metavar="RUN", help="one run id (default: the config's finished runs)")
+    p.add_argument("--run", metavar="RUN", help="one run id (default: the config's finished runs); without --config "
+                                                "its own stored [projection] applies (imported runs)")
     add_wait_arg(p)
     p.set_defaults(func=run_project)
 
@@ -53,7 +55,10 @@ def register(sub) -> None:
                    description="AUC, FNR, FPR and HTER at the threshold set on the pooled super-set validation\n"
                                "split (FPR <= 10 %), real as the positive class (DESIGN.md 'Metrics').")
     add_workspace_arg(p)
-    p.add_argument("--runs", nargs="+", metavar="RUN", help="run ids (default: every run in the store)")
+    add_config_arg(p, required=False)
+    p.add_argument("--runs", nargs="+", metavar="RUN",
+                   help="run ids (default: the config's runs with --config, else every run in the store; `dfatlas runs` "
+                        "lists them)")
     p.add_argument("--classifier", nargs="+", metavar="NAME", choices=[*CLASSIFIERS, "all", "default"],
                    help="classifiers to show (default: native for binary/attribution, knn for triplet, lr for arcfacemod)")
     p.add_argument("--level", choices=("video", "frame"), default="video", help="score videos (mean of frames) or frames")
@@ -62,6 +67,7 @@ def register(sub) -> None:
     p.add_argument("--bootstrap", type=number_arg(int, Range(0, 1_000_000)), default=0, metavar="N",
                    help="add 95%% confidence intervals from N resamplings of the test videos")
     p.add_argument("--details", action="store_true", help="also print per-fake-class FPR at the threshold")
+    add_json_arg(p, '{"level", "target_fpr", "rows": [the tidy table\'s rows, fractions], "provenance": [lines]}')
     p.set_defaults(func=run_evaluate)
 
 
@@ -84,10 +90,19 @@ def run_embed(args) -> int:
     return 0
 
 
+def _config_or_run(args):
+    """The config, or None when one run is named without one (its stored sections apply)."""
+    if args.config:
+        return config_of(args)
+    if not args.run:
+        raise AtlasError("give --config EXPERIMENT.toml (its runs), or --run RUN (one run, with its own stored settings)")
+    return None
+
+
 def run_classify(args) -> int:
     from ..pipeline import classify_stage
 
-    cfg = config_of(args)
+    cfg = _config_or_run(args)
     ws = workspace_of(args).ensure()
     with ws.lock("classify", wait=args.wait):
         _store(ws)
@@ -99,7 +114,7 @@ def run_classify(args) -> int:
 def run_project(args) -> int:
     from ..pipeline import project_stage
 
-    cfg = config_of(args)
+    cfg = _config_or_run(args)
     ws = workspace_of(args).ensure()
     with ws.lock("project", wait=args.wait):
         _store(ws)
@@ -120,12 +135,15 @@ def run_evaluate(args) -> int:
     clfs = args.classifier
     if clfs and ("default" in clfs):
         clfs = None
+    args.runs = _evaluated_runs(args, store)
     df = metrics_table(store, args.runs, clfs, level=args.level, target_fpr=args.target_fpr, bootstrap=args.bootstrap)
     if df.empty or df.auc.isna().all() and df.fpr.isna().all() and (df.dataset == "(all)").all():
         for note in dict.fromkeys(df.note.dropna()):
             print(f"  {note}", file=sys.stderr)
         raise AtlasError("no predictions for these runs/classifiers: run `dfatlas embed` (and `dfatlas classify` "
                          "for triplet/arcfacemod runs) first")
+    if args.json:
+        return _print_evaluation_json(args, store, df)
     fmt = args.format
     out = sys.stdout
     if fmt == "csv":  # the tidy table (numbers as numbers); provenance goes to stderr so the file stays tidy
@@ -163,4 +181,21 @@ def run_evaluate(args) -> int:
     prefix = {"latex": "% ", "markdown": "> "}.get(fmt, "")
     for line in provenance(store, args.runs):
         out.write(f"{prefix}{line}\n")
+    return 0
+
+
+def _evaluated_runs(args, store):
+    """--runs, else the runs of --config, else None (every run in the store)."""
+    from ..runs import config_runs
+
+    return args.runs or (config_runs(store, config_of(args), need=None) if args.config else None)
+
+
+def _print_evaluation_json(args, store, df) -> int:
+    """`dfatlas evaluate --json`: the tidy table's rows (fractions) and the provenance lines."""
+    from ..provenance import provenance
+    from ..rendering import json_records, tidy_table
+
+    print_json({"level": args.level, "target_fpr": args.target_fpr, "rows": json_records(tidy_table(df)),
+                "provenance": provenance(store, args.runs)})
     return 0

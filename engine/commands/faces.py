@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from ..config import FacesSection, Range
-from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, number_arg, option_arg,
-                     print_table, stage, workspace_of)
+from .common import (add_config_arg, add_json_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, number_arg,
+                     option_arg, print_json, print_table, stage, workspace_of)
 
 
 def register(sub) -> None:
@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--verify", action="store_true",
                    help="also decode every crop of the videos already done (their files are always checked to "
                         "exist), and read the whole store back to check its checksums")
+    add_json_arg(p, '{"summary": {settings_key, requested, skipped, processed, faces, frames, seconds, counts, ...}, '
+                    '"by_class": [{class, status, videos, faces, frames}]}')
     p.set_defaults(func=run)
 
 
@@ -48,6 +50,16 @@ def run(args) -> int:
                 ws.store().verify()  # StoreDamaged before anything is written
             summary, videos = extract_for_config(cfg, ws, db=args.db, split=args.split, workers=args.workers,
                                                  executor=args.executor, limit=args.limit, verify=args.verify)
+    if args.json:
+        import dataclasses
+
+        from ..rendering import json_records
+
+        table = status_by_class(ws.store(), summary.settings_key, videos.column("video_id").to_pylist())
+        print_json({"summary": dataclasses.asdict(summary) | {"videos_per_s": summary.videos_per_s,
+                                                              "faces_per_s": summary.faces_per_s},
+                    "by_class": json_records(table)})
+        return 0
     models = ", ".join(f"{n} ({m['source']})" for n, m in summary.models.items())
     print(f"settings key {summary.settings_key}: {summary.requested} videos, {summary.skipped} already done, "
           f"{summary.processed} processed now with {summary.workers} {summary.executor} worker(s); models: {models}")

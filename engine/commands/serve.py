@@ -14,7 +14,7 @@ from pathlib import Path
 from data_catalog.errors import AtlasError
 
 from ..config import DashboardSection
-from .common import add_parser, add_workspace_arg, option_arg, workspace_of
+from .common import add_config_arg, add_parser, add_workspace_arg, config_of, option_arg, workspace_of
 
 ENTRY = Path(__file__).resolve().parents[2] / "streamlit_app.py"
 # Serves ENTRY behind the Host check and anti-framing headers (dashboard.http_guard), on every route.
@@ -25,14 +25,18 @@ def register(sub) -> None:
     p = add_parser(sub, "serve", "open the dashboard (Streamlit) on this machine",
                    "dfatlas serve --workspace ./dfatlas-workspace --port 8501")
     add_workspace_arg(p)
-    p.add_argument("--port", type=option_arg(DashboardSection, "port"), default=8501, help="first port to try; the next free one is used if taken")
+    add_config_arg(p, required=False)
+    p.add_argument("--port", type=option_arg(DashboardSection, "port"), default=None,
+                   help="first port to try; the next free one is used if taken (default: [dashboard] port of --config, "
+                        "else 8501)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default: localhost only; ::1 for IPv6 loopback; another address exposes "
-                        "the dashboard)")
+                        "the dashboard — only ever on request here, never from a config file)")
     p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                    help="another host name the browser may use to reach the dashboard (repeatable); "
                         "connections naming any other host are refused (DNS-rebinding guard)")
-    p.add_argument("--max-upload-mb", type=option_arg(DashboardSection, "max_upload_mb"), default=200, help="upload limit of the Analyse page")
+    p.add_argument("--max-upload-mb", type=option_arg(DashboardSection, "max_upload_mb"), default=None,
+                   help="upload limit of the Analyse page (default: [dashboard] max_upload_mb of --config, else 200)")
     p.set_defaults(func=run)
 
 
@@ -145,7 +149,17 @@ def run_server(cmd: list[str], env: dict, cwd: str) -> int:
     return 0 if stopping["signal"] is not None else code
 
 
+def dashboard_settings(args) -> None:
+    """Fill --port and --max-upload-mb left out from the config's [dashboard] section (else its defaults). The
+    address to bind is not taken from a config: exposing the dashboard is asked for on the command line."""
+    section = config_of(args).dashboard if getattr(args, "config", None) else DashboardSection()
+    for name, value in (("port", section.port), ("max_upload_mb", section.max_upload_mb)):
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+
+
 def run(args) -> int:
+    dashboard_settings(args)
     ws = workspace_of(args)
     if not ENTRY.is_file():
         raise AtlasError(f"dashboard entry {ENTRY} not found (is dfatlas installed from a checkout?)")

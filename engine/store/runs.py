@@ -29,6 +29,20 @@ def run_rows(store: Store, run_ids=None) -> pd.DataFrame:
                     [list(run_ids)])
 
 
+def run_listing(store: Store) -> pd.DataFrame:
+    """One row per run, oldest first: run_id, approach, backbone, status, best_epoch, epochs_done,
+    embedding_dim, synthetic, created_at, classifiers (those with predictions, sorted), maps (how many),
+    n_embedded (faces)."""
+    return store.df("""
+        SELECT r.run_id, r.approach, r.backbone, r.status, r.best_epoch, r.epochs_done, r.embedding_dim,
+               r.synthetic, r.created_at,
+               coalesce((SELECT list(DISTINCT p.classifier ORDER BY p.classifier) FROM predictions p
+                         WHERE p.run_id = r.run_id), []) AS classifiers,
+               (SELECT count(*) FROM projections m WHERE m.run_id = r.run_id) AS maps,
+               (SELECT count(*) FROM embeddings e WHERE e.run_id = r.run_id) AS n_embedded
+        FROM runs r ORDER BY r.created_at, r.run_id""")
+
+
 def run_ids_with_status(store: Store) -> pd.DataFrame:
     """run_id and status of every run (for 'unknown run' messages)."""
     return store.df("SELECT run_id, status FROM runs ORDER BY run_id")

@@ -228,6 +228,8 @@ REVIEWED = {
     ("engine/store/evaluation.py", "probs"): "literal ', p.probs' or ''",
     ("engine/store/evaluation.py", "where"): "literal 'WHERE fv.settings_key = ?' or ''",
     ("engine/store/predictions.py", "where"): "literal predicates with ? parameters",
+    ("engine/store/interchange.py", "cols"): "column names of the engine's own Arrow builders, double-quoted",
+    ("engine/store/interchange.py", "table"): "literal table names (_insert_new's callers in interchange.py)",
     ("engine/store/runs.py", "table"): "literal table names of discard_run_results' tuple",
     ("engine/store/runs.py", "where"): "literal predicates with ? parameters (discard_run_results)",
 }

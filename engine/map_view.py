@@ -1,0 +1,285 @@
+"""A run's map as it is shown: the points with their labels at a level, the class colours and marker
+symbols, and the plotly figure — one home that the dashboard (`dashboard.figures`, `dashboard.queries`,
+the map component) and the Python API (`dfatlas.Atlas.map`) share.
+
+One colour per class everywhere (the run's taxonomy; `real` always #0072B2), one marker symbol per true
+class (`data_catalog.taxonomy.MARKER_SYMBOLS` in class order). plotly is imported only to draw.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from data_catalog.errors import AtlasError
+from data_catalog.names import printable
+from data_catalog.records import REAL, UNSEEN_FAKE
+from data_catalog.taxonomy import FAKE_COLOR, MARKER_SYMBOLS, UNSEEN_FAKE_COLOR, Taxonomy
+
+# what a point is when it has no class of the run's own
+UNLABELLED = "unlabelled"
+FAKE = "fake"          # binary predictions: fake without attribution
+NO_PRED = "no prediction"
+
+REAL_COLOR = "#0072B2"
+NEUTRAL = "#BBBBBB"
+CORRECT_COLORS = {"correct": "#009E73", "incorrect": "#D55E00", "unknown": "#999999"}
+# Okabe-Ito without blue/vermillion/green (taken above), then Tol's extra.
+DATABASE_PALETTE = ("#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000", "#332288", "#44AA99", "#AA4499",
+                    "#999933", "#661100")
+COLOUR_MODES = {"pred": "predicted class", "true": "true class", "correct": "correct / incorrect",
+                "database": "database"}
+
+
+def marker_meaning(colour_mode: str) -> str:
+    """What a marker's shape shows in a colour mode: the true class, or the predicted class when the colour
+    already shows the true class (the one rule of `map_figure` and the map component)."""
+    return "predicted class" if colour_mode == "true" else "true class"
+
+
+# Colours for classes a run's stored taxonomy does not colour (runs stored without one): Paul Tol's
+# muted colour-blind-safe set first; past its 11 colours, hues spaced by the golden angle at two
+# lightness levels (distinct, no longer guaranteed colour-blind safe; the marker shapes still differ).
+FALLBACK_COLORS = ("#CC6677", "#DDCC77", "#117733", "#88CCEE", "#882255", "#44AA99", "#999933", "#AA4499",
+                   "#332288", "#E69F00", "#56B4E9")
+
+
+def fallback_color(i: int) -> str:
+    """The i-th fallback colour (see FALLBACK_COLORS)."""
+    if i < len(FALLBACK_COLORS):
+        return FALLBACK_COLORS[i]
+    import colorsys
+
+    k = i - len(FALLBACK_COLORS)
+    r, g, b = colorsys.hls_to_rgb((k * 0.381966) % 1.0, 0.38 if k % 2 else 0.55, 0.65)
+    return "#{:02X}{:02X}{:02X}".format(round(255 * r), round(255 * g), round(255 * b))
+
+
+@dataclass(frozen=True)
+class ClassStyle:
+    """Names, colours and symbols for one run's classes (from its stored taxonomy)."""
+
+    ids: tuple[str, ...]
+    names: dict
+    colors: dict
+
+    @classmethod
+    def for_run(cls, classes, taxonomy_json: str | None) -> "ClassStyle":
+        classes = tuple(classes)
+        tax = None
+        if isinstance(taxonomy_json, str) and taxonomy_json:  # NULL (NaN in a DataFrame): no taxonomy stored
+            try:
+                tax = Taxonomy.from_dict(json.loads(taxonomy_json), "runs.taxonomy_json")
+            except (ValueError, AtlasError):
+                tax = None
+        names, colors = {}, {}
+        for i, c in enumerate(classes):
+            names[c] = tax.display_name(c) if tax else c
+            colors[c] = tax.color(c) if tax and c in tax.ids else fallback_color(i)
+        colors[REAL] = REAL_COLOR
+        names.setdefault(REAL, "Real")
+        names.update({UNSEEN_FAKE: "Unseen fake", FAKE: "Fake (no attribution)", UNLABELLED: "Unlabelled",
+                      NO_PRED: "No prediction"})
+        colors.update({UNSEEN_FAKE: UNSEEN_FAKE_COLOR, FAKE: FAKE_COLOR, UNLABELLED: NEUTRAL, NO_PRED: NEUTRAL})
+        return cls(classes, names, colors)
+
+    def order(self) -> list[str]:
+        return list(self.ids) + [FAKE, UNSEEN_FAKE, UNLABELLED, NO_PRED]
+
+    def name(self, c: str) -> str:
+        return self.names.get(c, str(c))
+
+    def color(self, c: str) -> str:
+        return self.colors.get(c, NEUTRAL)
+
+    def symbol(self, c: str) -> str:
+        order = self.order()
+        i = order.index(c) if c in order else len(order)
+        return MARKER_SYMBOLS[i % len(MARKER_SYMBOLS)]
+
+
+def hover_text(name) -> str:
+    """A name as plotly hover text: plotly renders `<b>`, `<a href>` and `<br>` in labels, so a video
+    id or folder name is escaped (and kept on one line) before it reaches a label."""
+    return html.escape(printable(name), quote=False)
+
+
+def hover_names(video_ids: pd.Series) -> np.ndarray:
+    """`hover_text` of every point's video id, computed once per distinct video (many faces share one)."""
+    codes, uniques = pd.factorize(video_ids, sort=False)
+    escaped = np.array([hover_text(v) for v in uniques], dtype=object)
+    return escaped[codes] if len(uniques) else np.array([], dtype=object)
+
+
+def _colour_of(mode: str, style: ClassStyle, databases: list[str]):
+    if mode == "correct":
+        return lambda k: CORRECT_COLORS.get(k, NEUTRAL), lambda k: k
+    if mode == "database":
+        lut = {d: DATABASE_PALETTE[i % len(DATABASE_PALETTE)] for i, d in enumerate(databases)}
+        return lambda k: lut.get(k, NEUTRAL), lambda k: k
+    return style.color, style.name
+
+
+def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", density: bool = False,
+               title: str = "", height: int = 620):
+    """The t-SNE map as Scattergl traces, one per (colour group, symbol group).
+
+    Returns the figure and, per trace, the row indices into `pts` it draws
+    (None for legend-only and density traces), to map a selection back.
+    Colour = `colour_mode` (predicted class by default); marker symbol = true
+    class (predicted class when colouring by true class).
+    """
+    import plotly.graph_objects as go
+
+    colour_col = {"pred": "pred", "true": "true_class", "correct": "correct", "database": "database"}[colour_mode]
+    symbol_col = "pred" if marker_meaning(colour_mode) == "predicted class" else "true_class"
+    databases = sorted(pts["database"].unique()) if len(pts) else []
+    colour_fn, label_fn = _colour_of(colour_mode, style, databases)
+    order = style.order()
+    rank = {c: i for i, c in enumerate(order)}
+
+    def key(k):
+        return (rank.get(k, len(rank)), str(k))
+
+    fig = go.Figure()
+    rows: list = []
+    if len(pts):
+        groups = pts.groupby([colour_col, symbol_col], sort=False).indices
+        x, y = pts["x"].to_numpy(np.float32), pts["y"].to_numpy(np.float32)
+        vid = hover_names(pts["video_id"])
+        score = np.round(pts["real_score"].to_numpy(float), 3).astype(np.float32)
+        true_arr, pred_arr = pts["true_class"].to_numpy(dtype=object), pts["pred"].to_numpy(dtype=object)
+        colour_keys = []
+        for (ck, sk) in sorted(groups, key=lambda g: (key(g[0]), key(g[1]))):
+            idx = groups[(ck, sk)]
+            t, p = true_arr[idx[0]], pred_arr[idx[0]]
+            where = f" ({hover_text(ck)})" if colour_mode == "database" else ""
+            hover = (f"<b>%{{text}}</b>{where}<br>true: {hover_text(style.name(t))}<br>"
+                     f"predicted: {hover_text(style.name(p))}"
+                     "<br>real-score: %{customdata:.3f}<extra></extra>")
+            fig.add_trace(go.Scattergl(
+                x=x[idx], y=y[idx], mode="markers", text=vid[idx].tolist(), customdata=score[idx],
+                hovertemplate=hover, name=hover_text(f"{label_fn(ck)} / {style.name(sk)}"), legendgroup=f"c:{ck}",
+                showlegend=False,
+                marker=dict(color=colour_fn(ck), symbol=style.symbol(sk), size=6, opacity=0.85,
+                            line=dict(width=0)),
+            ))
+            rows.append(idx)
+            if ck not in colour_keys:
+                colour_keys.append(ck)
+        # Legend entries: one per colour (clicking toggles all its traces), then the marker symbols.
+        for ck in colour_keys:
+            fig.add_trace(go.Scattergl(
+                x=[None], y=[None], mode="markers", name=hover_text(label_fn(ck)), legendgroup=f"c:{ck}",
+                legendgrouptitle_text=None, marker=dict(color=colour_fn(ck), symbol="circle", size=9),
+                hoverinfo="skip"))
+            rows.append(None)
+        # Legend-only entries explaining the marker symbols.
+        for sk in sorted(pts[symbol_col].unique(), key=key):
+            fig.add_trace(go.Scattergl(
+                x=[None], y=[None], mode="markers", name=hover_text(style.name(sk)), legendgroup="symbols",
+                legendgrouptitle_text="marker = " + marker_meaning(colour_mode),
+                marker=dict(color="#444444", symbol=style.symbol(sk), size=8), hoverinfo="skip",
+            ))
+            rows.append(None)
+        if density:
+            fig.add_trace(go.Histogram2dContour(
+                x=x, y=y, ncontours=12, colorscale="Greys", showscale=False, contours_coloring="lines",
+                line_width=1, opacity=0.5, hoverinfo="skip", name="density", showlegend=False))
+            rows.append(None)
+    fig.update_layout(
+        title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        dragmode="lasso", legend=dict(itemsizing="constant", groupclick="togglegroup", font=dict(size=11)),
+        xaxis=dict(showticklabels=False, title=None, zeroline=False),
+        yaxis=dict(showticklabels=False, title=None, zeroline=False, scaleanchor="x"),
+        plot_bgcolor="white", uirevision="map", template="plotly_white",
+    )
+    return fig, rows
+
+
+def pred_labels(pred_idx: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Class index -> class id; -1 -> 'fake' (binary); missing -> 'no prediction'."""
+    lut = np.array(list(classes) + [FAKE, NO_PRED], dtype=object)
+    idx = np.asarray(pred_idx, dtype=float)
+    codes = np.where(np.isnan(idx), len(classes) + 1, np.where(idx < 0, len(classes), idx)).astype(int)
+    codes = np.clip(codes, 0, len(lut) - 1)
+    return lut[codes]
+
+
+def correctness(true_class: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """'correct' / 'incorrect' / 'unknown' per point.
+
+    Attribution must match the true class; for unseen fakes, and for binary
+    predictions (no attribution), only real-vs-fake must match.
+    """
+    true_class = np.asarray(true_class, dtype=object)
+    pred = np.asarray(pred, dtype=object)
+    exact = true_class == pred
+    real_vs_fake = (true_class == REAL) == (pred == REAL)
+    coarse = (pred == FAKE) | (true_class == UNSEEN_FAKE)
+    ok = np.where(coarse, real_vs_fake, exact)
+    unknown = (true_class == UNLABELLED) | (pred == NO_PRED)
+    return np.where(unknown, "unknown", np.where(ok, "correct", "incorrect")).astype(object)
+
+
+def to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], level: str) -> pd.DataFrame:
+    """Give every face its video's real-score and predicted class (engine.metrics.video_level)."""
+    if level != "video" or df.empty:
+        return df
+    from .metrics import video_level
+
+    has = df["pred_idx"].notna().to_numpy()
+    if not has.any():
+        return df
+    sub = df.loc[has]
+    vids = video_level(sub["video_id"].to_numpy(), sub["real_score"].to_numpy(dtype=float),
+                       sub["pred_idx"].to_numpy(dtype=np.int64),
+                       None if probs is None else probs[has])
+    vids = vids.set_index("video_id")
+    out = df.copy()
+    m = out["video_id"].map(vids["real_score"])
+    out["real_score"] = m.where(m.notna(), out["real_score"])
+    p = out["video_id"].map(vids["pred_class"])
+    out["pred_idx"] = p.where(p.notna(), out["pred_idx"])
+    return out
+
+def map_points(store, run_id: str, classifier: str, datasets, level: str, classes) -> pd.DataFrame:
+    """The map's points for one run and classifier: one row per face on the run's latest projection.
+
+    Columns: face_id, video_id, dataset, database, x, y (float32), true_class ('unlabelled' when
+    unknown), pred (class id / 'fake' / 'no prediction'), real_score, correct. At level 'video' every
+    face carries its video's prediction and real-score (`engine.metrics.video_level`).
+    """
+    from .projection import TSNEMap
+    from .store import arrow_to_matrix
+    from .store import projections as map_table
+
+    tsne_map = TSNEMap.latest(store, run_id)
+    if tsne_map is None or not datasets:
+        return empty_points()
+    tab = map_table.map_points(store, tsne_map.projection_id, run_id, classifier, list(datasets))
+    probs = None
+    pcol = tab.column("probs")
+    if tab.num_rows and pcol.null_count == 0:
+        probs = arrow_to_matrix(pcol)
+    df = tab.drop_columns(["probs"]).to_pandas()
+    df = to_level(df, probs, classes, level)
+    true = df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED).to_numpy(dtype=object)
+    pred = pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
+    return pd.DataFrame({
+        "face_id": df["face_id"].astype(object), "video_id": df["video_id"].astype(object),
+        "dataset": df["dataset"].astype(object), "database": df["database"].astype(object),
+        "x": df["x"].to_numpy(np.float32), "y": df["y"].to_numpy(np.float32),
+        "true_class": true, "pred": pred, "real_score": df["real_score"].to_numpy(float),
+        "correct": correctness(true, pred),
+    })
+
+
+def empty_points() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in [
+        ("face_id", object), ("video_id", object), ("dataset", object), ("database", object), ("x", np.float32),
+        ("y", np.float32), ("true_class", object), ("pred", object), ("real_score", float), ("correct", object)]})
