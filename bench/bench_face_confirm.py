@@ -161,13 +161,19 @@ def _features_worker(args):
 
 
 def collect_features(frames, paths, workers, cache: Path | None = None):
-    """(rows, {frame id: [(pass label, [(Detection, features)])]}); read from / written to `cache`."""
-    import pickle
+    """(rows, {frame id: [(pass label, [(Detection, features)])]}); read from / written to `cache` (JSON)."""
+    import dataclasses
+    import json
     from multiprocessing import get_context
 
+    from engine.faces.detector import Detection
+
     if cache and cache.exists():
-        with open(cache, "rb") as fh:
-            return pickle.load(fh)  # our own file from an earlier --select run, never a user's
+        saved = json.loads(cache.read_text())
+        result = {fid: [(label, [(Detection(**{**d, "keypoints": tuple(map(tuple, d["keypoints"]))}), f)
+                                 for d, f in found]) for label, found in passes]
+                  for fid, passes in saved["features"].items()}
+        return saved["rows"], result
     frames = list(frames)
     chunks = [(frames[i::workers * 4], paths) for i in range(workers * 4)]
     result = {}
@@ -176,8 +182,9 @@ def collect_features(frames, paths, workers, cache: Path | None = None):
             result.update(dict(part))
     out = [r for r, _ in frames], result
     if cache:
-        with open(cache, "wb") as fh:
-            pickle.dump(out, fh)
+        cache.write_text(json.dumps({"rows": out[0], "features": {
+            fid: [(label, [(dataclasses.asdict(d), f) for d, f in found]) for label, found in passes]
+            for fid, passes in result.items()}}, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
     return out
 
 

@@ -69,7 +69,7 @@ class Atlas:
     def metrics(self, level: str = "video", classifier=None, runs=None, target_fpr: float = 0.10,
                 bootstrap: int = 0) -> pd.DataFrame:
         """Tables 1/2 as one tidy table — the numbers of `dfatlas evaluate` (`engine.evaluation.metrics_table`,
-        `engine.rendering.tidy_table`).
+        `engine.rendering.tidy_metrics`).
 
         One row per run, classifier and test set; `role` is 'same-db' (Table 1), 'cross-db' (Table 2) or
         'unknown'; auc, fpr, fnr, hter, threshold and accuracy are fractions. `classifier`: None for each
@@ -81,9 +81,9 @@ class Atlas:
             m.pivot_table(index="label", columns="dataset", values="hter")
         """
         from engine.evaluation import metrics_table
-        from engine.rendering import tidy_table
+        from engine.rendering import tidy_metrics
 
-        return tidy_table(metrics_table(self._store(), runs, classifier, level=level, target_fpr=target_fpr,
+        return tidy_metrics(metrics_table(self._store(), runs, classifier, level=level, target_fpr=target_fpr,
                                         bootstrap=bootstrap))
 
     def table(self, role: str = "same-db", level: str = "video", classifier=None, runs=None) -> pd.DataFrame:

@@ -11,7 +11,7 @@ Four tables, each one Parquet or CSV file named `<run_id>.<table>.<ext>`:
   pred_class (index into the run's classes; -1: fake without attribution), pred_label, real_score,
   out_of_fold, probs (CSV: `p_<class>` columns).
 - `map`: the run's latest t-SNE map — row, face_id, dataset, x, y, is_reference, projection_id.
-- `metrics`: Tables 1/2 of the run, every classifier, as one tidy table (`engine.rendering.tidy_table`).
+- `metrics`: Tables 1/2 of the run, every classifier, as one tidy table (`engine.rendering.tidy_metrics`).
 
 Parquet files carry the run's classes, taxonomy and [classifiers] / [projection] sections in their
 schema metadata (key `dfatlas`). Everything is built and written through Arrow, never row by row.
@@ -102,9 +102,9 @@ def map_table(store: Store, run_id: str, faces: pa.Table) -> pa.Table | None:
 def metrics_frame(store: Store, run_id: str, level: str = "video"):
     """Tables 1/2 of the run, every classifier, as the tidy table."""
     from .evaluation import metrics_table
-    from .rendering import tidy_table
+    from .rendering import tidy_metrics
 
-    return tidy_table(metrics_table(store, [run_id], "all", level=level))
+    return tidy_metrics(metrics_table(store, [run_id], "all", level=level))
 
 
 # --- files -------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ def latex_label(role: str, level: str) -> str:
 
 
 def tidy_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
-    """`engine.evaluation.metrics_table` rows (one or several levels) as a tidy table.
+    """`engine.evaluation.metrics_table` rows (one or several levels) as a tidy table: what every CSV and
+    Parquet export, `dfatlas evaluate --json`, `dfatlas export`'s metrics file and `dfatlas.Atlas.metrics`
+    give.
 
     One row per approach x classifier x test set x level, keys never blank, numbers as numbers
     (AUC, FPR, FNR, HTER, accuracy as fractions in [0, 1]; counts as integers), a missing value empty;
@@ -129,15 +131,6 @@ def render(rows: list[dict], fmt: str, caption: str | None = None, label: str | 
 
 
 # --- for programs ------------------------------------------------------------------------
-
-def tidy_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The metrics as programs read them: one row per run, classifier and test set, fractions (not %), the
-    columns of `engine.evaluation.COLUMNS` in that order — what `dfatlas evaluate --json`, `dfatlas export`'s
-    metrics file and `dfatlas.Atlas.metrics` give."""
-    from .evaluation import COLUMNS
-
-    return df.loc[:, [c for c in COLUMNS if c in df.columns]].reset_index(drop=True)
-
 
 def json_records(df: pd.DataFrame) -> list[dict]:
     """A table as JSON-ready records (NaN and NA as null; numbers as numbers, to 15 significant digits)."""

@@ -32,7 +32,7 @@ def register(sub) -> None:
     )
     add_config_arg(p, required=False)
     add_workspace_arg(p)
-    p.add_argument("--run", required=True, metavar="RUN", help="run id (see `dfatlas train` / the dashboard)")
+    p.add_argument("--run", required=True, metavar="RUN", help="run id (`dfatlas runs` lists them)")
     p.add_argument("--input", required=True, metavar="PATH",
                    help="folder of videos or frame folders, one video or image, or a CSV manifest")
     p.add_argument("--name", metavar="NAME", type=set_name_arg, help="the set's name (default: the folder's or file's name)")

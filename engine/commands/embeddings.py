@@ -194,8 +194,8 @@ def _evaluated_runs(args, store):
 def _print_evaluation_json(args, store, df) -> int:
     """`dfatlas evaluate --json`: the tidy table's rows (fractions) and the provenance lines."""
     from ..provenance import provenance
-    from ..rendering import json_records, tidy_table
+    from ..rendering import json_records, tidy_metrics
 
-    print_json({"level": args.level, "target_fpr": args.target_fpr, "rows": json_records(tidy_table(df)),
+    print_json({"level": args.level, "target_fpr": args.target_fpr, "rows": json_records(tidy_metrics(df)),
                 "provenance": provenance(store, args.runs)})
     return 0
