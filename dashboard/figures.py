@@ -121,13 +121,15 @@ def _colour_of(mode: str, style: ClassStyle, databases: list[str]):
 
 
 def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", density: bool = False,
-               title: str = "", height: int = 620) -> tuple[go.Figure, list]:
+               title: str = "", height: int = 620, highlight=None, highlight_name: str = "") -> tuple[go.Figure, list]:
     """The t-SNE map as Scattergl traces, one per (colour group, symbol group).
 
     Returns the figure and, per trace, the row indices into `pts` it draws
     (None for legend-only and density traces), to map a selection back.
     Colour = `colour_mode` (predicted class by default); marker symbol = true
-    class (predicted class when colouring by true class).
+    class (predicted class when colouring by true class). `highlight` (a mask
+    over `pts`, e.g. an analysed set) draws those rows last — above every other
+    point — larger and outlined in black, with `highlight_name` in the legend.
     """
     colour_col = {"pred": "pred", "true": "true_class", "correct": "correct", "database": "database"}[colour_mode]
     symbol_col = "pred" if marker_meaning(colour_mode) == "predicted class" else "true_class"
@@ -141,6 +143,7 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
 
     fig = go.Figure()
     rows: list = []
+    marked = np.zeros(len(pts), bool) if highlight is None else np.asarray(highlight, bool)
     if len(pts):
         groups = pts.groupby([colour_col, symbol_col], sort=False).indices
         x, y = pts["x"].to_numpy(np.float32), pts["y"].to_numpy(np.float32)
@@ -148,8 +151,17 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
         score = np.round(pts["real_score"].to_numpy(float), 3).astype(np.float32)
         true_arr, pred_arr = pts["true_class"].to_numpy(dtype=object), pts["pred"].to_numpy(dtype=object)
         colour_keys = []
+        on_top = []  # (colour, symbol, rows) of highlighted points, drawn after everything else
         for (ck, sk) in sorted(groups, key=lambda g: (key(g[0]), key(g[1]))):
             idx = groups[(ck, sk)]
+            if marked.any():
+                if marked[idx].any():
+                    on_top.append((ck, sk, idx[marked[idx]]))
+                idx = idx[~marked[idx]]
+                if not len(idx):
+                    if ck not in colour_keys:
+                        colour_keys.append(ck)
+                    continue
             t, p = true_arr[idx[0]], pred_arr[idx[0]]
             where = f" ({hover_text(ck)})" if colour_mode == "database" else ""
             hover = (f"<b>%{{text}}</b>{where}<br>true: {hover_text(style.name(t))}<br>"
@@ -185,6 +197,16 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
                 x=x, y=y, ncontours=12, colorscale="Greys", showscale=False, contours_coloring="lines",
                 line_width=1, opacity=0.5, hoverinfo="skip", name="density", showlegend=False))
             rows.append(None)
+        for n, (ck, sk, idx) in enumerate(on_top):  # the highlighted points, last: above every other point
+            t, p = true_arr[idx[0]], pred_arr[idx[0]]
+            hover = (f"<b>%{{text}}</b><br>true: {hover_text(style.name(t))}<br>"
+                     f"predicted: {hover_text(style.name(p))}<br>real-score: %{{customdata:.3f}}<extra></extra>")
+            fig.add_trace(go.Scattergl(
+                x=x[idx], y=y[idx], mode="markers", text=vid[idx].tolist(), customdata=score[idx],
+                hovertemplate=hover, name=hover_text(highlight_name or "highlighted"), legendgroup="highlight",
+                showlegend=n == 0, marker=dict(color=colour_fn(ck), symbol=style.symbol(sk), size=12, opacity=1.0,
+                                               line=dict(width=2, color="#000000"))))
+            rows.append(idx)
     fig.update_layout(
         title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
         dragmode="lasso", legend=dict(itemsizing="constant", groupclick="togglegroup", font=dict(size=11)),
@@ -212,6 +234,39 @@ def selected_rows(selection, trace_rows: list) -> np.ndarray:
         if 0 <= i < len(rows):
             points.append(rows[i])
     return np.unique(np.asarray(points, dtype=np.int64))
+
+
+def frame_scores_figure(frame_index, real_scores, theta: float | None, height: int = 180) -> go.Figure:
+    """A video's real-score per sampled frame (in frame order), with θ as a dashed line: the drill-down's chart."""
+    fig = go.Figure(go.Scatter(x=list(frame_index), y=list(real_scores), mode="lines+markers", name="real-score",
+                               line=dict(color=REAL_COLOR), hovertemplate="frame %{x}: %{y:.3f}<extra></extra>"))
+    if theta is not None and np.isfinite(theta):
+        fig.add_hline(y=theta, line_dash="dash", line_color="#B00020", annotation_text=f"θ = {theta:.3f}",
+                      annotation_position="top left")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
+                      xaxis=dict(title="frame"), yaxis=dict(title="real-score", range=[-0.02, 1.02]))
+    return fig
+
+
+def position_figure(background: pd.DataFrame, video: pd.DataFrame, style: ClassStyle, height: int = 260) -> go.Figure:
+    """Where one video lies: the map's points small and grey, the video's faces large, outlined, on top, and
+    their mean position as a cross (the drill-down's own map, whatever map the page draws)."""
+    fig = go.Figure()
+    if len(background):
+        fig.add_trace(go.Scattergl(x=background["x"], y=background["y"], mode="markers", hoverinfo="skip",
+                                   marker=dict(color=[style.color(c) for c in background["true_class"]], size=4,
+                                               opacity=0.25), showlegend=False))
+    if len(video):
+        fig.add_trace(go.Scattergl(x=video["x"], y=video["y"], mode="markers", hoverinfo="skip", showlegend=False,
+                                   marker=dict(color=[style.color(c) for c in video["pred"]], size=12,
+                                               line=dict(width=2, color="#000000"))))
+        fig.add_trace(go.Scatter(x=[float(video["x"].mean())], y=[float(video["y"].mean())], mode="markers",
+                                 hoverinfo="skip", showlegend=False,
+                                 marker=dict(symbol="x-thin", size=18, line=dict(width=3, color="#000000"))))
+    fig.update_layout(height=height, margin=dict(l=5, r=5, t=5, b=5), plot_bgcolor="white",
+                      xaxis=dict(showticklabels=False, zeroline=False, showgrid=False),
+                      yaxis=dict(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x"))
+    return fig
 
 
 def confusion_figure(true_labels: np.ndarray, pred_labels: np.ndarray, style: ClassStyle,

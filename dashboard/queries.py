@@ -22,6 +22,7 @@ import streamlit as st
 
 from data_catalog.records import REAL, UNSEEN_FAKE
 from engine.approaches import approach_names
+from engine.metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K
 from engine.store import Store, arrow_to_matrix
 from engine.store import overview as store_overview
 from engine.store import projections as map_table
@@ -100,8 +101,9 @@ def correctness(true_class: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.where(unknown, "unknown", np.where(ok, "correct", "incorrect")).astype(object)
 
 
-def _to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], level: str) -> pd.DataFrame:
-    """Give every face its video's real-score and predicted class (engine.metrics.video_level)."""
+def _to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], level: str,
+              aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+    """Give every face its video's real-score (by `aggregation`) and predicted class (engine.metrics.video_level)."""
     if level != "video" or df.empty:
         return df
     from engine.metrics import video_level
@@ -112,7 +114,7 @@ def _to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], le
     sub = df.loc[has]
     vids = video_level(sub["video_id"].to_numpy(), sub["real_score"].to_numpy(dtype=float),
                        sub["pred_idx"].to_numpy(dtype=np.int64),
-                       None if probs is None else probs[has])
+                       None if probs is None else probs[has], aggregation=aggregation, top_k=top_k)
     vids = vids.set_index("video_id")
     out = df.copy()
     m = out["video_id"].map(vids["real_score"])
@@ -124,13 +126,13 @@ def _to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], le
 
 @st.cache_data(show_spinner=False, max_entries=24)
 def map_points(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[str, ...],
-               level: str) -> pd.DataFrame:
+               level: str, aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
     """The map's points for one run and classifier: one row per face on the run's latest projection.
 
     Columns: face_id, video_id, dataset, database, x, y (float32), true_class
     ('unlabelled' when unknown), pred (class id / 'fake' / 'no prediction'),
     real_score, correct. At level 'video' every face carries its video's
-    prediction and real-score.
+    prediction and real-score (its frames' by `aggregation`).
     """
     from engine.projection import TSNEMap
 
@@ -146,7 +148,7 @@ def map_points(path: str, sig: tuple, run_id: str, classifier: str, datasets: tu
     if tab.num_rows and pcol.null_count == 0:
         probs = arrow_to_matrix(pcol)
     df = tab.drop_columns(["probs"]).to_pandas()
-    df = _to_level(df, probs, classes, level)
+    df = _to_level(df, probs, classes, level, aggregation, top_k)
     true = df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED).to_numpy(dtype=object)
     pred = _pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
     return pd.DataFrame({
@@ -166,14 +168,14 @@ def _empty_points() -> pd.DataFrame:
 
 @st.cache_data(show_spinner=False, max_entries=24)
 def scores(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[str, ...],
-           level: str) -> pd.DataFrame:
+           level: str, aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
     """Real-scores and labels (video_id, dataset, database, real_score, is_real, true_class, pred) at a level
     (engine.scores.sample_scores)."""
     from engine.scores import sample_scores
 
     runs = overview(path, sig)["runs"]
     classes = _classes_of(runs, run_id)
-    df = sample_scores(read_store(path), run_id, classifier, list(datasets), level)
+    df = sample_scores(read_store(path), run_id, classifier, list(datasets), level, aggregation, top_k)
     is_real = df["is_real"].map(lambda v: np.nan if v is None else float(v)).to_numpy(float)  # per video: small
     return pd.DataFrame({
         "video_id": df["video_id"].astype(object), "dataset": df["dataset"].astype(object),
@@ -185,15 +187,17 @@ def scores(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
-def theta(path: str, sig: tuple, run_id: str, classifier: str, level: str) -> float | None:
-    """θ of one run and classifier at a level, from engine.scores' validation population (None: undefined)."""
+def theta(path: str, sig: tuple, run_id: str, classifier: str, level: str, aggregation: str = DEFAULT_AGGREGATION,
+          top_k: int = DEFAULT_TOP_K) -> float | None:
+    """θ of one run and classifier at a level (and video aggregation), from engine.scores' validation population
+    (None: undefined)."""
     from data_catalog.errors import AtlasError
     from engine.runs import read_run
     from engine.scores import threshold_of, validation_scores
 
     s = read_store(path)
     try:
-        val = validation_scores(s, read_run(s, run_id), classifier, level)
+        val = validation_scores(s, read_run(s, run_id), classifier, level, aggregation, top_k)
         return threshold_of(val) if len(val) else None
     except AtlasError:
         return None
@@ -229,11 +233,40 @@ def thumbnails(path: str, sig: tuple, face_ids: tuple[str, ...]) -> list[bytes]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def metrics_table(path: str, sig: tuple, level: str, bootstrap: int = 0) -> pd.DataFrame:
-    """engine.evaluation.metrics_table for every run and classifier (cached)."""
+def metrics_table(path: str, sig: tuple, level: str, bootstrap: int = 0, aggregation: str = DEFAULT_AGGREGATION,
+                  top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+    """engine.evaluation.metrics_table for every run and classifier (cached per level, aggregation, k)."""
     from engine.evaluation import metrics_table as table
 
-    return table(read_store(path), classifiers="all", level=level, bootstrap=bootstrap)
+    return table(read_store(path), classifiers="all", level=level, bootstrap=bootstrap, aggregation=aggregation,
+                 top_k=top_k)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def drilldown(path: str, sig: tuple, run_id: str, video_id: str, classifier: str | None,
+              aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K, k: int = 12):
+    """engine.analysis.video_drilldown of one video (cached): faces, per-frame scores, verdict, nearest
+    identities, map position."""
+    from engine.analysis.drilldown import video_drilldown
+
+    return video_drilldown(read_store(path), run_id, video_id, classifier, aggregation, top_k, k)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def find_videos(path: str, sig: tuple, run_id: str, text: str, limit: int = 50) -> list[str]:
+    """Ids of the run's embedded videos containing `text` (the drill-down's video picker)."""
+    from engine.analysis.drilldown import find_videos as find
+
+    return find(read_store(path), run_id, text, limit)
+
+
+def case_report(path: str, run_id: str, dataset: str, classifier: str | None, aggregation: str,
+                top_k: int) -> bytes:
+    """The case report of an analysed set as UTF-8 HTML (engine.analysis.case_report; made when asked,
+    not cached: it carries the time it was written)."""
+    from engine.analysis.case_report import case_report_html
+
+    return case_report_html(read_store(path), run_id, dataset, classifier, aggregation, top_k).encode("utf-8")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

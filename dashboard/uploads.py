@@ -1,4 +1,8 @@
-"""Saving the Analyse page's uploads: size limit, video signature, sanitised names, inside the workspace."""
+"""Saving the Analyse page's uploads: size limit, video signature, sanitised names, inside the workspace.
+
+The safe on-disk name is ASCII (`engine.analysis.sanitize_filename`); the name the user's file had, in
+whatever script, is kept beside it (`engine.analysis.custody.write_upload_names`) and stored with the
+set's hashes when it is analysed."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_catalog.databases.base import VIDEO_SUFFIXES
+from engine.analysis.custody import write_upload_names
 from engine.analysis.paths import AnalysisError, looks_like_video, sanitize_filename, sanitize_name
 
 
@@ -42,7 +47,7 @@ def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> Uploa
         if total > limit:
             refused.append(f"{name}: the upload together is over the {max_upload_mb} MB limit")
             continue
-        accepted.append((sanitize_filename(name), data))
+        accepted.append((sanitize_filename(name), data, name))
     if not accepted:
         raise AnalysisError("no video to analyse in the upload" + (": " + "; ".join(refused) if refused else ""))
     stamp = f"{sanitize_name(set_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -56,8 +61,8 @@ def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> Uploa
                 break
             except FileExistsError:
                 continue
-        saved, used = [], set()
-        for name, data in accepted:
+        saved, used, originals = [], set(), {}
+        for name, data, original in accepted:
             stem, suffix = os.path.splitext(name)
             candidate, i = name, 1
             while candidate in used:
@@ -65,6 +70,8 @@ def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> Uploa
             used.add(candidate)
             (folder / candidate).write_bytes(bytes(data))
             saved.append(candidate)
+            originals[candidate] = str(original)
+        write_upload_names(folder, originals)
     except OSError as exc:  # read-only or full workspace: nothing half-written is left behind
         if folder is not None and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)

@@ -21,6 +21,9 @@ def paper_rows(df: pd.DataFrame, role: str, with_ci: bool = False) -> list[dict]
         row = {"Approach": show, "Test DB": r.dataset, "AUC": _pct(r.auc), "FNR (%)": _pct(r.fnr),
                "FPR (%)": _pct(r.fpr), "HTER (%)": _pct(r.hter), "Acc (%)": _pct(r.accuracy),
                "videos (real/fake)" if r.level == "video" else "faces (real/fake)": f"{r.n_real}/{r.n_fake}"}
+        agg = getattr(r, "aggregation", "")
+        if r.level == "video" and isinstance(agg, str) and agg:
+            row["video score"] = agg  # how frames became a video's real-score (engine.metrics.AGGREGATIONS)
         if getattr(r, "n_new", 0):
             row["unseen fakes"] = str(r.n_new)
             row["unseen rejected (%)"] = _pct(r.new_as_fake)

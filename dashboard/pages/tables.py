@@ -29,13 +29,15 @@ def page() -> None:
                      format_func={"paper": "the paper's choice (NN for TripletLoss, LR for ArcFaceMod)",
                                   "all": "every classifier"}.get)
     boot = c2.number_input("Bootstrap resamples for 95 % CIs (0 = off)", 0, 2000, 0, step=100, key="tables_boot")
-    mt = queries.metrics_table(view.path, view.sig, view.level, int(boot))
+    mt = queries.metrics_table(view.path, view.sig, view.level, int(boot), view.aggregation, view.top_k)
     if mt.empty:
         states.no_predictions(view, str(queries.workspace_root()))
         return
     if scope == "paper":
         mt = default_rows(mt)
-    st.caption(f"{view.level} level · θ on the pooled validation split of the training super-set at FPR ≤ 10 % · "
+    agg = f" · a video's real-score: the {tables.aggregation_text(view, long=True)}, its class the majority of its " \
+          "frames; θ set on validation videos scored the same way" if view.level == "video" else ""
+    st.caption(f"{view.level} level{agg} · θ on the pooled validation split of the training super-set at FPR ≤ 10 % · "
                "AUC, FNR, FPR, HTER in % · downloads use the same rendering as `dfatlas evaluate --format`")
     for role, title, key in PARTS:
         sub = mt.loc[(mt["role"] == role) & ((mt["n_real"] + mt["n_fake"]) > 0)]
@@ -45,7 +47,7 @@ def page() -> None:
         shown = tables.paper_table(sub)
         st.dataframe(shown, hide_index=True, key=key, width="stretch", height=tables.full_height(shown),
                      column_config=tables.PINNED)
-        exports(sub, role, f"dfatlas-{key}-{view.level}", key)
+        exports(sub, role, f"dfatlas-{key}-{view.level}{tables.aggregation_suffix(view)}", key)
 
 
 page()

@@ -9,8 +9,8 @@ from data_catalog.errors import AtlasError
 from ..classify import CLASSIFIERS
 from ..progress import bars
 from ..config import Range
-from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, number_arg, print_table,
-                     workspace_of)
+from .common import (add_aggregation_args, add_config_arg, add_parser, add_wait_arg, add_workspace_arg, aggregation_of,
+                     config_of, number_arg, print_table, workspace_of)
 
 
 def register(sub) -> None:
@@ -53,10 +53,13 @@ def register(sub) -> None:
                    description="AUC, FNR, FPR and HTER at the threshold set on the pooled super-set validation\n"
                                "split (FPR <= 10 %), real as the positive class (DESIGN.md 'Metrics').")
     add_workspace_arg(p)
+    add_config_arg(p, required=False)
     p.add_argument("--runs", nargs="+", metavar="RUN", help="run ids (default: every run in the store)")
     p.add_argument("--classifier", nargs="+", metavar="NAME", choices=[*CLASSIFIERS, "all", "default"],
                    help="classifiers to show (default: native for binary/attribution, knn for triplet, lr for arcfacemod)")
-    p.add_argument("--level", choices=("video", "frame"), default="video", help="score videos (mean of frames) or frames")
+    p.add_argument("--level", choices=("video", "frame"), default="video",
+                   help="score videos (frames aggregated by --aggregation) or frames")
+    add_aggregation_args(p)
     p.add_argument("--format", choices=("table", "csv", "markdown", "latex"), default="table")
     p.add_argument("--target-fpr", type=number_arg(float, Range(0.0, 1.0)), default=0.10, metavar="F", help="validation FPR that sets the threshold")
     p.add_argument("--bootstrap", type=number_arg(int, Range(0, 1_000_000)), default=0, metavar="N",
@@ -110,6 +113,7 @@ def run_project(args) -> int:
 
 def run_evaluate(args) -> int:
     from ..evaluation import class_fpr, metrics_table
+    from ..metrics import aggregation_key
     from ..provenance import provenance
     from ..rendering import paper_rows, render
 
@@ -120,7 +124,9 @@ def run_evaluate(args) -> int:
     clfs = args.classifier
     if clfs and ("default" in clfs):
         clfs = None
-    df = metrics_table(store, args.runs, clfs, level=args.level, target_fpr=args.target_fpr, bootstrap=args.bootstrap)
+    agg, k = aggregation_of(args, config_of(args).classifiers if args.config else None)
+    df = metrics_table(store, args.runs, clfs, level=args.level, target_fpr=args.target_fpr, bootstrap=args.bootstrap,
+                       aggregation=agg, top_k=k)
     if df.empty or df.auc.isna().all() and df.fpr.isna().all() and (df.dataset == "(all)").all():
         for note in dict.fromkeys(df.note.dropna()):
             print(f"  {note}", file=sys.stderr)
@@ -130,13 +136,14 @@ def run_evaluate(args) -> int:
     out = sys.stdout
     if fmt == "csv":
         out.write(df.to_csv(index=False))
-        for line in provenance(store, args.runs):
+        for line in provenance(store, args.runs, args.level, agg, k):
             out.write(f"# {line}\n")
         return 0
     titles = {"same-db": "Table 1: same-database evaluation (super-set test splits)",
               "cross-db": "Table 2: cross-database evaluation",
               "unknown": "Unknown sets (labelled)"}
-    lvl = f"{args.level} level, θ at validation FPR {100 * args.target_fpr:g} %"
+    lvl = f"{args.level} level{f' (video score: {aggregation_key(agg, k)})' if args.level == 'video' else ''}, " \
+          f"θ at validation FPR {100 * args.target_fpr:g} %"
     for role, title in titles.items():
         rows = paper_rows(df, role, with_ci=args.bootstrap > 0)
         if not rows:
@@ -146,7 +153,7 @@ def run_evaluate(args) -> int:
         out.write(render(rows, fmt) + "\n")
     if args.details:
         for (run_id, clf), _ in df.groupby(["run_id", "classifier"], sort=False):
-            pc = class_fpr(store, run_id, clf, level=args.level, target_fpr=args.target_fpr)
+            pc = class_fpr(store, run_id, clf, level=args.level, target_fpr=args.target_fpr, aggregation=agg, top_k=k)
             rows = [{"class": r.true_class, "n": r.n, "FPR (%)": f"{100 * r.fpr:.2f}"} for r in pc.itertuples()]
             out.write(f"per-class FPR at θ — {run_id} / {clf}\n")
             out.write(render(rows, fmt) + "\n")
@@ -160,6 +167,6 @@ def run_evaluate(args) -> int:
                            "lost (%)": f"{100 * r.lost_share:.1f}", "statuses": r.statuses}
                           for r in lost.itertuples()] or [{"dataset": "(none lost)"}], fmt) + "\n")
     prefix = {"latex": "% ", "markdown": "> "}.get(fmt, "")
-    for line in provenance(store, args.runs):
+    for line in provenance(store, args.runs, args.level, agg, k):
         out.write(f"{prefix}{line}\n")
     return 0

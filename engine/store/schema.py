@@ -172,5 +172,17 @@ CREATE TABLE jobs (
 );
 """
 
-MIGRATIONS: list[str] = [_V1]
+# v2: chain of custody of analysed sets — each input file's name as the user gave it (an upload's
+# own name, in any script; the name on disk is videos.relpath) and its SHA-256 when it was analysed.
+_V2 = """
+CREATE TABLE video_files (
+    video_id      VARCHAR PRIMARY KEY,  -- videos.video_id
+    original_name VARCHAR NOT NULL,     -- the name the user gave the file (uploads: before sanitising)
+    sha256        VARCHAR NOT NULL,     -- hex digest of the file's bytes when the set was recorded
+    size_bytes    BIGINT NOT NULL,
+    hashed_at     TIMESTAMP DEFAULT current_timestamp
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
