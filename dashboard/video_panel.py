@@ -69,7 +69,7 @@ def panel(view, video_id: str | None = None, show_map: bool = True, key: str = "
         return
     d = queries.drilldown(view.path, view.sig, view.run_id, video_id, view.classifier, view.aggregation, view.top_k,
                           MAX_NEAREST)
-    style = view.style
+    style = Names(d, view.style)
     with st.container(key=f"{key}_panel", border=True):
         shown_name = d.original_name or d.relpath
         st.markdown(f"**Video {literal(shown_name)}** · {literal(d.dataset)}"
@@ -88,7 +88,7 @@ def panel(view, video_id: str | None = None, show_map: bool = True, key: str = "
                     f"{': ' + plain(d.reason) if d.reason else ''}): no verdict.")
             return
         decision = {True: "accepted as real", False: "rejected as fake", None: "θ undefined"}[d.accepted_as_real]
-        verdict = style.name(d.verdict) if d.verdict in style.names else d.verdict
+        verdict = style.name(d.verdict)
         st.markdown(
             f"**Verdict: {plain(verdict)}** · predicted class {plain(style.name(d.pred_class))} "
             f"(majority of frames, {100 * (d.agreement or 0):.0f} % of {len(d.frames)}) · "
@@ -108,6 +108,19 @@ def panel(view, video_id: str | None = None, show_map: bool = True, key: str = "
         _nearest(d, style)
         if show_map:
             _position(view, d, key, map_datasets)
+
+
+class Names:
+    """Class id -> display name: the run's taxonomy as the engine read it, else the page's style."""
+
+    def __init__(self, d, style):
+        self.d, self.style = d, style
+
+    def name(self, c) -> str:
+        if not isinstance(c, str):
+            return "—"
+        shown = self.d.display(c)
+        return shown if shown != c else self.style.name(c)
 
 
 def _nearest(d, style) -> None:

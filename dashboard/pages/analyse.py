@@ -378,7 +378,8 @@ def class_namer(rep, style):
     def name(c):
         if not isinstance(c, str):
             return ""
-        return style.name(c) if c in style.names else rep.display(c)
+        shown = rep.display(c)  # the run's taxonomy as the report read it
+        return shown if shown != c else style.name(c)
     return name
 
 
