@@ -249,7 +249,18 @@ def drilldown(path: str, sig: tuple, run_id: str, video_id: str, classifier: str
     identities, map position."""
     from engine.analysis.drilldown import video_drilldown
 
-    return video_drilldown(read_store(path), run_id, video_id, classifier, aggregation, top_k, k)
+    return video_drilldown(read_store(path), run_id, video_id, classifier, aggregation, top_k, k,
+                           osm=open_set_model(path, sig, run_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def open_set_model(path: str, sig: tuple, run_id: str):
+    """The run's open-set calibration (engine.analysis.calibrate_open_set), shared by every drill-down."""
+    from engine.analysis import calibrate_open_set
+    from engine.runs import read_run
+
+    s = read_store(path)
+    return calibrate_open_set(s, read_run(s, run_id))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
