@@ -170,9 +170,11 @@ def highlight_opened(view) -> None:
     """A video opened without a map click (picker, search) is selected on the component map, zoomed to it."""
     info = video_panel.opened()
     vid = (info or {}).get("video")
-    if not vid or info.get("source") == "map point" or st.session_state.get("_drill_highlighted") == vid:
+    if not vid or st.session_state.get("_drill_highlighted") == vid:
         return
     st.session_state["_drill_highlighted"] = vid
+    if info.get("source") == "map point":  # the click has selected it on the map already
+        return
     seq = (st.session_state.get("_map_command") or {}).get("seq", 0) + 1
     st.session_state["_map_command"] = {"seq": seq, "select": {"kind": "videos", "videos": [vid]}, "zoom": True}
 

@@ -310,7 +310,7 @@ def case_report_html(store: Store, run_id: str, dataset: str, classifier: str | 
     for vid, r in files.iterrows():
         crow.append([esc(r["original_name"] if isinstance(r["original_name"], str) else "(not recorded)"),
                      f'<span class="mono">{esc(r["relpath"])}</span>',
-                     f'<span class="mono">{esc(r["sha256"] if isinstance(r["sha256"], str) else "(not recorded)")}</span>',
+                     f'<span class="mono">{esc(r["sha256"] if isinstance(r["sha256"], str) else (r["note"] if isinstance(r["note"], str) else "(not recorded)"))}</span>',
                      _num(r["size_bytes"], "{:,.0f}") if pd.notna(r["size_bytes"]) else "—",
                      esc(r["hashed_at"]) if pd.notna(r["hashed_at"]) else "—"])
     out.append("<p>SHA-256 of each file's bytes, taken when the set was recorded (before its faces were read).</p>"

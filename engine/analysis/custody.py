@@ -10,9 +10,11 @@ the workspace's own uploads folder (a folder from elsewhere cannot forge names).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,23 +28,36 @@ _CHUNK = 1 << 20
 
 
 def file_sha256(path: str | os.PathLike) -> tuple[str, int]:
-    """(hex SHA-256, size in bytes) of a file, read in 1 MiB chunks; of a folder (frames), the SHA-256 of
-    its sorted 'relative name, file SHA-256' lines, and the total size."""
+    """(hex SHA-256, size in bytes) of a regular file, read in 1 MiB chunks; of a folder (frames), the SHA-256
+    of its sorted 'relative name, file SHA-256' lines and the total size. Anything else (a FIFO, a device, a
+    dangling link, no permission) is an OSError with its reason — never a blocking open: the file is opened
+    non-blocking and checked on its descriptor."""
     p = Path(path)
-    if p.is_dir():
-        lines, total = [], 0
-        for sub in sorted(x for x in p.rglob("*") if x.is_file()):
-            digest, size = file_sha256(sub)
-            total += size
-            lines.append(f"{path_to_text(sub.relative_to(p).as_posix())}  {digest}\n")
-        return hashlib.sha256("".join(lines).encode()).hexdigest(), total
-    h = hashlib.sha256()
-    size = 0
-    with open(p, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            os.close(fd)
+            fd = -1
+            lines, total = [], 0
+            for sub in sorted(x for x in p.rglob("*") if x.is_file()):
+                digest, size = file_sha256(sub)
+                total += size
+                lines.append(f"{path_to_text(sub.relative_to(p).as_posix())}  {digest}\n")
+            return hashlib.sha256("".join(lines).encode()).hexdigest(), total
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(p))
+        h = hashlib.sha256()
+        size = 0
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1  # the file object closes it
+            while chunk := fh.read(_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        return h.hexdigest(), size
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def write_upload_names(folder: Path, names: dict[str, str]) -> None:
@@ -72,17 +87,21 @@ def custody_table(records, input_path, uploads_dir=None, progress=None) -> pa.Ta
     """`video_files` rows of a set's records: original name (the upload's own, else the file's name as
     stored text) and SHA-256 of every file. `progress(done, total)` after each file."""
     originals = upload_names(input_path, uploads_dir)
-    ids, names, digests, sizes = [], [], [], []
+    ids, names, digests, sizes, notes = [], [], [], [], []
     for i, r in enumerate(records):
-        digest, size = file_sha256(r.path)
+        try:
+            digest, size, note = *file_sha256(r.path), None
+        except OSError as exc:  # the decoder will record the video unreadable too; here: why no hash
+            digest, size, note = None, None, f"not hashed: {exc.strerror or exc}"
         disk_name = Path(r.path).name
         ids.append(r.video_id)
         names.append(originals.get(disk_name) or path_to_text(disk_name))
         digests.append(digest)
         sizes.append(size)
+        notes.append(note)
         if progress is not None:
             progress(i + 1, len(records))
-    return set_table.files_table(ids, names, digests, sizes)
+    return set_table.files_table(ids, names, digests, sizes, notes)
 
 
 def analysed_files(store, dataset: str):

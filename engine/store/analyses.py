@@ -53,10 +53,10 @@ def set_videos(store: Store, dataset: str, settings_key: str) -> pd.DataFrame:
 
 
 def set_files(store: Store, dataset: str) -> pd.DataFrame:
-    """video_id, relpath (the name on disk), original_name, sha256, size_bytes, hashed_at of a set's videos
-    (NULLs for a video recorded before hashes were kept), by video."""
+    """video_id, relpath (the name on disk), original_name, sha256, size_bytes, note (why no digest),
+    hashed_at of a set's videos (NULLs for a video recorded before hashes were kept), by video."""
     return store.df(
-        "SELECT v.video_id, v.relpath, vf.original_name, vf.sha256, vf.size_bytes, vf.hashed_at FROM videos v "
+        "SELECT v.video_id, v.relpath, vf.original_name, vf.sha256, vf.size_bytes, vf.note, vf.hashed_at FROM videos v "
         "LEFT JOIN video_files vf ON vf.video_id = v.video_id WHERE v.dataset = ? ORDER BY v.video_id", [dataset])
 
 
@@ -193,12 +193,14 @@ def write_files(store: Store, files: pa.Table) -> None:
     store.insert("video_files", files, replace=True)
 
 
-def files_table(video_id, original_name, sha256, size_bytes) -> pa.Table:
-    """`video_files` rows, one per entry of the (equal-length) columns."""
-    return pa.table({"video_id": pa.array(list(video_id), pa.string()),
+def files_table(video_id, original_name, sha256, size_bytes, note=None) -> pa.Table:
+    """`video_files` rows, one per entry of the (equal-length) columns (`note`: why a file has no digest)."""
+    video_id = list(video_id)
+    return pa.table({"video_id": pa.array(video_id, pa.string()),
                      "original_name": pa.array(list(original_name), pa.string()),
                      "sha256": pa.array(list(sha256), pa.string()),
-                     "size_bytes": pa.array(list(size_bytes), pa.int64())})
+                     "size_bytes": pa.array(list(size_bytes), pa.int64()),
+                     "note": pa.array(list(note) if note is not None else [None] * len(video_id), pa.string())})
 
 
 def write_analysis(store: Store, embeddings: pa.Table, predictions: list[pa.Table], points: pa.Table,

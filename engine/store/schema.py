@@ -178,8 +178,9 @@ _V2 = """
 CREATE TABLE video_files (
     video_id      VARCHAR PRIMARY KEY,  -- videos.video_id
     original_name VARCHAR NOT NULL,     -- the name the user gave the file (uploads: before sanitising)
-    sha256        VARCHAR NOT NULL,     -- hex digest of the file's bytes when the set was recorded
-    size_bytes    BIGINT NOT NULL,
+    sha256        VARCHAR,              -- hex digest of the file's bytes when the set was recorded
+    size_bytes    BIGINT,
+    note          VARCHAR,              -- why there is no digest (not a regular file, no permission, ...)
     hashed_at     TIMESTAMP DEFAULT current_timestamp
 );
 """

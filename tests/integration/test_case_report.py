@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine import analysis as an
@@ -201,3 +202,25 @@ def test_drilldown_of_an_analysed_and_a_known_video(analysed):
         an.video_drilldown(store, RUN_ID, "unknown/case/nope.avi")
     assert an.find_videos(store, RUN_ID, "SWAP1") == [vid]
     assert an.find_videos(store, RUN_ID, "100%_") == []
+
+
+def test_hashing_never_blocks_or_fails_on_special_files(tmp_path):
+    """A FIFO (which a plain open would wait on for ever), a dangling link and a folder of frames."""
+    import os
+
+    from data_catalog.records import VideoRecord
+    from engine.analysis.custody import file_sha256
+
+    os.mkfifo(tmp_path / "fifo.mp4")
+    os.symlink(tmp_path / "gone.mp4", tmp_path / "dangling.mp4")
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "frames" / "0001.png").write_bytes(b"a")
+    (tmp_path / "ok.mp4").write_bytes(b"ok")
+    recs = [VideoRecord("unknown", "x", tmp_path / n, f"x/{n}", None, None)
+            for n in ("fifo.mp4", "dangling.mp4", "frames", "ok.mp4")]
+    t = custody_table(recs, tmp_path).to_pandas().set_index("video_id")
+    assert t.loc["unknown/x/ok.mp4", "sha256"] == hashlib.sha256(b"ok").hexdigest()
+    assert pd.isna(t.loc["unknown/x/fifo.mp4", "sha256"]) and "not a regular file" in t.loc["unknown/x/fifo.mp4", "note"]
+    assert pd.isna(t.loc["unknown/x/dangling.mp4", "sha256"]) and "No such file" in t.loc["unknown/x/dangling.mp4", "note"]
+    digest, size = file_sha256(tmp_path / "frames")
+    assert size == 1 and digest == hashlib.sha256(f"0001.png  {hashlib.sha256(b'a').hexdigest()}\n".encode()).hexdigest()
