@@ -18,10 +18,10 @@ PAGES_DIR = Path(__file__).resolve().parent / "pages"
 # (file under dashboard/pages, title, icon, url path, the sidebar controls that act on the page)
 PAGES = [
     ("explore.py", "Explore", ":material/scatter_plot:", "explore", controls.ALL),
-    ("compare.py", "Compare", ":material/compare:", "compare", {"datasets", "level", "colour"}),
-    ("curves.py", "Curves", ":material/show_chart:", "curves", {"level"}),
-    ("tables.py", "Tables & export", ":material/table_chart:", "tables", {"level"}),
-    ("analyse.py", "Analyse", ":material/travel_explore:", "analyse", {"run", "classifier", "level"}),
+    ("compare.py", "Compare", ":material/compare:", "compare", {"datasets", "level", "colour", "aggregation"}),
+    ("curves.py", "Curves", ":material/show_chart:", "curves", {"level", "aggregation"}),
+    ("tables.py", "Tables & export", ":material/table_chart:", "tables", {"level", "aggregation"}),
+    ("analyse.py", "Analyse", ":material/travel_explore:", "analyse", {"run", "classifier", "level", "aggregation"}),
     ("runs.py", "Runs & provenance", ":material/info:", "runs", set()),
     ("tour.py", "Guided tour", ":material/school:", TOUR_URL_PATH, set()),
 ]

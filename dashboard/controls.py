@@ -17,13 +17,17 @@ import streamlit as st
 from engine.approaches import choose_classifier, display_label
 from engine.classify import CLASSIFIERS, classifier_order
 from engine.embedding_import import import_note
+from engine.metrics import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_TOP_K
 from engine.scores import LEVELS
 
 from .figures import COLOUR_MODES, ClassStyle
 
 # widget key -> query parameter
-PARAMS = {"run": "run", "classifier": "clf", "datasets": "db", "level": "level", "colour": "colour"}
+PARAMS = {"run": "run", "classifier": "clf", "datasets": "db", "level": "level", "colour": "colour",
+          "aggregation": "agg", "top_k": "k"}
 ALL = frozenset(PARAMS)
+AGGREGATION_NAMES = {"mean": "mean (the paper's)", "median": "median", "max-fake": "max-fake (lowest frame)",
+                     "top-k": "top-k (mean of the k most fake frames)"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class View:
     level: str
     colour: str
     style: ClassStyle
+    aggregation: str = DEFAULT_AGGREGATION  # a video's real-score from its frames' (engine.metrics.AGGREGATIONS)
+    top_k: int = DEFAULT_TOP_K
 
 
 def _seed_from_url() -> None:
@@ -48,6 +54,11 @@ def _seed_from_url() -> None:
     for key, param in PARAMS.items():
         if param in qp and key not in st.session_state:
             st.session_state[key] = qp.get_all(param) if key == "datasets" else qp.get(param)
+    if "top_k" in st.session_state:  # the URL gives text
+        try:
+            st.session_state["top_k"] = max(1, int(st.session_state["top_k"]))
+        except (TypeError, ValueError):
+            st.session_state["top_k"] = DEFAULT_TOP_K
 
 
 def _valid(key: str, options: list, default):
@@ -65,7 +76,8 @@ def _valid(key: str, options: list, default):
 
 def _write_url(view: View) -> None:
     want = {"run": view.run_id, "clf": view.classifier or "", "db": list(view.datasets), "level": view.level,
-            "colour": view.colour}
+            "colour": view.colour, "agg": "" if view.aggregation == DEFAULT_AGGREGATION else view.aggregation,
+            "k": str(view.top_k) if view.aggregation == "top-k" else ""}
     current = {k: (st.query_params.get_all(k) if k == "db" else st.query_params.get(k)) for k in want}
     if current != want:  # only the sidebar's own parameters: the map keeps its own (sel, zoom, hc, hm)
         for k, v in want.items():
@@ -107,7 +119,7 @@ class _Hidden:
     def _value(label, options=None, *, key, **_kw):
         return st.session_state.get(key)
 
-    selectbox = radio = multiselect = _value
+    selectbox = radio = multiselect = number_input = _value
 
 
 def sidebar(path: str, sig: tuple, ov: dict, shown=ALL) -> View | None:
@@ -152,11 +164,22 @@ def sidebar(path: str, sig: tuple, ov: dict, shown=ALL) -> View | None:
                               format_func=lambda d: f"{d} ({ds_meta.loc[d, 'role']})" if d in ds_meta.index else d)
     _valid("level", list(LEVELS), "video")
     level = bar("level").radio("Level", LEVELS, key="level", horizontal=True,
-                     help="video: a video's real-score is the mean of its frames', its class the majority vote")
+                     help="video: a video's real-score comes from its frames' (Video score), its class is the majority vote")
+    _valid("aggregation", list(AGGREGATIONS), DEFAULT_AGGREGATION)
+    aggregation = bar("aggregation").selectbox(
+        "Video score", list(AGGREGATIONS), key="aggregation", format_func=AGGREGATION_NAMES.get,
+        help="how a video's real-score comes from its frames' (video level; θ is recomputed on validation videos "
+             "scored the same way). A video's predicted class stays the majority of its frames.")
+    top_k = DEFAULT_TOP_K
+    if aggregation == "top-k":
+        if not isinstance(st.session_state.get("top_k"), int) or st.session_state["top_k"] < 1:
+            st.session_state["top_k"] = DEFAULT_TOP_K
+        top_k = int(bar("aggregation").number_input("k (most fake frames averaged)", min_value=1, max_value=1000,
+                                                     step=1, key="top_k") or DEFAULT_TOP_K)
     _valid("colour", list(COLOUR_MODES), "pred")
     colour = bar("colour").radio("Colour by", list(COLOUR_MODES), key="colour", format_func=COLOUR_MODES.get)
     view = View(path, sig, run_id, row["approach"], row["status"], classifier, tuple(datasets), level, colour,
-                ClassStyle.for_run(row["classes"], row.get("taxonomy_json")))
+                ClassStyle.for_run(row["classes"], row.get("taxonomy_json")), aggregation, top_k)
     lacking = import_note(_stored_config(row.get("config_json")))
     if lacking:  # an imported run: what its pages cannot show (thumbnails, a frame level of its own)
         st.sidebar.info(lacking[:1].upper() + lacking[1:] + ".")

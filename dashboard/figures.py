@@ -34,6 +34,39 @@ def selected_rows(selection, trace_rows: list) -> np.ndarray:
     return np.unique(np.asarray(points, dtype=np.int64))
 
 
+def frame_scores_figure(frame_index, real_scores, theta: float | None, height: int = 180) -> go.Figure:
+    """A video's real-score per sampled frame (in frame order), with θ as a dashed line: the drill-down's chart."""
+    fig = go.Figure(go.Scatter(x=list(frame_index), y=list(real_scores), mode="lines+markers", name="real-score",
+                               line=dict(color=REAL_COLOR), hovertemplate="frame %{x}: %{y:.3f}<extra></extra>"))
+    if theta is not None and np.isfinite(theta):
+        fig.add_hline(y=theta, line_dash="dash", line_color="#B00020", annotation_text=f"θ = {theta:.3f}",
+                      annotation_position="top left")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
+                      xaxis=dict(title="frame"), yaxis=dict(title="real-score", range=[-0.02, 1.02]))
+    return fig
+
+
+def position_figure(background: pd.DataFrame, video: pd.DataFrame, style: ClassStyle, height: int = 260) -> go.Figure:
+    """Where one video lies: the map's points small and grey, the video's faces large, outlined, on top, and
+    their mean position as a cross (the drill-down's own map, whatever map the page draws)."""
+    fig = go.Figure()
+    if len(background):
+        fig.add_trace(go.Scattergl(x=background["x"], y=background["y"], mode="markers", hoverinfo="skip",
+                                   marker=dict(color=[style.color(c) for c in background["true_class"]], size=4,
+                                               opacity=0.25), showlegend=False))
+    if len(video):
+        fig.add_trace(go.Scattergl(x=video["x"], y=video["y"], mode="markers", hoverinfo="skip", showlegend=False,
+                                   marker=dict(color=[style.color(c) for c in video["pred"]], size=12,
+                                               line=dict(width=2, color="#000000"))))
+        fig.add_trace(go.Scatter(x=[float(video["x"].mean())], y=[float(video["y"].mean())], mode="markers",
+                                 hoverinfo="skip", showlegend=False,
+                                 marker=dict(symbol="x-thin", size=18, line=dict(width=3, color="#000000"))))
+    fig.update_layout(height=height, margin=dict(l=5, r=5, t=5, b=5), plot_bgcolor="white",
+                      xaxis=dict(showticklabels=False, zeroline=False, showgrid=False),
+                      yaxis=dict(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x"))
+    return fig
+
+
 def confusion_figure(true_labels: np.ndarray, pred_labels: np.ndarray, style: ClassStyle,
                      true_names: dict | None = None) -> go.Figure:
     """True (rows) vs predicted (columns) attribution, row-normalised, counts in the cells."""

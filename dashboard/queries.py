@@ -24,6 +24,7 @@ from data_catalog.records import UNSEEN_FAKE
 from engine import map_view
 from engine.approaches import approach_names
 from engine.map_view import correctness, pred_labels, to_level
+from engine.metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K
 from engine.store import Store, arrow_to_matrix
 from engine.store import overview as store_overview
 from engine.store import projections as map_table
@@ -77,22 +78,23 @@ def _classes_of(runs: pd.DataFrame, run_id: str) -> list[str]:
 
 @st.cache_data(show_spinner=False, max_entries=24)
 def map_points(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[str, ...],
-               level: str) -> pd.DataFrame:
-    """The map's points for one run and classifier (`engine.map_view.map_points`, cached)."""
+               level: str, aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+    """The map's points for one run and classifier (`engine.map_view.map_points`, cached); at video level
+    every face carries its video's real-score, its frames' by `aggregation`."""
     classes = _classes_of(overview(path, sig)["runs"], run_id)
-    return map_view.map_points(read_store(path), run_id, classifier, datasets, level, classes)
+    return map_view.map_points(read_store(path), run_id, classifier, datasets, level, classes, aggregation, top_k)
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
 def scores(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[str, ...],
-           level: str) -> pd.DataFrame:
+           level: str, aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
     """Real-scores and labels (video_id, dataset, database, real_score, is_real, true_class, pred) at a level
     (engine.scores.sample_scores)."""
     from engine.scores import sample_scores
 
     runs = overview(path, sig)["runs"]
     classes = _classes_of(runs, run_id)
-    df = sample_scores(read_store(path), run_id, classifier, list(datasets), level)
+    df = sample_scores(read_store(path), run_id, classifier, list(datasets), level, aggregation, top_k)
     is_real = df["is_real"].map(lambda v: np.nan if v is None else float(v)).to_numpy(float)  # per video: small
     return pd.DataFrame({
         "video_id": df["video_id"].astype(object), "dataset": df["dataset"].astype(object),
@@ -104,15 +106,17 @@ def scores(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
-def theta(path: str, sig: tuple, run_id: str, classifier: str, level: str) -> float | None:
-    """θ of one run and classifier at a level, from engine.scores' validation population (None: undefined)."""
+def theta(path: str, sig: tuple, run_id: str, classifier: str, level: str, aggregation: str = DEFAULT_AGGREGATION,
+          top_k: int = DEFAULT_TOP_K) -> float | None:
+    """θ of one run and classifier at a level (and video aggregation), from engine.scores' validation population
+    (None: undefined)."""
     from data_catalog.errors import AtlasError
     from engine.runs import read_run
     from engine.scores import threshold_of, validation_scores
 
     s = read_store(path)
     try:
-        val = validation_scores(s, read_run(s, run_id), classifier, level)
+        val = validation_scores(s, read_run(s, run_id), classifier, level, aggregation, top_k)
         return threshold_of(val) if len(val) else None
     except AtlasError:
         return None
@@ -148,11 +152,51 @@ def thumbnails(path: str, sig: tuple, face_ids: tuple[str, ...]) -> list[bytes]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def metrics_table(path: str, sig: tuple, level: str, bootstrap: int = 0) -> pd.DataFrame:
-    """engine.evaluation.metrics_table for every run and classifier (cached)."""
+def metrics_table(path: str, sig: tuple, level: str, bootstrap: int = 0, aggregation: str = DEFAULT_AGGREGATION,
+                  top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+    """engine.evaluation.metrics_table for every run and classifier (cached per level, aggregation, k)."""
     from engine.evaluation import metrics_table as table
 
-    return table(read_store(path), classifiers="all", level=level, bootstrap=bootstrap)
+    return table(read_store(path), classifiers="all", level=level, bootstrap=bootstrap, aggregation=aggregation,
+                 top_k=top_k)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def drilldown(path: str, sig: tuple, run_id: str, video_id: str, classifier: str | None,
+              aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K, k: int = 12):
+    """engine.analysis.video_drilldown of one video (cached): faces, per-frame scores, verdict, nearest
+    identities, map position."""
+    from engine.analysis.drilldown import video_drilldown
+
+    return video_drilldown(read_store(path), run_id, video_id, classifier, aggregation, top_k, k,
+                           osm=open_set_model(path, sig, run_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def open_set_model(path: str, sig: tuple, run_id: str):
+    """The run's open-set calibration (engine.analysis.calibrate_open_set), shared by every drill-down."""
+    from engine.analysis import calibrate_open_set
+    from engine.runs import read_run
+
+    s = read_store(path)
+    return calibrate_open_set(s, read_run(s, run_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def find_videos(path: str, sig: tuple, run_id: str, text: str, limit: int = 50) -> list[str]:
+    """Ids of the run's embedded videos containing `text` (the drill-down's video picker)."""
+    from engine.analysis.drilldown import find_videos as find
+
+    return find(read_store(path), run_id, text, limit)
+
+
+def case_report(path: str, run_id: str, dataset: str, classifier: str | None, aggregation: str,
+                top_k: int) -> bytes:
+    """The case report of an analysed set as UTF-8 HTML (engine.analysis.case_report; made when asked,
+    not cached: it carries the time it was written)."""
+    from engine.analysis.case_report import case_report_html
+
+    return case_report_html(read_store(path), run_id, dataset, classifier, aggregation, top_k).encode("utf-8")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

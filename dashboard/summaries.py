@@ -28,7 +28,8 @@ def evaluate_points(view, pts: pd.DataFrame, run_id: str | None = None, classifi
         pts = pts.drop_duplicates("video_id")
     y = is_real_of(pts["true_class"].to_numpy())
     keep = ~np.isnan(y) & ~np.isnan(pts["real_score"].to_numpy(float))
-    theta = queries.theta(view.path, view.sig, run_id or view.run_id, classifier or view.classifier, view.level)
+    theta = queries.theta(view.path, view.sig, run_id or view.run_id, classifier or view.classifier, view.level,
+                          view.aggregation, view.top_k)
     if not keep.any() or theta is None:
         return None
     return evaluate_samples(theta, pts["real_score"].to_numpy(float)[keep], y[keep].astype(bool))

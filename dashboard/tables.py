@@ -8,6 +8,7 @@ import streamlit as st
 
 from engine.approaches import display_label
 from engine.rendering import TABLE_TITLES, latex_caption, latex_label, paper_rows, render, tidy_bytes
+from engine.metrics import DEFAULT_AGGREGATION, aggregation_key, aggregation_label
 PERCENT = ("fpr", "fnr", "hter", "accuracy")
 
 
@@ -38,6 +39,18 @@ def paper_table(metrics: pd.DataFrame) -> pd.DataFrame:
         if col in m.columns:
             out[name] = m[col].to_numpy()
     return out
+
+
+def aggregation_text(view, long: bool = False) -> str:
+    """The view's video aggregation in words: 'mean', 'top-3', or the long form for captions."""
+    return aggregation_label(view.aggregation, view.top_k) if long else aggregation_key(view.aggregation, view.top_k)
+
+
+def aggregation_suffix(view) -> str:
+    """'' for the paper's mean, else '-median', '-top-3', ... (download file names say the choice)."""
+    if view.level != "video" or view.aggregation == DEFAULT_AGGREGATION:
+        return ""
+    return "-" + aggregation_key(view.aggregation, view.top_k)
 
 
 def _pct(col: pd.Series) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 Frames as input: the images of one upload are the frames of ONE video (saved together in `frames/`, taken
 in natural name order, `engine.analysis.inputs`); each video file is a video of its own.
-"""
+
+The safe on-disk name is ASCII (`engine.analysis.sanitize_filename`); the name the user's file had, in
+whatever script, is kept beside it (`engine.analysis.custody.write_upload_names`, keyed by the path inside
+the upload folder) and stored with the set's hashes when it is analysed."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_catalog.databases.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from engine.analysis.custody import write_upload_names
 from engine.analysis.paths import AnalysisError, looks_like_image, looks_like_video, sanitize_filename, sanitize_name
 
 FRAMES_DIR = "frames"  # where an upload's images go: one frame folder, one video
@@ -52,7 +56,7 @@ def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> Uploa
         if total > limit:
             refused.append(f"{name}: the upload together is over the {max_upload_mb} MB limit")
             continue
-        accepted.append((sanitize_filename(name), data, FRAMES_DIR if image else ""))
+        accepted.append((sanitize_filename(name), data, FRAMES_DIR if image else "", name))
     if not accepted:
         raise AnalysisError("no video to analyse in the upload" + (": " + "; ".join(refused) if refused else ""))
     stamp = f"{sanitize_name(set_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -66,8 +70,8 @@ def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> Uploa
                 break
             except FileExistsError:
                 continue
-        saved, used = [], set()
-        for name, data, sub in accepted:
+        saved, used, originals = [], set(), {}
+        for name, data, sub, original in accepted:
             stem, suffix = os.path.splitext(name)
             candidate, i = name, 1
             while (sub, candidate) in used:
@@ -76,6 +80,8 @@ def save_uploads(workspace, set_name: str, files, max_upload_mb: float) -> Uploa
             (folder / sub).mkdir(exist_ok=True)
             (folder / sub / candidate).write_bytes(bytes(data))
             saved.append(f"{sub}/{candidate}" if sub else candidate)
+            originals[saved[-1]] = str(original)
+        write_upload_names(folder, originals)
     except OSError as exc:  # read-only or full workspace: nothing half-written is left behind
         if folder is not None and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)

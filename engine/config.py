@@ -22,6 +22,8 @@ from data_catalog.databases.options import coerce_kind
 from data_catalog.errors import ConfigError
 from data_catalog.taxonomy import Taxonomy, paper_taxonomy
 
+from .metrics import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_TOP_K
+
 
 
 def _choices(*values: str) -> dict:
@@ -206,6 +208,10 @@ class ClassifiersSection:
     knn_k_grid: tuple = field(default=(1, 3, 5, 9, 14, 21, 31), metadata=_range(1, 100_000, items=int))
     c_grid: tuple = field(default=(0.0001, 0.001, 0.01, 0.1, 1.0, 10.0),
                           metadata=_range(0.0, 1e12, lo_open=True, items=float))
+    # How a video's real-score comes from its frames' (engine.metrics.AGGREGATIONS; θ follows it):
+    # mean (the paper's), median, max-fake (the lowest), top-k (mean of the top_k most fake frames).
+    aggregation: str = field(default=DEFAULT_AGGREGATION, metadata=_choices(*AGGREGATIONS))
+    top_k: int = field(default=DEFAULT_TOP_K, metadata=_range(1, 100_000))
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,8 @@ def run_demo(ws: Workspace, size: str = "default", seed: int = 0, workers: int |
             rows = paper_rows(df, role)
             if rows:
                 parts.append(f"{title} — video level, θ at validation FPR 10 %\n\n{render(rows, 'table')}")
-        parts.append("\n".join(provenance(ws.store(read_only=True), run_ids)))
+        parts.append("\n".join(provenance(ws.store(read_only=True), run_ids, "video", cfg.classifiers.aggregation,
+                                          cfg.classifiers.top_k)))
         holder["tables"] = "\n".join(parts)
         return ""
 

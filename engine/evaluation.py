@@ -21,8 +21,8 @@ from data_catalog.errors import AtlasError
 from data_catalog.records import to_is_real
 
 from .approaches import approach_names, choose_classifier, display_label
-from .metrics import UNATTRIBUTED, attribution_accuracy, attribution_accuracy_ci, confusion_matrix, evaluate_at, far_threshold, \
-    per_class_fpr, video_level
+from .metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K, UNATTRIBUTED, aggregation_key, attribution_accuracy, \
+    attribution_accuracy_ci, check_aggregation, confusion_matrix, evaluate_at, far_threshold, per_class_fpr, video_level
 from .runs import RunRecord, read_runs
 from .scores import (UNATTRIBUTED_LABEL, check_level, sample_scores, select_scores, theta_note, theta_population,
                      true_display)
@@ -33,7 +33,7 @@ from .store import predictions as prediction_table
 ROLE_ORDER = {"same-db": 0, "cross-db": 1, "unknown": 2}
 COLUMNS = ["run_id", "approach", "classifier", "label", "dataset", "role", "level", "auc", "fpr", "fnr", "hter",
            "threshold", "accuracy", "n_real", "n_fake", "note", "auc_lo", "auc_hi", "hter_lo", "hter_hi",
-           "accuracy_lo", "accuracy_hi", "n_known", "n_new", "new_as_fake"]
+           "accuracy_lo", "accuracy_hi", "n_known", "n_new", "new_as_fake", "aggregation"]
 
 
 # --- scores -----------------------------------------------------------------
@@ -82,7 +82,8 @@ class _Block:
     pred: np.ndarray
 
 
-def _blocks(table: pa.Table, level: str) -> list[_Block]:
+def _blocks(table: pa.Table, level: str, aggregation: str = DEFAULT_AGGREGATION,
+            top_k: int = DEFAULT_TOP_K) -> list[_Block]:
     n = table.num_rows
     if n == 0:
         return []
@@ -107,7 +108,7 @@ def _blocks(table: pa.Table, level: str) -> list[_Block]:
             pcol = table["probs"].take(pa.array(rows))
             if pcol.null_count == 0:
                 probs = arrow_to_matrix(pcol)
-        vl = video_level(vcode[rows], score[rows], pred[rows], probs)
+        vl = video_level(vcode[rows], score[rows], pred[rows], probs, aggregation=aggregation, top_k=top_k)
         out.append(_Block(int(k), vl.video_id.to_numpy().astype(np.int64), vl.real_score.to_numpy(),
                           vl.pred_class.to_numpy()))
     return out
@@ -154,7 +155,8 @@ def _missing_note(run: RunRecord, clf: str) -> str:
 
 
 def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "video", target_fpr: float = 0.10,
-                  bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+                  bootstrap: int = 0, seed: int = 0, aggregation: str = DEFAULT_AGGREGATION,
+                  top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
     """AUC / FPR / FNR / HTER (fractions) per run, classifier and test database.
 
     `classifiers`: None = the paper's choice per approach (native for binary
@@ -162,14 +164,18 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
     Rows: role 'same-db' (a super-set database's test split), 'cross-db'
     (a cross-database set, all its splits), 'unknown' (labelled unknown sets).
     A set without reals or fakes gets auc None and a `note`, not an error.
+    At video level, `aggregation` (`engine.metrics.AGGREGATIONS`, with `top_k`) scores every video, the
+    validation videos that set θ included; column `aggregation` records it ('' at frame level).
     """
     check_level(level)
+    check_aggregation(aggregation, top_k)
+    agg_tag = aggregation_key(aggregation, top_k) if level == "video" else ""
     infos = read_runs(store, run_ids)
     if not infos and not run_ids:
         raise AtlasError("no runs in this store yet: train one (`dfatlas train --config CONFIG`) or run `dfatlas demo`")
     pairs, missing = _resolve_classifiers(store, infos, classifiers)
     notes = [dict(run_id=r, approach=infos[r].approach, classifier=c, label=display_label(infos[r].approach, c),
-                  dataset="(all)", role="same-db", level=level, note=_missing_note(infos[r], c))
+                  dataset="(all)", role="same-db", level=level, note=_missing_note(infos[r], c), aggregation=agg_tag)
              for r, c in missing]
     if not pairs:
         return pd.DataFrame(notes, columns=COLUMNS)
@@ -180,7 +186,7 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
     names = meta.names
     true_names = np.array(names["true_class"] or [None], dtype=object)
     rows = list(notes)
-    for b in _blocks(table, level):
+    for b in _blocks(table, level, aggregation, top_k):
         run_id, clf = pairs[b.combo]
         info = infos[run_id]
         superset, cross = info.superset, info.cross_db
@@ -192,7 +198,7 @@ def metrics_table(store: Store, run_ids=None, classifiers=None, level: str = "vi
         in_cross = np.isin(db, list(cross))
         val = theta_population(info, db, split, true_names[meta.true_class[b.video]], labelled)
         base = dict(run_id=run_id, approach=info.approach, classifier=clf,
-                    label=display_label(info.approach, clf), level=level)
+                    label=display_label(info.approach, clf), level=level, aggregation=agg_tag)
         if not val.any():
             rows.append(base | dict(dataset="(all)", role="same-db", note="no validation predictions: θ undefined"))
             continue
@@ -286,9 +292,10 @@ def confusion(store: Store, run_id: str, classifier: str, datasets=None, level: 
 
 
 def class_fpr(store: Store, run_id: str, classifier: str, datasets=None, level: str = "video",
-              target_fpr: float = 0.10) -> pd.DataFrame:
+              target_fpr: float = 0.10, aggregation: str = DEFAULT_AGGREGATION,
+              top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
     """FPR of each fake class at θ (θ from the run's validation population, `engine.scores`)."""
-    sel = select_scores(store, run_id, classifier, datasets, level, target_fpr)
+    sel = select_scores(store, run_id, classifier, datasets, level, target_fpr, aggregation, top_k)
     df = sel.labelled()
     return per_class_fpr(sel.theta, df.real_score.to_numpy(), true_display(df), df.is_real.astype(bool).to_numpy())
 

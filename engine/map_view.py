@@ -19,6 +19,7 @@ from data_catalog.errors import AtlasError
 from data_catalog.names import printable
 from data_catalog.records import REAL, UNSEEN_FAKE
 from data_catalog.taxonomy import FAKE_COLOR, MARKER_SYMBOLS, UNSEEN_FAKE_COLOR, Taxonomy
+from .metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K
 
 # what a point is when it has no class of the run's own
 UNLABELLED = "unlabelled"
@@ -125,13 +126,15 @@ def _colour_of(mode: str, style: ClassStyle, databases: list[str]):
 
 
 def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", density: bool = False,
-               title: str = "", height: int = 620):
+               title: str = "", height: int = 620, highlight=None, highlight_name: str = ""):
     """The t-SNE map as Scattergl traces, one per (colour group, symbol group).
 
     Returns the figure and, per trace, the row indices into `pts` it draws
     (None for legend-only and density traces), to map a selection back.
     Colour = `colour_mode` (predicted class by default); marker symbol = true
-    class (predicted class when colouring by true class).
+    class (predicted class when colouring by true class). `highlight` (a mask
+    over `pts`, e.g. an analysed set) draws those rows last — above every other
+    point — larger and outlined in black, with `highlight_name` in the legend.
     """
     import plotly.graph_objects as go
 
@@ -147,6 +150,7 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
 
     fig = go.Figure()
     rows: list = []
+    marked = np.zeros(len(pts), bool) if highlight is None else np.asarray(highlight, bool)
     if len(pts):
         groups = pts.groupby([colour_col, symbol_col], sort=False).indices
         x, y = pts["x"].to_numpy(np.float32), pts["y"].to_numpy(np.float32)
@@ -154,8 +158,17 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
         score = np.round(pts["real_score"].to_numpy(float), 3).astype(np.float32)
         true_arr, pred_arr = pts["true_class"].to_numpy(dtype=object), pts["pred"].to_numpy(dtype=object)
         colour_keys = []
+        on_top = []  # (colour, symbol, rows) of highlighted points, drawn after everything else
         for (ck, sk) in sorted(groups, key=lambda g: (key(g[0]), key(g[1]))):
             idx = groups[(ck, sk)]
+            if marked.any():
+                if marked[idx].any():
+                    on_top.append((ck, sk, idx[marked[idx]]))
+                idx = idx[~marked[idx]]
+                if not len(idx):
+                    if ck not in colour_keys:
+                        colour_keys.append(ck)
+                    continue
             t, p = true_arr[idx[0]], pred_arr[idx[0]]
             where = f" ({hover_text(ck)})" if colour_mode == "database" else ""
             hover = (f"<b>%{{text}}</b>{where}<br>true: {hover_text(style.name(t))}<br>"
@@ -191,6 +204,16 @@ def map_figure(pts: pd.DataFrame, style: ClassStyle, colour_mode: str = "pred", 
                 x=x, y=y, ncontours=12, colorscale="Greys", showscale=False, contours_coloring="lines",
                 line_width=1, opacity=0.5, hoverinfo="skip", name="density", showlegend=False))
             rows.append(None)
+        for n, (ck, sk, idx) in enumerate(on_top):  # the highlighted points, last: above every other point
+            t, p = true_arr[idx[0]], pred_arr[idx[0]]
+            hover = (f"<b>%{{text}}</b><br>true: {hover_text(style.name(t))}<br>"
+                     f"predicted: {hover_text(style.name(p))}<br>real-score: %{{customdata:.3f}}<extra></extra>")
+            fig.add_trace(go.Scattergl(
+                x=x[idx], y=y[idx], mode="markers", text=vid[idx].tolist(), customdata=score[idx],
+                hovertemplate=hover, name=hover_text(highlight_name or "highlighted"), legendgroup="highlight",
+                showlegend=n == 0, marker=dict(color=colour_fn(ck), symbol=style.symbol(sk), size=12, opacity=1.0,
+                                               line=dict(width=2, color="#000000"))))
+            rows.append(idx)
     fig.update_layout(
         title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
         dragmode="lasso", legend=dict(itemsizing="constant", groupclick="togglegroup", font=dict(size=11)),
@@ -226,8 +249,10 @@ def correctness(true_class: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.where(unknown, "unknown", np.where(ok, "correct", "incorrect")).astype(object)
 
 
-def to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], level: str) -> pd.DataFrame:
-    """Give every face its video's real-score and predicted class (engine.metrics.video_level)."""
+def to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], level: str,
+             aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+    """Give every face its video's real-score (its frames' by `aggregation`) and predicted class
+    (engine.metrics.video_level)."""
     if level != "video" or df.empty:
         return df
     from .metrics import video_level
@@ -238,7 +263,7 @@ def to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], lev
     sub = df.loc[has]
     vids = video_level(sub["video_id"].to_numpy(), sub["real_score"].to_numpy(dtype=float),
                        sub["pred_idx"].to_numpy(dtype=np.int64),
-                       None if probs is None else probs[has])
+                       None if probs is None else probs[has], aggregation=aggregation, top_k=top_k)
     vids = vids.set_index("video_id")
     out = df.copy()
     m = out["video_id"].map(vids["real_score"])
@@ -247,12 +272,14 @@ def to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], lev
     out["pred_idx"] = p.where(p.notna(), out["pred_idx"])
     return out
 
-def map_points(store, run_id: str, classifier: str, datasets, level: str, classes) -> pd.DataFrame:
+def map_points(store, run_id: str, classifier: str, datasets, level: str, classes,
+               aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
     """The map's points for one run and classifier: one row per face on the run's latest projection.
 
     Columns: face_id, video_id, dataset, database, x, y (float32), true_class ('unlabelled' when
     unknown), pred (class id / 'fake' / 'no prediction'), real_score, correct. At level 'video' every
-    face carries its video's prediction and real-score (`engine.metrics.video_level`).
+    face carries its video's prediction and real-score (its frames' by `aggregation`,
+    `engine.metrics.video_level`).
     """
     from .projection import TSNEMap
     from .store import arrow_to_matrix
@@ -267,7 +294,7 @@ def map_points(store, run_id: str, classifier: str, datasets, level: str, classe
     if tab.num_rows and pcol.null_count == 0:
         probs = arrow_to_matrix(pcol)
     df = tab.drop_columns(["probs"]).to_pandas()
-    df = to_level(df, probs, classes, level)
+    df = to_level(df, probs, classes, level, aggregation, top_k)
     true = df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED).to_numpy(dtype=object)
     pred = pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
     return pd.DataFrame({

@@ -212,15 +212,86 @@ def bootstrap_ci(threshold: float, scores, is_real, n_boot: int = 1000, seed: in
 
 # --- faces -> videos ----------------------------------------------------------
 
-def video_level(face_video_ids, face_real_scores, face_pred_classes=None, face_probs=None) -> pd.DataFrame:
+# How a video's real-score comes from its frames' (DESIGN.md "Scores and thresholds"):
+# - mean: the paper's, the default;
+# - median: robust to a few outlying frames;
+# - max-fake: the lowest frame real-score (one very fake frame decides);
+# - top-k: the mean of the k lowest frame real-scores (the k most fake frames; all frames when a
+#   video has fewer). Default k = 3: a fifth of the paper's 15 frames, so a manipulation visible in
+#   a few frames is not averaged away, while one odd frame still is not the whole verdict.
+AGGREGATIONS = ("mean", "median", "max-fake", "top-k")
+DEFAULT_AGGREGATION = "mean"
+DEFAULT_TOP_K = 3
+
+
+def check_aggregation(aggregation: str, top_k: int = DEFAULT_TOP_K) -> tuple[str, int]:
+    """(aggregation, k) when valid, else a one-line AtlasError naming the choices."""
+    if aggregation not in AGGREGATIONS:
+        raise AtlasError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    try:
+        k = int(top_k)
+    except (TypeError, ValueError):
+        raise AtlasError(f"top-k: k must be a whole number >= 1, got {top_k!r}") from None
+    if k < 1 or k != top_k:
+        raise AtlasError(f"top-k: k must be a whole number >= 1, got {top_k!r}")
+    return aggregation, k
+
+
+def aggregation_label(aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> str:
+    """How a video's real-score was made, in words (tables, exports, reports, provenance)."""
+    check_aggregation(aggregation, top_k)
+    return {"mean": "mean of its frames' real-scores (the paper's)",
+            "median": "median of its frames' real-scores",
+            "max-fake": "lowest frame real-score (max-fake)",
+            "top-k": f"mean of its {top_k} most fake frames' real-scores (top-k, k={top_k})"}[aggregation]
+
+
+def aggregation_key(aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> str:
+    """A short tag of the choice for table columns and file names: mean, median, max-fake, top-3."""
+    check_aggregation(aggregation, top_k)
+    return f"top-{top_k}" if aggregation == "top-k" else aggregation
+
+
+def _aggregate(codes: np.ndarray, scores: np.ndarray, n_videos: int, n_frames: np.ndarray, aggregation: str,
+               top_k: int) -> np.ndarray:
+    """Per-video real-score by `aggregation` (vectorised: one sort, then segment arithmetic)."""
+    if aggregation == "mean":
+        return np.bincount(codes, weights=scores, minlength=n_videos) / np.maximum(n_frames, 1)
+    out = np.full(n_videos, np.nan)
+    if codes.size == 0:
+        return out
+    order = np.lexsort((scores, codes))             # by video, then real-score ascending (most fake first)
+    s = scores[order]
+    starts = np.zeros(n_videos, dtype=np.int64)
+    starts[1:] = np.cumsum(n_frames)[:-1]
+    has = n_frames > 0
+    if aggregation == "max-fake":
+        out[has] = s[starts[has]]
+    elif aggregation == "median":
+        lo = starts + (n_frames - 1) // 2
+        hi = starts + n_frames // 2
+        out[has] = (s[lo[has]] + s[hi[has]]) / 2
+    else:  # top-k
+        take = np.minimum(n_frames, top_k)
+        csum = np.concatenate([[0.0], np.cumsum(s)])
+        out[has] = (csum[starts[has] + take[has]] - csum[starts[has]]) / take[has]
+    return out
+
+
+def video_level(face_video_ids, face_real_scores, face_pred_classes=None, face_probs=None,
+                aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
     """Aggregate face (frame) rows to one row per video — THE one function for it.
 
-    - `real_score`: mean of the video's frame real-scores,
-    - `pred_class`: the majority of the frames' predicted classes; a tie goes
-      to the tied class with the highest mean probability over the video's
-      frames (from `face_probs` [N, C] in the run's class order; without
-      probabilities class 0 'real' uses the real-score and -1 'fake,
-      unattributed' uses 1 - real-score), then to the lower class index,
+    - `real_score`: the video's frame real-scores aggregated by `aggregation` (`AGGREGATIONS`:
+      mean — the paper's and the default —, median, max-fake = the lowest, top-k = mean of the
+      `top_k` lowest),
+    - `pred_class`: the majority of the frames' predicted classes whatever the aggregation (a
+      class is what most frames show; the aggregation only decides how strongly a video must look
+      fake to be rejected); a tie goes to the tied class with the highest
+      mean probability over the video's frames (from `face_probs` [N, C] in
+      the run's class order; without probabilities class 0 'real' uses the
+      mean real-score and -1 'fake, unattributed' uses 1 - that), then to the
+      lower class index,
     - `agreement`: share of the video's frames voting for the winner,
     - `n_frames`.
 
@@ -232,10 +303,13 @@ def video_level(face_video_ids, face_real_scores, face_pred_classes=None, face_p
         raise AtlasError(f"video_level: {codes.size} video ids for {scores.size} scores")
     if (codes < 0).any():
         raise AtlasError("video_level: a face row has no video id")
+    aggregation, top_k = check_aggregation(aggregation, top_k)
     n_videos = uniques.size
     n_frames = np.bincount(codes, minlength=n_videos)
     mean_score = np.bincount(codes, weights=scores, minlength=n_videos) / np.maximum(n_frames, 1)
-    out = pd.DataFrame({"video_id": uniques, "real_score": mean_score, "n_frames": n_frames})
+    video_score = mean_score if aggregation == "mean" else _aggregate(codes, scores, n_videos, n_frames,
+                                                                      aggregation, top_k)
+    out = pd.DataFrame({"video_id": uniques, "real_score": video_score, "n_frames": n_frames})
     if face_pred_classes is None:
         return out
     if codes.size == 0:

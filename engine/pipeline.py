@@ -151,13 +151,15 @@ def project_stage(ws: Workspace, cfg: ExperimentConfig | None, runs=None, progre
 def evaluate_stage(ws: Workspace, cfg: ExperimentConfig | None, runs=None, progress: Progress | None = None,
                    classifiers=None, level: str = "video", target_fpr: float = 0.10,
                    bootstrap: int = 0) -> StageSummary:
-    """Tables 1/2 (AUC / FPR / FNR / HTER per run, classifier and test set) from the stored predictions."""
+    """Tables 1/2 (AUC / FPR / FNR / HTER per run, classifier and test set) from the stored predictions;
+    videos scored by the config's `[classifiers] aggregation` (the paper's mean without a config)."""
     from .evaluation import metrics_table
 
     store = ws.store(read_only=True)
     if runs is None and cfg is not None:
         runs = config_runs(store, cfg)
-    df = metrics_table(store, runs, classifiers, level=level, target_fpr=target_fpr, bootstrap=bootstrap)
+    agg = {} if cfg is None else {"aggregation": cfg.classifiers.aggregation, "top_k": cfg.classifiers.top_k}
+    df = metrics_table(store, runs, classifiers, level=level, target_fpr=target_fpr, bootstrap=bootstrap, **agg)
     return StageSummary("evaluate", f"{len(df)} rows", value=df)
 
 

@@ -44,8 +44,21 @@ def environment() -> dict[str, str]:
     return {"python": platform.python_version()} | package_versions()
 
 
-def provenance(store, run_ids=None) -> list[str]:
-    """Footer lines: data kind, config hashes, code revision(s), package versions."""
+def scoring_line(level: str = "video", aggregation: str | None = None, top_k: int | None = None) -> str:
+    """How samples were scored, in words: the level and, at video level, the frame aggregation."""
+    from .metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregation_label
+
+    if level != "video":
+        return "scoring: frame level (every face is a sample; θ from validation faces)"
+    label = aggregation_label(aggregation or DEFAULT_AGGREGATION, top_k or DEFAULT_TOP_K)
+    return (f"scoring: video level; a video's real-score is the {label}; its predicted class the majority of "
+            "its frames; θ set on the validation videos scored the same way")
+
+
+def provenance(store, run_ids=None, level: str | None = None, aggregation: str | None = None,
+               top_k: int | None = None) -> list[str]:
+    """Footer lines: data kind, config hashes, code revision(s), package versions; with `level`, how the
+    samples were scored (`scoring_line`)."""
     from .runs import read_runs
 
     infos = read_runs(store, run_ids)
@@ -63,4 +76,6 @@ def provenance(store, run_ids=None) -> list[str]:
     now = code_revision()
     lines.append(f"code revision: trained at {', '.join(revs) or 'unknown'}; evaluated at {now or 'unknown (not a git checkout)'}")
     lines.append("packages: " + ", ".join(f"{k} {v}" for k, v in package_versions().items()))
+    if level is not None:
+        lines.append(scoring_line(level, aggregation, top_k))
     return lines

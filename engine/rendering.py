@@ -12,8 +12,8 @@ TABLE_TITLES = {"same-db": "Table 1: same-database evaluation (super-set test sp
                 "cross-db": "Table 2: cross-database evaluation",
                 "unknown": "Unknown sets (labelled)"}
 
-# The tidy table's columns, keys first: one row per approach x classifier x test set x level.
-TIDY_KEYS = ["approach", "label", "classifier", "run_id", "dataset", "role", "level"]
+# The tidy table's columns, keys first: one row per approach x classifier x test set x level (x video score).
+TIDY_KEYS = ["approach", "label", "classifier", "run_id", "dataset", "role", "level", "aggregation"]
 TIDY_NUMBERS = ["auc", "fpr", "fnr", "hter", "accuracy", "threshold", "n_real", "n_fake", "n_known", "n_new",
                 "new_as_fake", "auc_lo", "auc_hi", "hter_lo", "hter_hi", "accuracy_lo", "accuracy_hi"]
 
@@ -81,6 +81,9 @@ def paper_rows(df: pd.DataFrame, role: str, with_ci: bool = False) -> list[dict]
         row = {"Approach": show, "Test DB": r.dataset, "AUC": _pct(r.auc), "FNR (%)": _pct(r.fnr),
                "FPR (%)": _pct(r.fpr), "HTER (%)": _pct(r.hter), "Acc (%)": _pct(r.accuracy),
                "videos (real/fake)" if r.level == "video" else "faces (real/fake)": f"{r.n_real}/{r.n_fake}"}
+        agg = getattr(r, "aggregation", "")
+        if r.level == "video" and isinstance(agg, str) and agg:
+            row["video score"] = agg  # how frames became a video's real-score (engine.metrics.AGGREGATIONS)
         if getattr(r, "n_new", 0):
             row["unseen fakes"] = str(r.n_new)
             row["unseen rejected (%)"] = _pct(r.new_as_fake)

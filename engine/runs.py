@@ -42,6 +42,7 @@ class RunRecord:
     code_revision: str | None = None
     versions: dict = field(default_factory=dict, compare=False, hash=False)
     pretrained_source: str | None = None
+    taxonomy_json: str | None = field(default=None, compare=False, hash=False)  # names and colours of its classes
 
     @property
     def kind(self):
@@ -68,6 +69,26 @@ class RunRecord:
 
     def class_name(self, idx: int) -> str:
         return "fake" if idx < 0 else (self.classes[idx] if idx < len(self.classes) else f"class-{idx}")
+
+    def taxonomy(self):
+        """The run's stored taxonomy (`data_catalog.taxonomy.Taxonomy`: names, colours), or None without one."""
+        from data_catalog.taxonomy import Taxonomy
+
+        tax = _json(self.taxonomy_json, None) or (self.config.get("taxonomy") if isinstance(self.config, dict) else None)
+        try:
+            return Taxonomy.from_dict(tax, f"run {self.run_id}") if tax else None
+        except (AtlasError, ValueError, TypeError):
+            return None
+
+    def display_names(self) -> dict[str, str]:
+        """Class id -> the name people read (the run's stored taxonomy; the id where it has none)."""
+        from data_catalog.records import UNSEEN_FAKE
+
+        names = {c: c for c in self.classes} | {"fake": "Fake (no attribution)", UNSEEN_FAKE: "Unseen fake"}
+        taxonomy = self.taxonomy()
+        if taxonomy is not None:
+            names |= {c: taxonomy.display_name(c) for c in self.classes}
+        return names
 
     def section(self, cls, name: str, fallback=None):
         """The run's stored `[name]` config section as `cls` (else `fallback`, else the defaults).
@@ -127,7 +148,8 @@ def read_runs(store: Store, run_ids=None) -> dict[str, RunRecord]:
             settings_key=_str_or_none(r.get("settings_key")), embedding_dim=_int_or_none(r.get("embedding_dim")),
             backbone=_str_or_none(r.get("backbone")), synthetic=bool(r.get("synthetic")),
             config_hash=_str_or_none(r.get("config_hash")), code_revision=_str_or_none(r.get("code_revision")),
-            versions=_json(r.get("versions_json"), {}), pretrained_source=_str_or_none(r.get("pretrained_source")))
+            versions=_json(r.get("versions_json"), {}), pretrained_source=_str_or_none(r.get("pretrained_source")),
+            taxonomy_json=_str_or_none(r.get("taxonomy_json")))
     return out
 
 

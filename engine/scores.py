@@ -21,7 +21,8 @@ import pandas as pd
 from data_catalog.errors import AtlasError
 from data_catalog.records import UNSEEN_FAKE, to_is_real
 
-from .metrics import Metrics, evaluate_at, far_threshold, video_level
+from .metrics import (DEFAULT_AGGREGATION, DEFAULT_TOP_K, Metrics, check_aggregation, evaluate_at, far_threshold,
+                      video_level)
 from .runs import RunRecord, read_run
 from .store import Store, arrow_to_matrix
 from .store import predictions as prediction_table
@@ -45,15 +46,18 @@ def theta_population(run: RunRecord, database, split, true_class, labelled) -> n
 
 
 def sample_scores(store: Store, run: RunRecord | str, classifier: str, datasets=None,
-                  level: str = "video") -> pd.DataFrame:
+                  level: str = "video", aggregation: str = DEFAULT_AGGREGATION,
+                  top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
     """Per-video (or per-face) real-score, predicted and true class of one run and classifier.
 
     Columns: video_id (face_id too at frame level), dataset, database, split,
     true_class, is_fake, is_real (None when unlabelled), real_score,
     pred_class, pred_label; agreement / n_frames at video level. A video's
-    real-score and class come from `engine.metrics.video_level`.
+    real-score (by `aggregation`, `engine.metrics.AGGREGATIONS`) and class come
+    from `engine.metrics.video_level`; at frame level the aggregation does nothing.
     """
     check_level(level)
+    check_aggregation(aggregation, top_k)
     run = read_run(store, run) if isinstance(run, str) else run
     t = prediction_table.face_scores(store, run.run_id, classifier, datasets)
     if t.num_rows == 0:
@@ -63,7 +67,8 @@ def sample_scores(store: Store, run: RunRecord | str, classifier: str, datasets=
     df = t.drop_columns(["probs"]).to_pandas()
     if level == "video":
         probs = arrow_to_matrix(t["probs"]) if t["probs"].null_count == 0 else None
-        vl = video_level(df.video_id.to_numpy(), df.real_score.to_numpy(), df.pred_class.fillna(-1).to_numpy(), probs)
+        vl = video_level(df.video_id.to_numpy(), df.real_score.to_numpy(), df.pred_class.fillna(-1).to_numpy(), probs,
+                         aggregation=aggregation, top_k=top_k)
         meta = df.drop_duplicates("video_id").set_index("video_id")[
             ["dataset", "database", "split", "true_class", "is_fake"]]
         df = vl.join(meta, on="video_id")
@@ -76,9 +81,10 @@ def sample_scores(store: Store, run: RunRecord | str, classifier: str, datasets=
     return df.reset_index(drop=True)
 
 
-def validation_scores(store: Store, run: RunRecord, classifier: str, level: str = "video") -> pd.DataFrame:
-    """The θ population of one run and classifier (see `theta_population`)."""
-    val = sample_scores(store, run, classifier, run.validation_datasets, level)
+def validation_scores(store: Store, run: RunRecord, classifier: str, level: str = "video",
+                      aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+    """The θ population of one run and classifier (see `theta_population`), its videos scored by `aggregation`."""
+    val = sample_scores(store, run, classifier, run.validation_datasets, level, aggregation, top_k)
     mask = theta_population(run, val.database, val.split, val.true_class, val.is_real.notna())
     return val.loc[mask].reset_index(drop=True)
 
@@ -103,9 +109,33 @@ def threshold_of(validation: pd.DataFrame, target_fpr: float = 0.10) -> float:
     return far_threshold(fakes, target_fpr)
 
 
+def theta_summary(store: Store, run: RunRecord, classifier: str, level: str = "video",
+                  aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K,
+                  target_fpr: float = 0.10) -> dict:
+    """θ of one run and classifier and how it was set, for reports: theta (None when undefined),
+    target_fpr, level, aggregation, top_k, n_fake / n_real validation samples, datasets, note."""
+    out = {"theta": None, "target_fpr": target_fpr, "level": level, "aggregation": aggregation, "top_k": top_k,
+           "n_fake": 0, "n_real": 0, "datasets": list(run.validation_datasets), "note": ""}
+    try:
+        val = validation_scores(store, run, classifier, level, aggregation, top_k)
+    except AtlasError as exc:
+        return out | {"note": str(exc)}
+    if val.empty:
+        return out | {"note": "no labelled validation samples of the taxonomy's classes: θ undefined"}
+    fake = ~val["is_real"].astype(bool).to_numpy()
+    out |= {"n_fake": int(fake.sum()), "n_real": int((~fake).sum())}
+    try:
+        out["theta"] = threshold_of(val, target_fpr)
+    except AtlasError as exc:
+        out["note"] = str(exc)
+    out["note"] = out["note"] or theta_note(out["n_fake"], out["n_real"])
+    return out
+
+
 @dataclass
 class Selection:
-    """θ's validation scores and the tested scores of one (run, classifier, datasets) at one level."""
+    """θ's validation scores and the tested scores of one (run, classifier, datasets) at one level and
+    video aggregation (θ is set at that same aggregation)."""
 
     run: RunRecord
     classifier: str
@@ -113,6 +143,8 @@ class Selection:
     theta: float
     validation: pd.DataFrame
     test: pd.DataFrame
+    aggregation: str = DEFAULT_AGGREGATION
+    top_k: int = DEFAULT_TOP_K
 
     @property
     def note(self) -> str:
@@ -135,16 +167,18 @@ class Selection:
 
 
 def select_scores(store: Store, run: RunRecord | str, classifier: str, datasets=None, level: str = "video",
-                  target_fpr: float = 0.10) -> Selection:
-    """θ from the run's validation population, and the scores of `datasets` (None: every predicted one)."""
+                  target_fpr: float = 0.10, aggregation: str = DEFAULT_AGGREGATION,
+                  top_k: int = DEFAULT_TOP_K) -> Selection:
+    """θ from the run's validation population, and the scores of `datasets` (None: every predicted one),
+    both with videos scored by `aggregation` (`engine.metrics.AGGREGATIONS`; θ follows the choice)."""
     run = read_run(store, run) if isinstance(run, str) else run
-    validation = validation_scores(store, run, classifier, level)
+    validation = validation_scores(store, run, classifier, level, aggregation, top_k)
     if validation.empty:
         raise AtlasError(f"run {run.run_id}: no labelled {classifier!r} validation predictions of the taxonomy's "
                          f"classes in {', '.join(run.validation_datasets)}: θ undefined")
     theta = threshold_of(validation, target_fpr)
-    test = sample_scores(store, run, classifier, datasets, level)
-    return Selection(run, classifier, level, theta, validation, test)
+    test = sample_scores(store, run, classifier, datasets, level, aggregation, top_k)
+    return Selection(run, classifier, level, theta, validation, test, aggregation, top_k)
 
 
 def evaluate_samples(theta: float, real_score, is_real, bootstrap: int = 0, seed: int = 0, groups=None) -> Metrics:

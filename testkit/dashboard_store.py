@@ -70,6 +70,18 @@ def _thumbnails() -> dict[str | None, bytes]:
     return out
 
 
+# Original file names of the unknown set's videos (chain of custody): scripts other than Latin, and names
+# that must be escaped wherever they are shown.
+ORIGINAL_NAMES = ("видео-свидетель.mp4", "証拠ビデオ.mov", "<script>alert('x')</script>.avi", "plain name.avi")
+
+
+def custody_digest(video_id: str) -> str:
+    """The SHA-256 the fixture records for an unknown-set video (a digest of its id)."""
+    import hashlib
+
+    return hashlib.sha256(video_id.encode()).hexdigest()
+
+
 def build_fixture_store(root: str | Path, n_points: int = 600, frames_per_video: int = 3, seed: int = 0,
                         run_status: dict[str, str] | None = None, with_projections: bool = True,
                         embedding_dim: int = 8) -> Path:
@@ -77,6 +89,8 @@ def build_fixture_store(root: str | Path, n_points: int = 600, frames_per_video:
 
     `n_points` is the number of faces on the map (val faces come on top);
     `run_status` overrides a run's status (e.g. {"triplet": "training"}).
+    The unknown set's videos carry original names (`ORIGINAL_NAMES`, in turn) and SHA-256 digests
+    (`custody_digest`), as an analysis records them.
     Every row goes through the engine's writers (`testkit.store_builder.StoreBuilder`).
     """
     b = StoreBuilder.at(root)
@@ -113,6 +127,9 @@ def build_fixture_store(root: str | Path, n_points: int = 600, frames_per_video:
     b.datasets(dataset=[d[0] for d in DATASETS], database=[d[1] for d in DATASETS],
                split=[d[2] for d in DATASETS], role=[d[3] for d in DATASETS],
                labelled=[d[4] for d in DATASETS], synthetic=True, source=[f"/data/{d[1]}" for d in DATASETS])
+    unknown = videos.loc[videos["database"] == "unknown", "video_id"].tolist()
+    b.files(unknown, [ORIGINAL_NAMES[i % len(ORIGINAL_NAMES)] for i in range(len(unknown))],
+            [custody_digest(v) for v in unknown], [1000 + i for i in range(len(unknown))])
     b.settings(SETTINGS_KEY, {"frames_per_video": frames_per_video})
     ids = face_ids(faces["video_id"], faces["frame_index"], SETTINGS_KEY).to_pylist()
     crop_paths = ["faces/" + i.replace("#", "_").replace("@", "_") + ".png" for i in ids]

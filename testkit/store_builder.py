@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from data_catalog.records import VideoRecord
 from engine.store import Store
+from engine.store.analyses import files_table, write_files
 from engine.store.catalog import datasets_table, problems_table, replace_catalog, videos_table
 from engine.store.embeddings import embeddings_table, write_embeddings
 from engine.store.faces import face_videos_table, faces_table, settings_table, write_settings, \
@@ -202,6 +203,12 @@ class StoreBuilder:
     def points(self, projection_id: str, datasets, face_ids, xy, is_reference: bool = False) -> None:
         write_points(self.store, points_table(projection_id, list(datasets), list(face_ids), np.asarray(xy),
                                               is_reference))
+
+    def files(self, video_id, original_name, sha256, size_bytes) -> None:
+        """`video_files` rows: the chain of custody of analysed sets (original names, SHA-256)."""
+        video_id = list(video_id)
+        n = len(video_id)
+        write_files(self.store, files_table(video_id, _col(original_name, n), _col(sha256, n), _col(size_bytes, n)))
 
     def job(self, job_id: str, kind: str, params: dict | None = None, pid: int = 0, status: str = "running",
             message: str = "starting") -> None:

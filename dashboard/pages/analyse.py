@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import controls, figures, queries
+from dashboard import controls, figures, queries, video_panel
 from dashboard.plain import literal, plain
 from data_catalog.databases.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from data_catalog.errors import AtlasError
@@ -29,6 +30,7 @@ from dashboard.uploads import save_uploads
 from engine import analysis as an
 from engine import jobs
 from engine.approaches import get_approach
+from engine.faces.extract import STATUS_WORDS
 from engine.runs import read_run
 from engine.workspace import resolve_workspace
 
@@ -68,14 +70,16 @@ def subfolders(root: str, limit: int = MAX_LISTED_FOLDERS, depth: int = 3) -> li
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def report(path: str, sig: tuple, run_id: str, dataset: str, classifier: str | None):
+def report(path: str, sig: tuple, run_id: str, dataset: str, classifier: str | None, aggregation: str = "mean",
+           top_k: int = 3):
     store = queries.read_store(path)
-    return an.build_report(store, run_id, dataset, classifier=classifier)
+    return an.build_report(store, run_id, dataset, classifier=classifier, aggregation=aggregation, top_k=top_k)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def evidence(path: str, sig: tuple, run_id: str, video_id: str, k: int):
-    return an.nearest_known_faces(queries.read_store(path), run_id, video_id, k=k)
+@st.cache_data(show_spinner=False, max_entries=16)
+def files(path: str, sig: tuple, dataset: str):
+    """The set's files: original names, names on disk, SHA-256 (engine.analysis.custody)."""
+    return an.analysed_files(queries.read_store(path), dataset)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -88,7 +92,8 @@ def analysed_sets(path: str, sig: tuple, run_id: str) -> pd.DataFrame:
     return an.list_analyses(queries.read_store(path), run_id)
 
 
-def _start(view, run_config: dict, input_path: Path, name: str, replace: bool, roots: list[str]) -> None:
+def _start(view, run_config: dict, input_path: Path, name: str, replace: bool, roots: list[str],
+           upload: Path | None = None) -> None:
     """Start the job; `name` is already the checked set name (`an.sanitize_name`, as the CLI's --name)."""
     ws = resolve_workspace(None)
     job_id = jobs.new_job_id("analyze")
@@ -101,7 +106,34 @@ def _start(view, run_config: dict, input_path: Path, name: str, replace: bool, r
     if replace:
         argv.append("--replace")
     jobs.start_background(ws, job_id, argv)
-    st.session_state[JOB_KEY] = {"job_id": job_id, "run_id": view.run_id, "name": name}
+    st.session_state[JOB_KEY] = {"job_id": job_id, "run_id": view.run_id, "name": name,
+                                 "upload": str(upload) if upload else None}
+
+
+def name_taken(view, name: str, source: str | None, replace: bool) -> str | None:
+    """Why `name` cannot be analysed now (a set of that name exists), in the page's words; None when it can.
+    Checked BEFORE an upload is saved, so a refusal leaves nothing behind."""
+    if replace:
+        return None
+    state = an.set_state(queries.read_store(view.path), an.dataset_of(name), view.run_id)
+    if not state["complete"] or (source is not None and state["source"] == source and not state["analysed_by_run"]):
+        return None
+    why = (f"was already analysed by this run" if state["analysed_by_run"] and source == state["source"]
+           else f"already exists (from {state['source']})")
+    return (f"A set named {name} {why}. Tick “{REPLACE_LABEL}” below to analyse it again (the old set "
+            "is removed first), or choose another name.")
+
+
+def _forget_upload(info: dict) -> None:
+    """Remove the upload folder of a job that failed (the files were only saved for it)."""
+    folder = info.get("upload")
+    if not folder:
+        return
+    uploads = os.path.realpath(resolve_workspace(None).uploads_dir)
+    real = os.path.realpath(folder)
+    if os.path.dirname(real) == uploads and os.path.isdir(real):
+        shutil.rmtree(real, ignore_errors=True)
+    info["upload"] = None
 
 
 def upload_limit_mb(config_mb: float) -> float:
@@ -137,25 +169,58 @@ def _source_form(view, run_config: dict) -> None:
             f"({', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES)}; taken in name order); at most {max_mb:g} MB",
             type=[s.lstrip(".") for s in VIDEO_SUFFIXES + IMAGE_SUFFIXES], accept_multiple_files=True,
             key="an_upload")
-    default_name = chosen.name if chosen is not None and chosen.name else "upload"
-    name = st.text_input("Name of the set (becomes dataset unknown/<name>)", value=default_name, key="an_name")
-    replace = st.checkbox("Replace a set of the same name", key="an_replace")
+    _default_name(default_set_name(mode, chosen, uploads))
+    name = st.text_input("Name of the set (becomes dataset unknown/<name>)", key="an_name")
+    replace = st.checkbox(REPLACE_LABEL, key="an_replace")
     if st.button("Analyse", type="primary", key="an_go"):
         try:
             name = an.sanitize_name(name)  # the one set-name rule, as `dfatlas analyze --name`
+            upload = None
             if mode == "Upload videos":
                 if not uploads:
                     raise an.AnalysisError("choose one or more videos to upload first")
+                refusal = name_taken(view, name, None, replace)  # before anything is saved
+                if refusal:
+                    raise an.AnalysisError(refusal)
                 res = save_uploads(resolve_workspace(None), name, uploads, max_mb)
                 for r in res.refused:
                     st.warning("Refused: " + plain(r))
-                chosen = res.folder
+                chosen = upload = res.folder
             elif chosen is None:
                 raise an.AnalysisError("choose a folder under the allowed roots first")
+            else:
+                refusal = name_taken(view, name, str(chosen), replace)
+                if refusal:
+                    raise an.AnalysisError(refusal)
             _start(view, run_config, chosen, name, replace,
-                   [str(resolve_workspace(None).uploads_dir)] if mode == "Upload videos" else roots)
+                   [str(resolve_workspace(None).uploads_dir)] if mode == "Upload videos" else roots, upload)
         except (AtlasError, OSError) as exc:
             st.error(f"Could not start the analysis: {plain(one_line(exc))}")
+
+
+REPLACE_LABEL = "Replace a set of the same name"
+
+
+def default_set_name(mode: str, chosen: Path | None, uploads) -> str:
+    """The name the form offers: the chosen folder's, or the first uploaded file's (never another source's)."""
+    if mode == "Upload videos":
+        first = (uploads or [None])[0]
+        stem = Path(getattr(first, "name", "") or "").stem
+        try:
+            return an.sanitize_name(stem) if stem else "upload"
+        except AtlasError:  # a name with no Latin letter or digit: the set gets a neutral name
+            return "upload"
+    return chosen.name if chosen is not None and chosen.name else "upload"
+
+
+def _default_name(default: str) -> None:
+    """Offer `default` in the name box unless the user typed a name of their own (then it stays)."""
+    offered = st.session_state.get("_an_name_offered")
+    if st.session_state.get("an_name") in (None, "", offered) and offered != default:
+        st.session_state["an_name"] = default
+    elif "an_name" not in st.session_state:
+        st.session_state["an_name"] = default
+    st.session_state["_an_name_offered"] = default
 
 
 def one_line(exc: BaseException) -> str:
@@ -185,6 +250,7 @@ def job_panel(path: str) -> str | None:
                                                         f"`{info['job_id']}`")
         return None
     if status == "failed":
+        _forget_upload(info)
         st.error(f"The analysis failed: {plain(job['message'])}")
         tail = jobs.read_log_tail(resolve_workspace(None), info["job_id"])
         if tail:
@@ -215,9 +281,13 @@ def _image(blob) -> bytes | None:
 
 
 def results(view, dataset: str) -> None:
-    rep = report(view.path, view.sig, view.run_id, dataset, view.classifier)
+    rep = report(view.path, view.sig, view.run_id, dataset, view.classifier, view.aggregation, view.top_k)
     style = view.style
+    name = class_namer(rep, style)
     st.subheader(f"3. Results: {literal(dataset)}")
+    if rep.synthetic:
+        st.markdown(":orange-badge[:material/science: SYNTHETIC data] this set lies in the synthetic benchmark's "
+                    "folders")
     for line in rep.summary_lines():
         st.markdown("- " + plain(line))
     if rep.problems:  # files of the input that were not used, each with its reason
@@ -232,30 +302,36 @@ def results(view, dataset: str) -> None:
     c1, c2, c3 = st.columns(3)
     c1.markdown("**Predicted classes**")
     shares = rep.class_shares.assign(**{
-        "class": [style.name(c) for c in rep.class_shares["class"]],
+        "class": [name(c) for c in rep.class_shares["class"]],
         "video %": (100 * rep.class_shares["video_share"]).round(1),
         "face %": (100 * rep.class_shares["face_share"]).round(1)})[["class", "videos", "video %", "faces", "face %"]]
-    c1.dataframe(shares, hide_index=True)
+    c1.dataframe(shares, hide_index=True, key="an_shares")
+    c1.caption(f"Last row: videos (faces) flagged {plain(an.OPEN_SET_LABEL)}; they are counted under their "
+               "predicted class too.")
     c2.markdown("**Nearest known classes — centroid**")
-    c2.dataframe(rep.nearest_centroid.assign(**{"class": [style.name(c) for c in rep.nearest_centroid["class"]]})
+    c2.dataframe(rep.nearest_centroid.assign(**{"class": [name(c) for c in rep.nearest_centroid["class"]]})
                  .round(4), hide_index=True)
     c3.markdown("**Nearest known classes — kNN votes**")
-    c3.dataframe(rep.nearest_knn.assign(**{"class": [style.name(c) for c in rep.nearest_knn["class"]],
+    c3.dataframe(rep.nearest_knn.assign(**{"class": [name(c) for c in rep.nearest_knn["class"]],
                                            "share": (100 * rep.nearest_knn["share"]).round(1)})
                  .rename(columns={"share": "share %"}), hide_index=True)
 
-    # the map: the new set among the known ones
+    # the map: the new set drawn above the known ones
     ov = queries.overview(view.path, view.sig)
     ds = ov["datasets"]
     known = ds.loc[(ds["role"] == "superset") & (ds["split"] == "test"), "dataset"].tolist()
-    pts = queries.map_points(view.path, view.sig, view.run_id, rep.classifier, tuple(known + [dataset]), view.level)
+    pts = queries.map_points(view.path, view.sig, view.run_id, rep.classifier, tuple(known + [dataset]), view.level,
+                             view.aggregation, view.top_k)
     if len(pts):
         colour = st.radio("Map colour", ["database", "pred"], horizontal=True, key="an_colour",
                           format_func={"database": "set vs known databases", "pred": "predicted class"}.get)
-        fig, _ = figures.map_figure(pts, style, colour_mode=colour, height=520)
+        in_set = (pts["dataset"] == dataset).to_numpy()
+        fig, _ = figures.map_figure(pts, style, colour_mode=colour, height=520, highlight=in_set,
+                                    highlight_name=f"this set ({int(in_set.sum())} faces)")
         st.plotly_chart(fig, key="an_map", config={"displaylogo": False})
-        st.caption(f"{int((pts['dataset'] == dataset).sum())} faces of the set placed into the run's existing map "
-                   "(openTSNE transform: the known sets keep their coordinates).")
+        st.caption(f"{int(in_set.sum())} faces of the set — drawn large, outlined in black, above the known test "
+                   "faces — placed into the run's existing map (openTSNE transform: the known sets keep their "
+                   "coordinates).")
     else:
         st.info("This run has no map points to show yet.")
 
@@ -264,48 +340,86 @@ def results(view, dataset: str) -> None:
     if len(th):
         st.markdown("**Faces per predicted class**")
         for cls_idx, grp in th.groupby("pred_class", sort=True):
-            name = "fake" if cls_idx < 0 else rep.classes[int(cls_idx)]
+            cls = "fake" if cls_idx < 0 else rep.classes[int(cls_idx)]
             imgs = [b for b in (_image(x) for x in grp["thumbnail"]) if b]
             if imgs:
-                st.caption(plain(style.name(name)))
+                st.caption(plain(name(cls)))
                 st.image(imgs, width=64)
 
-    # per-video table
-    st.markdown("**Per video**")
-    v = rep.videos.copy()
-    share_cols = [c for c in v.columns if c.startswith("share_")]
-    cols = ["relpath", "verdict", "pred_class", "agreement", "n_frames", "real_score", "open_ratio", "nearest_known",
-            *share_cols, "status", "reason"] + (["true_class"] if rep.labelled else [])
-    cols = [c for c in cols if c in v.columns]
-    table = v[cols].rename(columns={"relpath": "video"})
-    st.dataframe(table, hide_index=True)
-    st.download_button("Download the table (CSV)", table.to_csv(index=False).encode(),
+    # per-video table: a row opens the video's drill-down below
+    st.markdown("**Per video** (select a row to open its drill-down below)")
+    table = video_rows(rep, files(view.path, view.sig, dataset), name)
+    event = st.dataframe(table, hide_index=True, key="an_videos", on_select="rerun", selection_mode="single-row")
+    picked = _selected_row(event)
+    if picked is not None and st.session_state.get("_an_row") != picked and picked < len(table):
+        st.session_state["an_video"] = rep.videos["video_id"].iloc[picked]  # the picker below follows the row
+    st.session_state["_an_row"] = picked
+    b1, b2 = st.columns(2)
+    b1.download_button("Download the table (CSV)", table.to_csv(index=False).encode(),
                        file_name=f"{dataset.replace('/', '_')}_{view.run_id}.csv", mime="text/csv", key="an_csv")
+    b2.download_button(
+        "Download the case report (HTML)", key="an_case", on_click="ignore", mime="text/html",
+        icon=":material/description:",
+        file_name=f"case-report-{dataset.split('/', 1)[-1]}-{view.run_id}.html",
+        data=lambda: queries.case_report(view.path, view.run_id, dataset, rep.classifier, view.aggregation,
+                                         view.top_k),
+        help="One self-contained HTML file (print it to PDF): summary, every video's verdict and faces, the map, "
+             "open-set scores, θ and how it was chosen, the code revision, the SHA-256 and original name of every "
+             "file, and the limits of the method. It makes no outside request.")
 
-    # evidence
-    st.markdown("**Evidence for one video**")
-    with_faces = v.loc[v["verdict"] != an.NO_FACE_LABEL]
-    if with_faces.empty:
+    # the drill-down of one video
+    st.markdown("**One video, closely**")
+    with_faces = rep.videos
+    options = with_faces["video_id"].tolist()
+    if not options:
         return
-    vid = st.selectbox("Video", with_faces["video_id"].tolist(), key="an_video",
-                       format_func=lambda x: x.split("/", 2)[-1])
+    if st.session_state.get("an_video") not in options:
+        st.session_state["an_video"] = options[0]
+    shown = table.set_index(rep.videos["video_id"])["file"]
+    vid = st.selectbox("Video", options, key="an_video", format_func=lambda x: str(shown.get(x, x)))
     st.caption("Nearest training faces (train and validation splits of the training super-set) in the model's "
                "**embedding space**, not on the t-SNE map: t-SNE keeps neighbourhoods only roughly and distorts "
                f"distances, so evidence is measured where the classifiers work ({rep.open_set.get('metric')} "
                "distance).")
-    ev = evidence(view.path, view.sig, view.run_id, vid, 12)
-    if ev.empty:
-        st.info("No training faces with embeddings to compare with.")
-        return
-    counts = ev["true_class"].value_counts()
-    st.markdown("Among the 12 nearest: " + ", ".join(f"{plain(style.name(c))} × {n}" for c, n in counts.items()))
-    cols_ = st.columns(6)
-    for i, row in enumerate(ev.itertuples()):
-        img = _image(row.thumbnail)
-        with cols_[i % 6]:
-            if img:
-                st.image(img, width=64)
-            st.caption(f"{plain(style.name(row.true_class))}  \nd = {row.distance:.3f}")
+    video_panel.panel(view, vid, show_map=True, key="an_drill", map_datasets=tuple(known + [dataset]))
+
+
+def class_namer(rep, style):
+    """Class id (or verdict label) -> the name shown: the run's display names, nothing raw beside them."""
+    def name(c):
+        if not isinstance(c, str):
+            return ""
+        shown = rep.display(c)  # the run's taxonomy as the report read it
+        return shown if shown != c else style.name(c)
+    return name
+
+
+def video_rows(rep, set_files: pd.DataFrame, name) -> pd.DataFrame:
+    """The per-video table as shown and exported: display names only; the file's original name and its name
+    on disk; one share column per predicted class, named by its display name."""
+    v = rep.videos.copy()
+    original = set_files.set_index("video_id")["original_name"] if len(set_files) else pd.Series(dtype=object)
+    v["file"] = [o if isinstance(o, str) else r.split("/", 1)[-1]
+                 for o, r in zip(v["video_id"].map(original), v["relpath"])]
+    for col in ("verdict", "pred_class", "nearest_known", "true_class"):
+        if col in v.columns:
+            v[col] = [name(c) for c in v[col]]
+    share_cols = [c for c in v.columns if c.startswith("share_")]
+    renamed = {c: f"share {name(c[len('share_'):])}" for c in share_cols}
+    cols = ["file", "relpath", "verdict", "pred_class", "agreement", "n_frames", "real_score", "open_ratio",
+            "nearest_known", *share_cols, "status", "reason"] + (["true_class"] if rep.labelled else [])
+    cols = [c for c in cols if c in v.columns]
+    out = v[cols].rename(columns={"relpath": "on disk", "pred_class": "predicted class", "nearest_known":
+                                  "nearest known class", "true_class": "true class", **renamed})
+    if "status" in out.columns:
+        out["status"] = [STATUS_WORDS.get(x, x) if isinstance(x, str) else STATUS_WORDS[None] for x in out["status"]]
+    return out
+
+
+def _selected_row(event) -> int | None:
+    sel = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", None)
+    rows = (sel.get("rows") if isinstance(sel, dict) else getattr(sel, "rows", None)) or []
+    return int(rows[0]) if rows else None
 
 
 def page() -> None:

@@ -141,13 +141,14 @@ def page() -> None:
     st.caption(f"Databases: {', '.join(literal(d) for d in view.datasets)} · {view.level} level · each map in its "
                "run's own class colours (one colour per class in every run) · marker: "
                f"{figures.marker_meaning(view.colour)} · hover or select on one map to see the same faces on the other")
-    mt = queries.metrics_table(view.path, view.sig, view.level)
+    mt = queries.metrics_table(view.path, view.sig, view.level, 0, view.aggregation, view.top_k)
     sides, styles = [], []
     for side, col, pick in zip("ab", st.columns(2), picks):
         run_id, clf = pick.split("|")
         r = runs.loc[run_id]
         style = view.style if run_id == view.run_id else view.style.for_run(r["classes"], r.get("taxonomy_json"))
-        pts = queries.map_points(view.path, view.sig, run_id, clf, view.datasets, view.level)
+        pts = queries.map_points(view.path, view.sig, run_id, clf, view.datasets, view.level, view.aggregation,
+                                 view.top_k)
         sides.append(pts)
         styles.append(style)
         with col:

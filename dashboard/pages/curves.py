@@ -44,7 +44,7 @@ def page() -> None:
     curves = []
     for i, o in enumerate(chosen):
         r, c = o.split("|")
-        s = queries.scores(view.path, view.sig, r, c, (dataset,), view.level)
+        s = queries.scores(view.path, view.sig, r, c, (dataset,), view.level, view.aggregation, view.top_k)
         s = s.loc[s["is_real"].notna()]
         y = s["is_real"].to_numpy().astype(bool)
         if y.all() or not y.any():
@@ -52,7 +52,7 @@ def page() -> None:
             continue
         score = s["real_score"].to_numpy()
         fpr, fnr = error_curves(score, y)
-        theta = queries.theta(view.path, view.sig, r, c, view.level)
+        theta = queries.theta(view.path, view.sig, r, c, view.level, view.aggregation, view.top_k)
         m = evaluate_samples(theta if theta is not None else 0.5, score, y)
         curves.append({"label": tables.display_label(by_run.loc[r, "approach"], c), "fpr": fpr, "fnr": fnr,
                        "color": PALETTE[i % len(PALETTE)], "auc": m.auc, "theta": theta,
@@ -64,7 +64,8 @@ def page() -> None:
     c1, c2 = st.columns(2)
     c1.plotly_chart(roc, key="roc", config={"displaylogo": False})
     c2.plotly_chart(det, key="det", config={"displaylogo": False})
-    st.caption(f"{literal(dataset)} · {view.level} level · FPR = fakes accepted as real, FNR = reals rejected "
+    st.caption(f"{literal(dataset)} · {view.level} level"
+               f"{f' (video score: {tables.aggregation_text(view)})' if view.level == 'video' else ''} · FPR = fakes accepted as real, FNR = reals rejected "
                "(the paper's convention: real is the positive class) · ○ marks each approach's operating point "
                "at θ, set on the training super-set's validation split at FPR ≤ 10 % (not on this database)")
     same = figures.coinciding(curves)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import controls, figures, layout, queries, states, tables
+from dashboard import controls, figures, layout, queries, states, tables, video_panel
 from dashboard.summaries import confusion_or_distribution, confusion_parts, evaluate_points
 from dashboard.components import scatter_map
 from dashboard.components.scatter_map import selection as map_selection
@@ -22,24 +22,26 @@ MAX_THUMBS = 60
 # than the whole rerun budget, and a pickled go.Figure loses its template, which changes the chart's
 # element id between reruns and drops the user's selection. They are read-only: nothing mutates them.
 @st.cache_resource(show_spinner=False, max_entries=12)
-def map_figure(path, sig, run_id, classifier, datasets, level, colour, density, _style):
+def map_figure(path, sig, run_id, classifier, datasets, level, aggregation, top_k, colour, density, _style):
     """(figure, per-trace row indices, number of points)."""
-    pts = queries.map_points(path, sig, run_id, classifier, datasets, level)
+    pts = queries.map_points(path, sig, run_id, classifier, datasets, level, aggregation, top_k)
     fig, rows = figures.map_figure(pts, _style, colour, density)
     return fig, rows, len(pts)
 
 
 @st.cache_resource(show_spinner=False, max_entries=12)
-def summary(path, sig, run_id, classifier, datasets, level, mapped, _view):
+def summary(path, sig, run_id, classifier, datasets, level, aggregation, top_k, mapped, _view):
     """Pooled metrics, confusion / distribution figures for the shown points (cached per view)."""
-    pts = queries.map_points(path, sig, run_id, classifier, datasets, level) if mapped else _labelled_scores(_view)
+    pts = queries.map_points(path, sig, run_id, classifier, datasets, level, aggregation, top_k) if mapped \
+        else _labelled_scores(_view)
     pooled = evaluate_points(_view, pts) if len(datasets) > 1 else None
     return pooled, confusion_parts(_view, pts)
 
 
 def metrics_panel(view, pooled) -> None:
-    st.markdown(f"**Metrics** — {view.level} level, θ from validation at FPR ≤ 10 %")
-    mt = queries.metrics_table(view.path, view.sig, view.level)
+    agg = f" (video score: {tables.aggregation_text(view)})" if view.level == "video" else ""
+    st.markdown(f"**Metrics** — {view.level} level{agg}, θ from validation at FPR ≤ 10 %")
+    mt = queries.metrics_table(view.path, view.sig, view.level, 0, view.aggregation, view.top_k)
     keys = tables.metric_keys(queries.overview(view.path, view.sig)["datasets"], view.datasets)
     sel = mt.loc[(mt["run_id"] == view.run_id) & (mt["classifier"] == view.classifier) & mt["dataset"].isin(keys)
                  & ((mt["n_real"] + mt["n_fake"]) > 0)]
@@ -111,18 +113,29 @@ def page() -> None:
     if not view.datasets:
         st.info("Pick at least one test database in the sidebar.")
         return
-    key = (view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level)
+    key = (view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level, view.aggregation, view.top_k)
     layout.map_beside_panel()
     left, right = st.container(key="explore_body").columns([2, 1], gap="medium")
     rows = np.zeros(0, dtype=np.int64)
+    component = scatter_map.available()
     with left:
-        if scatter_map.available():
+        if component:
+            highlight_opened(view)
             rows, n_points = component_map(view, key, ws)
+            video_panel.from_click(st.session_state.get("_map_click"))  # a point click opens its video
         else:
             rows, n_points = plotly_map(view, key, ws)
+            open_single_video(queries.map_points(*key), rows)
     # The panel beside the map scrolls on its own, so a selection's faces and metrics appear (on top)
     # without scrolling the page, on a projector as on a laptop.
     with right.container(height=layout.PANEL_HEIGHT, key="explore_panel", border=False):
+        with st.expander("Open a video (drill-down)", expanded=video_panel.opened() is None and not len(rows)):
+            pts = queries.map_points(*key)
+            video_panel.picker(view, "explore_drill", pts["video_id"].drop_duplicates().head(500).tolist())
+        if video_panel.opened():
+            # the component highlights the open video itself (its selection); the plotly map cannot: the
+            # panel then draws the video's place on its own small map
+            video_panel.panel(view, show_map=not component, key="explore_drill")
         if len(rows):
             with st.container(key="selection_panel"):
                 selection_panel(view, queries.map_points(*key), rows)
@@ -151,6 +164,28 @@ def component_map(view, key: tuple, ws: str) -> tuple[np.ndarray, int]:
     if sel and not len(rows):
         st.info(f"Nothing selected: {plain(map_selection.describe(sel, view.style.name))} matches no shown point.")
     return rows, len(pts)
+
+
+def highlight_opened(view) -> None:
+    """A video opened without a map click (picker, search) is selected on the component map, zoomed to it."""
+    info = video_panel.opened()
+    vid = (info or {}).get("video")
+    if not vid or st.session_state.get("_drill_highlighted") == vid:
+        return
+    st.session_state["_drill_highlighted"] = vid
+    if info.get("source") == "map point":  # the click has selected it on the map already
+        return
+    seq = (st.session_state.get("_map_command") or {}).get("seq", 0) + 1
+    st.session_state["_map_command"] = {"seq": seq, "select": {"kind": "videos", "videos": [vid]}, "zoom": True}
+
+
+def open_single_video(pts: pd.DataFrame, rows: np.ndarray) -> None:
+    """On the plotly map a click or a small box on one video's faces opens that video (once per selection)."""
+    vids = pts["video_id"].iloc[rows].unique() if len(rows) else []
+    last = st.session_state.get("_drill_single")
+    if len(vids) == 1 and last != vids[0]:
+        video_panel.open_video(vids[0], "map selection")
+    st.session_state["_drill_single"] = vids[0] if len(vids) == 1 else None
 
 
 def cell_command(view) -> dict | None:
@@ -200,7 +235,8 @@ def plotly_map(view, key: tuple, ws: str) -> tuple[np.ndarray, int]:
 
 def _labelled_scores(view) -> pd.DataFrame:
     """Points without coordinates (no projection yet): metrics and confusion still work."""
-    return queries.scores(view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level)
+    return queries.scores(view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level,
+                          view.aggregation, view.top_k)
 
 
 page()

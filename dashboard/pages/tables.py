@@ -29,15 +29,18 @@ def page() -> None:
                      format_func={"paper": "the paper's choice (NN for TripletLoss, LR for ArcFaceMod)",
                                   "all": "every classifier"}.get)
     boot = c2.number_input("Bootstrap resamples for 95 % CIs (0 = off)", 0, 2000, 0, step=100, key="tables_boot")
-    mt = queries.metrics_table(view.path, view.sig, view.level, int(boot))
+    mt = queries.metrics_table(view.path, view.sig, view.level, int(boot), view.aggregation, view.top_k)
     if mt.empty:
         states.no_predictions(view, str(queries.workspace_root()))
         return
-    other = queries.metrics_table(view.path, view.sig, "frame" if view.level == "video" else "video", int(boot))
+    other = queries.metrics_table(view.path, view.sig, "frame" if view.level == "video" else "video", int(boot),
+                                  view.aggregation, view.top_k)
     every_level = pd.concat([mt, other], ignore_index=True)
     if scope == "paper":
         mt, every_level = default_rows(mt), default_rows(every_level)
-    st.caption(f"{view.level} level · θ on the pooled validation split of the training super-set at FPR ≤ 10 % · "
+    agg = f" · a video's real-score: the {tables.aggregation_text(view, long=True)}, its class the majority of its " \
+          "frames; θ set on validation videos scored the same way" if view.level == "video" else ""
+    st.caption(f"{view.level} level{agg} · θ on the pooled validation split of the training super-set at FPR ≤ 10 % · "
                "AUC, FNR, FPR, HTER in % · Markdown and LaTeX downloads are rendered as by `dfatlas evaluate "
                "--format`; CSV and Parquet are the tidy table (one row per approach × classifier × test set × "
                "level, fractions in [0, 1]) of both levels")
@@ -49,7 +52,7 @@ def page() -> None:
         shown = tables.paper_table(sub)
         st.dataframe(shown, hide_index=True, key=key, width="stretch", height=tables.full_height(shown),
                      column_config=tables.PINNED)
-        exports(sub, every_level, role, f"dfatlas-{key}", key, view.level)
+        exports(sub, every_level, role, f"dfatlas-{key}{tables.aggregation_suffix(view)}", key, view.level)
 
 
 page()

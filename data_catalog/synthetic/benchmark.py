@@ -351,14 +351,34 @@ def generate(out_dir: str | Path, seed: int = 0, size: str = "default",
         summary.databases[db.name] = info
     summary.n_videos = total
     (out / CONFIG_NAME).write_text(config_text(), encoding="utf-8")
-    (out / "SYNTHETIC.txt").write_text(_readme(summary), encoding="utf-8")
+    (out / MARKER_NAME).write_text(_readme(summary), encoding="utf-8")
     summary.seconds = time.perf_counter() - start
     return summary
 
 
+MARKER_NAME = "SYNTHETIC.txt"  # at the benchmark's root: says what the data is, to people and to `is_synthetic_path`
+_MARKER_HEAD = "SYNTHETIC deepfake-attribution benchmark"
+
+
+def is_synthetic_path(path: str | Path) -> bool:
+    """True when `path` (a video, a folder or a manifest) lies inside a folder this generator wrote (its
+    `MARKER_NAME` file in the folder or a parent): an analysed set is labelled synthetic only then, not
+    because the run that analyses it was trained on synthetic data."""
+    p = Path(path).absolute()
+    for folder in ([p] if p.is_dir() else []) + list(p.parents):
+        marker = folder / MARKER_NAME
+        try:
+            with open(marker, encoding="utf-8", errors="replace") as fh:
+                if fh.read(len(_MARKER_HEAD)) == _MARKER_HEAD:
+                    return True
+        except OSError:
+            continue
+    return False
+
+
 def _readme(s: Summary) -> str:
     lines = [
-        "SYNTHETIC deepfake-attribution benchmark (dfatlas demo-data).",
+        _MARKER_HEAD + " (dfatlas demo-data).",
         "Every face here is procedurally drawn; no real person appears. Fakes are made by",
         "real image-forensics manipulations of these drawings (see data_catalog/synthetic).",
         "Figures measured on it say nothing about real deepfake detectors.",

@@ -76,12 +76,15 @@ def looks_like_image(head: bytes, filename: str) -> bool:
 
 
 def sanitize_filename(name: str) -> str:
-    """A plain file name: no folders, no leading dots, only safe characters; the suffix kept."""
+    """A plain file name: no folders, no leading dots or dashes, only safe ASCII characters; the suffix kept.
+    (An upload's original name, in any script, is kept beside it: `engine.analysis.custody`.)"""
     base = Path(str(name).replace("\\", "/")).name
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._") or "video"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")
+    if not re.search(r"[A-Za-z0-9]", stem):  # e.g. a name in another script: the original is kept beside it
+        stem = "video"
     suffix = re.sub(r"[^A-Za-z0-9]+", "", suffix).lower()
     return (stem[:100] + ("." + suffix if suffix else ""))
 

@@ -25,7 +25,8 @@ import pyarrow as pa
 from data_catalog.errors import AtlasError
 
 from ..config import ClassifiersSection
-from ..metrics import video_level
+from ..faces.extract import describe_statuses
+from ..metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregation_label, video_level
 from ..openset import OpenSetModel, knn_votes, prepare
 from ..runs import RunRecord, read_run
 from ..scores import select_scores, theta_population
@@ -62,12 +63,23 @@ class AnalysisReport:
     timings: dict = field(default_factory=dict)
     problems: list = field(default_factory=list)  # the input's files not used, with the reason (stored)
     attributes: bool = True         # the run's approach predicts a class per sample
+    class_names: dict = field(default_factory=dict)  # class id -> display name (the run's taxonomy)
+    synthetic: bool = False         # the set itself is SYNTHETIC data (not: the run was trained on it)
+    aggregation: str = DEFAULT_AGGREGATION  # how a video's real-score comes from its frames'
+    top_k: int = DEFAULT_TOP_K
+
+    def display(self, class_id) -> str:
+        """A class id as people read it (display name; the verdict labels stay as they are)."""
+        return self.class_names.get(class_id, class_id) if isinstance(class_id, str) else str(class_id)
 
     def summary_lines(self) -> list[str]:
         lines = [
-            f"set {self.dataset} ({self.source}) analysed by run {self.run_id} [{self.approach}], classifier {self.classifier}",
+            f"set {self.dataset} ({self.source}) analysed by run {self.run_id} [{self.approach}], classifier {self.classifier}"
+            + (" — SYNTHETIC data" if self.synthetic else ""),
             f"videos: {self.n_videos} ({self.n_videos_with_faces} with faces), faces: {self.n_faces}"
-            + (f"; video statuses: {self.status_counts}" if self.status_counts else ""),
+            + (f"; face extraction: {describe_statuses(self.status_counts)}" if self.status_counts else ""),
+            f"a video's real-score: the {aggregation_label(self.aggregation, self.top_k)}; its class: the majority "
+            "of its frames",
             f"open-set ({self.open_set.get('metric')} distance, {int(100 * self.open_set.get('quantile', 0.95))}th "
             f"percentile of validation): {100 * self.open_set.get('face_rate', float('nan')):.1f} % of faces and "
             f"{100 * self.open_set.get('video_rate', float('nan')):.1f} % of videos resemble no known class",
@@ -75,8 +87,9 @@ class AnalysisReport:
         top = self.nearest_centroid.head(2)["class"].tolist()
         knn = self.nearest_knn.head(2)
         if top:
-            lines.append("nearest known classes (centroid): " + ", ".join(top)
-                         + "; (kNN votes): " + ", ".join(f"{r['class']} {100 * r['share']:.1f} %" for _, r in knn.iterrows()))
+            lines.append("nearest known classes (centroid): " + ", ".join(self.display(c) for c in top)
+                         + "; (kNN votes): " + ", ".join(f"{self.display(r['class'])} {100 * r['share']:.1f} %"
+                                                         for _, r in knn.iterrows()))
         m = self.metrics
         if m and "error" in m:
             lines.append(f"with labels: no metrics ({m['error']})")
@@ -98,6 +111,8 @@ class AnalysisReport:
             "videos": frame(self.videos), "open_set": self.open_set, "metrics": self.metrics,
             "status_counts": self.status_counts, "projection_id": self.projection_id, "timings": self.timings,
             "problems": self.problems,
+            "class_names": self.class_names, "synthetic": self.synthetic,
+            "aggregation": self.aggregation, "top_k": self.top_k,
         }
 
 
@@ -167,7 +182,8 @@ def _set_faces(store: Store, run: RunRecord, dataset: str, classifier: str):
 
 
 def video_table(run: RunRecord, faces: pd.DataFrame, emb: np.ndarray, probs: np.ndarray | None,
-                osm: OpenSetModel, videos: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+                osm: OpenSetModel, videos: pd.DataFrame, aggregation: str = DEFAULT_AGGREGATION,
+                top_k: int = DEFAULT_TOP_K) -> tuple[pd.DataFrame, np.ndarray]:
     """Per-video verdicts; returns (table, face open flags).
 
     Columns: video_id, relpath, status, true_class, pred_class, agreement, n_frames, real_score,
@@ -181,7 +197,7 @@ def video_table(run: RunRecord, faces: pd.DataFrame, emb: np.ndarray, probs: np.
         return base, face_open
     pred = faces["pred_class"].fillna(-1).astype(int).to_numpy()
     vl = video_level(faces["video_id"].to_numpy(), faces["real_score"].to_numpy(dtype=float),
-                     face_pred_classes=pred, face_probs=probs)
+                     face_pred_classes=pred, face_probs=probs, aggregation=aggregation, top_k=top_k)
     vl = vl.rename(columns={"pred_class": "pred_class_idx"})
     vl["pred_class"] = [run.class_name(int(i)) for i in vl["pred_class_idx"]]
     names = np.asarray([run.class_name(int(i)) for i in pred])
@@ -201,10 +217,11 @@ def video_table(run: RunRecord, faces: pd.DataFrame, emb: np.ndarray, probs: np.
     return out, face_open
 
 
-def _metrics_for(store: Store, run: RunRecord, classifier: str, dataset: str) -> dict | None:
+def _metrics_for(store: Store, run: RunRecord, classifier: str, dataset: str, aggregation: str = DEFAULT_AGGREGATION,
+                 top_k: int = DEFAULT_TOP_K) -> dict | None:
     """AUC / FPR / FNR / HTER of the set's labelled videos at the run's θ (engine.scores, video level)."""
     try:
-        sel = select_scores(store, run, classifier, [dataset], level="video")
+        sel = select_scores(store, run, classifier, [dataset], level="video", aggregation=aggregation, top_k=top_k)
     except AtlasError as exc:
         return {"error": str(exc)}
     labelled = sel.labelled()
@@ -218,7 +235,10 @@ def _metrics_for(store: Store, run: RunRecord, classifier: str, dataset: str) ->
     return out
 
 
-def _class_shares(run: RunRecord, faces: pd.DataFrame, with_faces: pd.DataFrame) -> pd.DataFrame:
+def _class_shares(run: RunRecord, faces: pd.DataFrame, with_faces: pd.DataFrame,
+                  face_open: np.ndarray | None = None) -> pd.DataFrame:
+    """Videos and faces per predicted class, and a last row OPEN_SET_LABEL: the videos (faces) the open-set
+    verdict flags — also counted under their predicted class above it."""
     face_names = pd.Series([run.class_name(int(i)) for i in faces["pred_class"].fillna(-1).astype(int)], dtype=object)
     order = list(run.classes) + ["fake"]
     fc = face_names.value_counts()
@@ -228,7 +248,13 @@ def _class_shares(run: RunRecord, faces: pd.DataFrame, with_faces: pd.DataFrame)
     shares["video_share"] = shares["videos"] / max(len(with_faces), 1)
     shares["faces"] = shares["class"].map(fc).fillna(0).astype(int)
     shares["face_share"] = shares["faces"] / max(len(faces), 1)
-    return shares.sort_values(["videos", "faces"], ascending=False).reset_index(drop=True)
+    shares = shares.sort_values(["videos", "faces"], ascending=False).reset_index(drop=True)
+    if len(with_faces) and "open_set" in with_faces:
+        n_open = int(with_faces["open_set"].fillna(False).astype(bool).sum())
+        f_open = int(np.asarray(face_open, bool).sum()) if face_open is not None else 0
+        shares.loc[len(shares)] = {"class": OPEN_SET_LABEL, "videos": n_open, "video_share": n_open / len(with_faces),
+                                   "faces": f_open, "face_share": f_open / max(len(faces), 1)}
+    return shares
 
 
 def _nearest_known(run: RunRecord, emb: np.ndarray, osm: OpenSetModel, val: pd.DataFrame):
@@ -252,8 +278,10 @@ def _nearest_known(run: RunRecord, emb: np.ndarray, osm: OpenSetModel, val: pd.D
 
 
 def build_report(store: Store, run_id: str, dataset: str, classifier: str | None = None,
-                 osm: OpenSetModel | None = None, val: pd.DataFrame | None = None) -> AnalysisReport:
-    """Read an analysed set back from the store as a report (read-only; the dashboard uses it too)."""
+                 osm: OpenSetModel | None = None, val: pd.DataFrame | None = None,
+                 aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> AnalysisReport:
+    """Read an analysed set back from the store as a report (read-only; the dashboard uses it too).
+    `aggregation` scores each video from its frames (`engine.metrics.AGGREGATIONS`), θ included."""
     run = read_run(store, run_id)
     ds = set_table.dataset_row(store, dataset)
     if ds is None:
@@ -267,7 +295,7 @@ def build_report(store: Store, run_id: str, dataset: str, classifier: str | None
     osm = osm or calibrate_open_set(store, run, val)
     videos = set_table.set_videos(store, dataset, run.settings_key or "")
     faces, emb, probs = _set_faces(store, run, dataset, classifier)
-    table, face_open = video_table(run, faces, emb, probs, osm, videos)
+    table, face_open = video_table(run, faces, emb, probs, osm, videos, aggregation, top_k)
     n_faces = len(faces)
     with_faces = table[table["verdict"] != NO_FACE_LABEL]
     centroid, knn = _nearest_known(run, emb, osm, val)
@@ -276,16 +304,18 @@ def build_report(store: Store, run_id: str, dataset: str, classifier: str | None
         "video_rate": float(with_faces["open_set"].astype(bool).mean()) if len(with_faces) else float("nan"),
     }
     has_labels = "real_score" in table and table.dropna(subset=["is_fake", "real_score"]).shape[0] > 0
-    metrics = _metrics_for(store, run, classifier, dataset) if has_labels else None
+    metrics = _metrics_for(store, run, classifier, dataset, aggregation, top_k) if has_labels else None
     status_counts = videos["status"].fillna("not extracted").value_counts().to_dict()
     return AnalysisReport(
         name=dataset.split("/", 1)[1], dataset=dataset, run_id=run_id, approach=run.approach,
         classifier=classifier, classes=list(run.classes), source=str(ds.get("source") or ""),
         labelled=bool(ds.get("labelled")), n_videos=len(videos), n_videos_with_faces=len(with_faces),
-        n_faces=n_faces, class_shares=_class_shares(run, faces, with_faces), nearest_centroid=centroid,
+        n_faces=n_faces, class_shares=_class_shares(run, faces, with_faces, face_open), nearest_centroid=centroid,
         nearest_knn=knn, videos=table, open_set=open_set, metrics=metrics,
         status_counts={str(k): int(v) for k, v in status_counts.items()},
         projection_id=set_table.set_projection_id(store, run_id, dataset), attributes=run.kind.attributes,
         problems=[f"{r.kind}: {r.path}: {r.message}"
                   for r in set_table.set_problems(store, dataset).itertuples()],
+        class_names=run.display_names() | {OPEN_SET_LABEL: OPEN_SET_LABEL, NO_FACE_LABEL: NO_FACE_LABEL},
+        synthetic=bool(ds.get("synthetic")), aggregation=aggregation, top_k=top_k,
     )

@@ -36,11 +36,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from data_catalog.synthetic import is_synthetic_path
 from data_catalog.taxonomy import Taxonomy
 
 from ..classify import apply_to_embeddings
 from ..config import FacesSection, ProjectionSection
 from ..embed import embed_crops, load_model
+from ..metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 from ..projection import project_run, transform_into
 from ..runs import RunRecord, read_run
 from ..store import Store
@@ -50,6 +52,7 @@ from ..store.embeddings import embeddings_table
 from ..store.predictions import predictions_table
 from ..store.projections import latest_projection_id, points_table
 from .cleanup import delete_set, set_state
+from .custody import custody_table
 from .inputs import InputSet, collect_videos
 from .paths import ROLE, UNKNOWN_DB, AnalysisError
 from .report import AnalysisReport, build_report, calibrate_open_set, read_val_embeddings
@@ -101,12 +104,14 @@ def prepare_set(workspace, store: Store, dataset: str, name: str, source: str, r
     return not state["complete"]
 
 
-def _record_videos(store: Store, inp: InputSet, synthetic: bool) -> None:
-    """The set's videos and its input problems (files not used, with the reason): kept with the set."""
+def _record_videos(store: Store, inp: InputSet, synthetic: bool, uploads_dir, report: ProgressFn) -> None:
+    """The set's videos with every file's original name and SHA-256 (`custody`), and its input problems
+    (files not used, with the reason): kept with the set."""
     from ..store.catalog import problems_table, videos_table
 
+    files = custody_table(inp.records, inp.source, uploads_dir, progress=lambda d, t: report("record", d, t))
     set_table.write_set_videos(store, videos_table(inp.records, synthetic),
-                               problems_table([(UNKNOWN_DB, p) for p in inp.problems], inp.dataset))
+                               problems_table([(UNKNOWN_DB, p) for p in inp.problems], inp.dataset), files)
 
 
 def _faces_section(cfg, run: RunRecord) -> FacesSection:
@@ -197,13 +202,13 @@ def _place(store: Store, cfg, run: RunRecord, emb: np.ndarray, report: ProgressF
 
 
 def _commit(store: Store, run: RunRecord, inp: InputSet, faces: pd.DataFrame, emb: np.ndarray,
-            preds: dict[str, dict], projection_id: str, coords: np.ndarray, fresh: bool) -> None:
+            preds: dict[str, dict], projection_id: str, coords: np.ndarray, fresh: bool, synthetic: bool) -> None:
     """Everything the analysis computed, in one transaction (the datasets row marks it complete)."""
     face_ids = faces["face_id"].tolist()
     datasets = [inp.dataset] * len(face_ids)
     pred_tables = [predictions_table(run.run_id, clf, face_ids, datasets, p["pred_class"], p["real_score"],
                                      p.get("probs"), out_of_fold=False) for clf, p in preds.items()]
-    dataset_row = datasets_table([inp.dataset], [UNKNOWN_DB], [inp.name], [ROLE], [inp.labelled], [run.synthetic],
+    dataset_row = datasets_table([inp.dataset], [UNKNOWN_DB], [inp.name], [ROLE], [inp.labelled], [synthetic],
                                  [inp.source]) if fresh else None
     set_table.write_analysis(store, embeddings_table(run.run_id, face_ids, datasets, emb), pred_tables,
                              points_table(projection_id, inp.dataset, face_ids, coords, False), dataset_row)
@@ -214,7 +219,8 @@ def _commit(store: Store, run: RunRecord, inp: InputSet, faces: pd.DataFrame, em
 def analyze(workspace, cfg, run_id: str, input_path: str | Path, name: str | None = None,
             labels_csv: str | Path | None = None, replace: bool = False, progress: ProgressFn | None = None,
             workers: int | None = None, device: str = "auto", executor: str = "process",
-            classifier: str | None = None, faces_progress_bar: bool = False, roots=None) -> AnalysisReport:
+            classifier: str | None = None, faces_progress_bar: bool = False, roots=None,
+            aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> AnalysisReport:
     """Analyse the videos at `input_path` with run `run_id` and store them as `unknown/<name>`.
 
     `cfg` is the experiment config (its taxonomy reads labels; the run's *own*
@@ -224,6 +230,7 @@ def analyze(workspace, cfg, run_id: str, input_path: str | Path, name: str | Non
     The caller holds the workspace lock.
     """
     report = progress or (lambda stage, done, total: None)
+    check_aggregation(aggregation, top_k)  # before any work
     timings: dict[str, float] = {}
     store = workspace.store()
     run = read_run(store, run_id)
@@ -239,10 +246,13 @@ def analyze(workspace, cfg, run_id: str, input_path: str | Path, name: str | Non
     fresh = _prepare_set(workspace, store, inp, run_id, replace)
     val = read_val_embeddings(store, run)
     osm = calibrate_open_set(store, run, val)  # fails early (before any write) if the run has no embeddings
+    # The set is SYNTHETIC only when its files lie in the benchmark's folders, whatever the run was trained
+    # on: real footage analysed by a demo run is real footage.
+    synthetic = is_synthetic_path(inp.source)
     try:
         with _timed(timings, "record"):
             if fresh:
-                _record_videos(store, inp, bool(getattr(cfg, "synthetic", False) or run.synthetic))
+                _record_videos(store, inp, synthetic, workspace.uploads_dir, report)
             report("record", 1, 1)
         with _timed(timings, "faces"):
             faces = _extract(workspace, store, inp, _faces_section(cfg, run), report, workers, executor,
@@ -254,11 +264,12 @@ def analyze(workspace, cfg, run_id: str, input_path: str | Path, name: str | Non
         with _timed(timings, "project"):
             pid, coords = _place(store, cfg, run, out["embedding"], report)
         with _timed(timings, "store"):
-            _commit(store, run, inp, faces, out["embedding"], preds, pid, coords, fresh)
+            _commit(store, run, inp, faces, out["embedding"], preds, pid, coords, fresh, synthetic)
             report("store", 1, 1)
     except BaseException:
         delete_set(workspace, inp.dataset, run_id=None if fresh else run_id)
         raise
-    rep = build_report(store, run_id, inp.dataset, classifier=classifier, osm=osm, val=val)
+    rep = build_report(store, run_id, inp.dataset, classifier=classifier, osm=osm, val=val, aggregation=aggregation,
+                       top_k=top_k)
     rep.timings = timings
     return rep

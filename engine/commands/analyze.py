@@ -13,8 +13,8 @@ import sys
 from data_catalog.names import printable
 
 from ..config import FacesSection
-from .common import (add_config_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, option_arg,
-                     print_table, progress, set_name_arg, workspace_of)
+from .common import (add_aggregation_args, add_config_arg, add_parser, add_wait_arg, add_workspace_arg,
+                     aggregation_of, config_of, option_arg, print_table, progress, set_name_arg, workspace_of)
 
 
 def register(sub) -> None:
@@ -48,6 +48,10 @@ def register(sub) -> None:
                 "settings) is used.\n"
                 "A run of imported embeddings has no model to embed videos with: add an unknown set to it with\n"
                 "`dfatlas import-embeddings FILE --run RUN --unknown NAME`.")
+    p.add_argument("--report", metavar="CASE.html",
+                   help="also write the case report: one self-contained HTML file (faces, map, verdicts, θ, "
+                        "provenance, SHA-256 of every input file, limits); printable to PDF, makes no outside request")
+    add_aggregation_args(p)
     p.add_argument("--allowed-root", action="append", metavar="DIR",
                    help="read only videos whose real path is inside DIR (repeatable; the dashboard passes its roots)")
     p.add_argument("--job-id", metavar="ID", help="background mode: keep the jobs row ID current (used by the dashboard)")
@@ -85,30 +89,32 @@ def print_report(rep, file=None) -> None:
     file = file or sys.stdout
     for line in rep.summary_lines():
         print(line, file=file)
-    print("\npredicted classes (" + rep.classifier + "):", file=file)
-    print_table([{"class": r["class"], "videos": r["videos"], "video %": f"{100 * r['video_share']:.1f}",
+    print("\npredicted classes (" + rep.classifier + "; the last row: videos and faces the open-set verdict flags, "
+          "also counted above):", file=file)
+    print_table([{"class": rep.display(r["class"]), "videos": r["videos"], "video %": f"{100 * r['video_share']:.1f}",
                   "faces": r["faces"], "face %": f"{100 * r['face_share']:.1f}"}
                  for _, r in rep.class_shares.iterrows()], file=file)
     print("\nnearest known classes of the set — centroid view (distance of the set's mean embedding "
           f"to each class's validation centroid, {rep.open_set.get('metric')}):", file=file)
-    print_table([{"class": r["class"], "distance": f"{r['distance']:.4f}", "radius(95%)": f"{r['radius']:.4f}",
+    print_table([{"class": rep.display(r["class"]), "distance": f"{r['distance']:.4f}", "radius(95%)": f"{r['radius']:.4f}",
                   "distance/radius": f"{r['ratio']:.2f}"} for _, r in rep.nearest_centroid.iterrows()], file=file)
     print("\nnearest known classes — kNN-vote view (share of the faces' nearest validation faces):", file=file)
-    print_table([{"class": r["class"], "share %": f"{100 * r['share']:.1f}"} for _, r in rep.nearest_knn.iterrows()],
+    print_table([{"class": rep.display(r["class"]), "share %": f"{100 * r['share']:.1f}"}
+                 for _, r in rep.nearest_knn.iterrows()],
                 file=file)
     print("\nper video (verdict: predicted class by majority of frames, or open-set / no face):", file=file)
     rows = []
     for _, r in rep.videos.iterrows():
-        row = {"video": r["relpath"], "verdict": r["verdict"]}
+        row = {"video": r["relpath"], "verdict": rep.display(r["verdict"])}
         if r["verdict"] != "no face found":
-            row |= {"pred": r["pred_class"], "agree": f"{r['agreement']:.2f}", "frames": int(r["n_frames"]),
+            row |= {"pred": rep.display(r["pred_class"]), "agree": f"{r['agreement']:.2f}", "frames": int(r["n_frames"]),
                     "real_score": f"{r['real_score']:.3f}", "open_ratio": f"{r['open_ratio']:.2f}",
-                    "nearest(d/r)": r["nearest_known"]}
+                    "nearest(d/r)": rep.display(r["nearest_known"])}
         else:
             row |= {"pred": "", "agree": "", "frames": 0, "real_score": "", "open_ratio": "",
                     "nearest(d/r)": f"{r['status']}: {r['reason'] or ''}"[:110]}
         if rep.labelled:
-            row["true"] = r["true_class"] if isinstance(r["true_class"], str) else ""
+            row["true"] = rep.display(r["true_class"]) if isinstance(r["true_class"], str) else ""
         rows.append(row)
     print_table(rows, file=file)
     if rep.problems:
@@ -122,6 +128,14 @@ def run(args) -> int:
     from engine.analysis import analyze, overall_fraction
     from engine.jobs import JobUpdater, check_job_id, create_job, finish_job
 
+    if args.report:  # refuse before any work, not after an analysis of many minutes
+        from pathlib import Path
+
+        folder = Path(args.report).expanduser().absolute().parent
+        if not folder.is_dir():
+            raise AtlasError(f"--report {printable(args.report)}: folder {printable(folder)} does not exist")
+        if Path(args.report).is_dir():
+            raise AtlasError(f"--report {printable(args.report)} is a folder; give a file name such as case.html")
     ws = workspace_of(args)
     ws.ensure()
     store = ws.store()
@@ -141,12 +155,18 @@ def run(args) -> int:
                 force=True)
     try:
         cfg = config_of(args) if args.config else None  # None: the run's stored config
+        agg, top_k = aggregation_of(args, cfg.classifiers if cfg is not None else _stored_classifiers(store, args.run))
         bars = _bars() if job is None else None
         try:
             with ws.lock(f"analyze {args.run}", wait=args.wait or bool(args.job_id)):
                 rep = analyze(ws, cfg, args.run, args.input, name=args.name, labels_csv=args.labels,
                               replace=args.replace, progress=job or bars, workers=args.workers,
-                              device=args.device, classifier=args.classifier, roots=args.allowed_root)
+                              device=args.device, classifier=args.classifier, roots=args.allowed_root,
+                              aggregation=agg, top_k=top_k)
+            if args.report:
+                from engine.analysis.case_report import write_case_report
+
+                write_case_report(store, args.run, rep.dataset, args.report, rep.classifier, agg, top_k)
         finally:
             if bars is not None:
                 bars.close()
@@ -162,7 +182,21 @@ def run(args) -> int:
         print(json.dumps(rep.to_dict(), default=str, indent=1))
     else:
         print_report(rep)
+    if args.report:
+        print(f"case report written to {printable(args.report)}", file=sys.stderr)
     return 0
+
+
+def _stored_classifiers(store, run_id: str):
+    """The run's stored [classifiers] section (its aggregation default), or None when the run is unknown."""
+    from data_catalog.errors import AtlasError
+    from engine.config import ClassifiersSection
+    from engine.runs import read_run
+
+    try:
+        return read_run(store, run_id).section(ClassifiersSection, "classifiers")
+    except AtlasError:
+        return None
 
 
 def _lock_busy(ws) -> bool:

@@ -82,6 +82,31 @@ def set_name_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def add_aggregation_args(p: argparse.ArgumentParser) -> None:
+    """--aggregation / --top-k: how a video's real-score comes from its frames' (engine.metrics.AGGREGATIONS)."""
+    from ..config import ClassifiersSection
+    from ..metrics import AGGREGATIONS, DEFAULT_TOP_K
+
+    p.add_argument("--aggregation", choices=AGGREGATIONS, metavar="HOW",
+                   help="a video's real-score from its frames': mean (the paper's; default), median, max-fake (the "
+                        "lowest frame), top-k (mean of the k most fake frames); θ is set at the same aggregation; "
+                        "the predicted class stays the majority of frames (default: the config's "
+                        "[classifiers] aggregation, else mean)")
+    p.add_argument("--top-k", type=option_arg(ClassifiersSection, "top_k"), metavar="K",
+                   help=f"k of --aggregation top-k (default: [classifiers] top_k, else {DEFAULT_TOP_K})")
+
+
+def aggregation_of(args, section=None) -> tuple[str, int]:
+    """(aggregation, k) from --aggregation / --top-k, else `section` (a [classifiers] section), else the defaults."""
+    from ..metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
+
+    agg = args.aggregation or (section.aggregation if section is not None else DEFAULT_AGGREGATION)
+    k = args.top_k or (section.top_k if section is not None else DEFAULT_TOP_K)
+    if args.top_k and agg != "top-k":
+        raise AtlasError(f"--top-k applies to --aggregation top-k only (the aggregation is {agg})")
+    return check_aggregation(agg, k)
+
+
 def workspace_of(args) -> Workspace:
     return resolve_workspace(getattr(args, "workspace", None))
 

@@ -9,8 +9,8 @@ from data_catalog.errors import AtlasError
 from ..classify import CLASSIFIERS
 from ..progress import bars
 from ..config import Range
-from .common import (add_config_arg, add_json_arg, add_parser, add_wait_arg, add_workspace_arg, config_of, number_arg,
-                     print_json, print_table, workspace_of)
+from .common import (add_aggregation_args, add_config_arg, add_json_arg, add_parser, add_wait_arg, add_workspace_arg,
+                     aggregation_of, config_of, number_arg, print_json, print_table, workspace_of)
 
 
 def register(sub) -> None:
@@ -61,7 +61,9 @@ def register(sub) -> None:
                         "lists them)")
     p.add_argument("--classifier", nargs="+", metavar="NAME", choices=[*CLASSIFIERS, "all", "default"],
                    help="classifiers to show (default: native for binary/attribution, knn for triplet, lr for arcfacemod)")
-    p.add_argument("--level", choices=("video", "frame"), default="video", help="score videos (mean of frames) or frames")
+    p.add_argument("--level", choices=("video", "frame"), default="video",
+                   help="score videos (frames aggregated by --aggregation) or frames")
+    add_aggregation_args(p)
     p.add_argument("--format", choices=("table", "csv", "markdown", "latex"), default="table")
     p.add_argument("--target-fpr", type=number_arg(float, Range(0.0, 1.0)), default=0.10, metavar="F", help="validation FPR that sets the threshold")
     p.add_argument("--bootstrap", type=number_arg(int, Range(0, 1_000_000)), default=0, metavar="N",
@@ -125,6 +127,7 @@ def run_project(args) -> int:
 
 def run_evaluate(args) -> int:
     from ..evaluation import class_fpr, metrics_table
+    from ..metrics import aggregation_key
     from ..provenance import provenance
     from ..rendering import TABLE_TITLES, latex_caption, latex_label, paper_rows, render, tidy_bytes
 
@@ -136,22 +139,25 @@ def run_evaluate(args) -> int:
     if clfs and ("default" in clfs):
         clfs = None
     args.runs = _evaluated_runs(args, store)
-    df = metrics_table(store, args.runs, clfs, level=args.level, target_fpr=args.target_fpr, bootstrap=args.bootstrap)
+    agg, k = aggregation_of(args, config_of(args).classifiers if args.config else None)
+    df = metrics_table(store, args.runs, clfs, level=args.level, target_fpr=args.target_fpr, bootstrap=args.bootstrap,
+                       aggregation=agg, top_k=k)
     if df.empty or df.auc.isna().all() and df.fpr.isna().all() and (df.dataset == "(all)").all():
         for note in dict.fromkeys(df.note.dropna()):
             print(f"  {note}", file=sys.stderr)
         raise AtlasError("no predictions for these runs/classifiers: run `dfatlas embed` (and `dfatlas classify` "
                          "for triplet/arcfacemod runs) first")
     if args.json:
-        return _print_evaluation_json(args, store, df)
+        return _print_evaluation_json(args, store, df, agg, k)
     fmt = args.format
     out = sys.stdout
     if fmt == "csv":  # the tidy table (numbers as numbers); provenance goes to stderr so the file stays tidy
         out.write(tidy_bytes(df, "csv").decode())
-        for line in provenance(store, args.runs):
+        for line in provenance(store, args.runs, args.level, agg, k):
             print(f"# {line}", file=sys.stderr)
         return 0
-    lvl = f"{args.level} level, θ at validation FPR {100 * args.target_fpr:g} %"
+    lvl = f"{args.level} level{f' (video score: {aggregation_key(agg, k)})' if args.level == 'video' else ''}, " \
+          f"θ at validation FPR {100 * args.target_fpr:g} %"
     for role, title in TABLE_TITLES.items():
         rows = paper_rows(df, role, with_ci=args.bootstrap > 0)
         if not rows:
@@ -165,7 +171,7 @@ def run_evaluate(args) -> int:
         out.write(render(rows, fmt) + "\n")
     if args.details:
         for (run_id, clf), _ in df.groupby(["run_id", "classifier"], sort=False):
-            pc = class_fpr(store, run_id, clf, level=args.level, target_fpr=args.target_fpr)
+            pc = class_fpr(store, run_id, clf, level=args.level, target_fpr=args.target_fpr, aggregation=agg, top_k=k)
             rows = [{"class": r.true_class, "n": r.n, "FPR (%)": f"{100 * r.fpr:.2f}"} for r in pc.itertuples()]
             out.write(f"per-class FPR at θ — {run_id} / {clf}\n")
             out.write(render(rows, fmt) + "\n")
@@ -179,7 +185,7 @@ def run_evaluate(args) -> int:
                            "lost (%)": f"{100 * r.lost_share:.1f}", "statuses": r.statuses}
                           for r in lost.itertuples()] or [{"dataset": "(none lost)"}], fmt) + "\n")
     prefix = {"latex": "% ", "markdown": "> "}.get(fmt, "")
-    for line in provenance(store, args.runs):
+    for line in provenance(store, args.runs, args.level, agg, k):
         out.write(f"{prefix}{line}\n")
     return 0
 
@@ -191,11 +197,11 @@ def _evaluated_runs(args, store):
     return args.runs or (config_runs(store, config_of(args), need=None) if args.config else None)
 
 
-def _print_evaluation_json(args, store, df) -> int:
+def _print_evaluation_json(args, store, df, aggregation: str, top_k: int) -> int:
     """`dfatlas evaluate --json`: the tidy table's rows (fractions) and the provenance lines."""
     from ..provenance import provenance
     from ..rendering import json_records, tidy_metrics
 
     print_json({"level": args.level, "target_fpr": args.target_fpr, "rows": json_records(tidy_metrics(df)),
-                "provenance": provenance(store, args.runs)})
+                "provenance": provenance(store, args.runs, args.level, aggregation, top_k)})
     return 0

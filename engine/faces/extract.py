@@ -29,6 +29,16 @@ STATUSES = ("ok", "no_face", "unreadable", "too_short", "error")
 CROP_INPUT = "input crop"  # the `detector` of a face taken from a frame that is already a face crop
 FINAL_STATUSES = ("ok", "no_face", "unreadable", "too_short")  # re-runs skip these; "error" is retried
 DETECTOR_LOAD_FAILED = "the face detector failed to load"
+# Each status in words, for people (reports, the dashboard): never a raw {'ok': 4}.
+STATUS_WORDS = {"ok": "with faces", "no_face": "no face found", "unreadable": "unreadable",
+                "too_short": "too short", "error": "failed (will be retried)", None: "not extracted"}
+
+
+def describe_statuses(counts: dict) -> str:
+    """Videos per face-extraction status in words, most frequent first: '3 with faces, 1 no face found'."""
+    items = sorted(((STATUS_WORDS.get(k, str(k)), int(n)) for k, n in counts.items() if n),
+                   key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{n} {word}" for word, n in items) or "none"
 
 
 class DetectorLoadError(RuntimeError):

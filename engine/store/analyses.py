@@ -58,6 +58,63 @@ def set_problems(store: Store, dataset: str) -> pd.DataFrame:
                     [dataset])
 
 
+def set_files(store: Store, dataset: str) -> pd.DataFrame:
+    """video_id, relpath (the name on disk), original_name, sha256, size_bytes, note (why no digest),
+    hashed_at of a set's videos (NULLs for a video recorded before hashes were kept), by video."""
+    return store.df(
+        "SELECT v.video_id, v.relpath, vf.original_name, vf.sha256, vf.size_bytes, vf.note, vf.hashed_at FROM videos v "
+        "LEFT JOIN video_files vf ON vf.video_id = v.video_id WHERE v.dataset = ? ORDER BY v.video_id", [dataset])
+
+
+def video_row(store: Store, video_id: str, settings_key: str) -> dict | None:
+    """The `videos` row of one video with its `datasets` role, its face-extraction status and reason under
+    `settings_key`, and the `video_files` name and hash, or None."""
+    df = store.df(
+        "SELECT v.video_id, v.database, v.split, v.dataset, v.relpath, v.true_class, v.is_fake, v.identity, "
+        "v.synthetic, d.role, fv.status, fv.reason, vf.original_name, vf.sha256 FROM videos v "
+        "LEFT JOIN datasets d ON d.dataset = v.dataset LEFT JOIN video_files vf ON vf.video_id = v.video_id "
+        "LEFT JOIN face_videos fv ON fv.video_id = v.video_id AND fv.settings_key = ? "
+        "WHERE v.video_id = ?", [settings_key, video_id])
+    return None if df.empty else df.iloc[0].to_dict()
+
+
+def video_frames(store: Store, run_id: str, video_id: str, classifier: str, settings_key: str,
+                 projection_id: str | None) -> pa.Table:
+    """face_id, frame_index, thumbnail, pred_class, real_score, probs (NULL without a `classifier` prediction),
+    embedding (NULL when the run has not embedded it), x, y (NULL when not on map `projection_id`) of one
+    video's faces, by frame."""
+    return store.arrow(
+        "SELECT f.face_id, f.frame_index, f.thumbnail, p.pred_class, p.real_score, p.probs, e.embedding, pp.x, pp.y "
+        "FROM faces f LEFT JOIN embeddings e ON e.face_id = f.face_id AND e.run_id = ? "
+        "LEFT JOIN predictions p ON p.face_id = f.face_id AND p.run_id = ? AND p.classifier = ? "
+        "LEFT JOIN projection_points pp ON pp.face_id = f.face_id AND pp.projection_id = ? "
+        "WHERE f.video_id = ? AND f.settings_key = ? ORDER BY f.frame_index",
+        [run_id, run_id, classifier, projection_id, video_id, settings_key])
+
+
+def embedded_videos_matching(store: Store, run_id: str, text: str, limit: int = 50) -> list[str]:
+    """Ids of videos with faces the run has embedded whose id contains `text` (case-insensitive), sorted."""
+    pattern = "%" + str(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    df = store.df("SELECT DISTINCT f.video_id FROM embeddings e JOIN faces f ON f.face_id = e.face_id "
+                  "WHERE e.run_id = ? AND f.video_id ILIKE ? ESCAPE '\\' ORDER BY 1 LIMIT ?",
+                  [run_id, pattern, int(limit)])
+    return df["video_id"].tolist()
+
+
+def face_sources(store: Store, face_ids) -> pd.DataFrame:
+    """face_id, video_id, identity, true_class of the given faces (to keep one face per identity)."""
+    return store.df("SELECT f.face_id, f.video_id, v.identity, v.true_class FROM faces f "
+                    "JOIN videos v ON v.video_id = f.video_id WHERE f.face_id IN (SELECT face_id FROM _ids)",
+                    tables={"_ids": pa.table({"face_id": pa.array(list(face_ids), pa.string())})})
+
+
+def set_face_thumbnails(store: Store, dataset: str, settings_key: str) -> pd.DataFrame:
+    """face_id, video_id, frame_index, thumbnail of a dataset's faces (one face setting), by video and frame."""
+    return store.df(
+        "SELECT f.face_id, f.video_id, f.frame_index, f.thumbnail FROM faces f JOIN videos v ON v.video_id = f.video_id "
+        "WHERE v.dataset = ? AND f.settings_key = ? ORDER BY f.video_id, f.frame_index", [dataset, settings_key])
+
+
 def set_face_predictions(store: Store, run_id: str, dataset: str, classifier: str) -> pa.Table:
     """face_id, video_id, frame_index, pred_class, real_score, probs (NULL without a `classifier`
     prediction), embedding of a dataset's embedded faces, by video and frame."""
@@ -128,14 +185,33 @@ def list_sets(store: Store, role: str, run_id: str | None = None) -> pd.DataFram
 
 # --- writing ------------------------------------------------------------------------
 
-def write_set_videos(store: Store, videos: pa.Table, problems: pa.Table | None = None) -> None:
-    """A set's `videos` rows (engine.store.catalog.videos_table), replacing rows of the same ids, and its
-    input problems (engine.store.catalog.problems_table with the set's dataset), in one transaction."""
+def write_set_videos(store: Store, videos: pa.Table, problems: pa.Table | None = None,
+                     files: pa.Table | None = None) -> None:
+    """A set's `videos` rows (engine.store.catalog.videos_table), replacing rows of the same ids, its input
+    problems (engine.store.catalog.problems_table with the set's dataset) and its `video_files` rows
+    (`files_table`: original names and hashes), in one transaction."""
     with store.transaction() as con:
         store.insert("videos", videos, replace=True, con=con)
         if problems is not None and problems.num_rows:
             con.execute("DELETE FROM catalog_problems WHERE dataset = ?", [problems.column("dataset")[0].as_py()])
             store.insert("catalog_problems", problems, con=con)
+        if files is not None:
+            store.insert("video_files", files, replace=True, con=con)
+
+
+def write_files(store: Store, files: pa.Table) -> None:
+    """`video_files` rows (`files_table`), replacing rows of the same videos."""
+    store.insert("video_files", files, replace=True)
+
+
+def files_table(video_id, original_name, sha256, size_bytes, note=None) -> pa.Table:
+    """`video_files` rows, one per entry of the (equal-length) columns (`note`: why a file has no digest)."""
+    video_id = list(video_id)
+    return pa.table({"video_id": pa.array(video_id, pa.string()),
+                     "original_name": pa.array(list(original_name), pa.string()),
+                     "sha256": pa.array(list(sha256), pa.string()),
+                     "size_bytes": pa.array(list(size_bytes), pa.int64()),
+                     "note": pa.array(list(note) if note is not None else [None] * len(video_id), pa.string())})
 
 
 def write_analysis(store: Store, embeddings: pa.Table, predictions: list[pa.Table], points: pa.Table,
@@ -180,6 +256,8 @@ def delete_set_rows(store: Store, dataset: str, run_id: str | None = None) -> tu
             con.execute("DELETE FROM faces WHERE video_id IN (SELECT video_id FROM videos WHERE dataset = ?)",
                         [dataset])
             con.execute("DELETE FROM face_videos WHERE video_id IN (SELECT video_id FROM videos WHERE dataset = ?)",
+                        [dataset])
+            con.execute("DELETE FROM video_files WHERE video_id IN (SELECT video_id FROM videos WHERE dataset = ?)",
                         [dataset])
             counts["videos"] = _count_delete(con, "SELECT count(*) FROM videos WHERE dataset = ?",
                                              "DELETE FROM videos WHERE dataset = ?", [dataset])

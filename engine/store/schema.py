@@ -181,5 +181,18 @@ ALTER TABLE videos ADD COLUMN face_crops BOOLEAN DEFAULT false;  -- its frames a
 ALTER TABLE catalog_problems ADD COLUMN dataset VARCHAR;  -- the unknown set an input problem belongs to
 """
 
-MIGRATIONS: list[str] = [_V1, _V2]
+# v3: chain of custody of analysed sets — each input file's name as the user gave it (an upload's
+# own name, in any script; the name on disk is videos.relpath) and its SHA-256 when it was analysed.
+_V3 = """
+CREATE TABLE video_files (
+    video_id      VARCHAR PRIMARY KEY,  -- videos.video_id
+    original_name VARCHAR NOT NULL,     -- the name the user gave the file (uploads: before sanitising)
+    sha256        VARCHAR,              -- hex digest of the file's bytes when the set was recorded
+    size_bytes    BIGINT,
+    note          VARCHAR,              -- why there is no digest (not a regular file, no permission, ...)
+    hashed_at     TIMESTAMP DEFAULT current_timestamp
+);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)

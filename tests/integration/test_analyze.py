@@ -111,7 +111,9 @@ def test_build_report_shares_nearest_and_open_set(tmp_path):
     assert rep.classifier == "knn" and rep.n_videos == 12 and rep.n_faces == 36
     shares = rep.class_shares.set_index("class")
     assert shares.loc["swap", "videos"] == 6 and shares.loc["gan", "videos"] == 6
-    assert shares.loc["swap", "faces"] == 17 and np.isclose(shares["video_share"].sum(), 1)
+    classes = shares.drop(index=an.OPEN_SET_LABEL)  # the last row counts the open-set videos apart
+    assert shares.loc["swap", "faces"] == 17 and np.isclose(classes["video_share"].sum(), 1)
+    assert shares.index[-1] == an.OPEN_SET_LABEL and shares.loc[an.OPEN_SET_LABEL, "videos"] == kinds.count("novel")
     # nearest known classes of the set: swap, then gan; real last
     assert rep.nearest_centroid["class"].tolist()[:2] == ["swap", "gan"]
     assert rep.nearest_knn["class"].iloc[0] == "swap"
@@ -128,7 +130,7 @@ def test_build_report_shares_nearest_and_open_set(tmp_path):
     assert 0.2 <= rep.open_set["face_rate"] <= 0.3
     assert rep.metrics is None  # unlabelled
     text = "\n".join(rep.summary_lines())
-    assert "resemble no known class" in text and "swap" in text
+    assert "resemble no known class" in text and "Swap" in text  # display names, not class ids
     json.dumps(rep.to_dict(), default=str)
 
 

@@ -209,3 +209,72 @@ def test_theta_from_too_few_validation_fakes_is_flagged_in_the_table(tmp_path):
     df = metrics_table(store, list(runs.values()))
     same = df[df.role == "same-db"]
     assert len(same) and same.note.str.contains("θ from 1 validation fake only").all()
+
+
+# --- video aggregation as a choice: θ recomputed at the same aggregation ---------------------------------
+
+def _direct_theta(store, rid, clf, aggregation, top_k=3):
+    """θ by hand: the run's validation faces -> videos by `aggregation` -> bob's far_threshold on the fakes."""
+    from engine.metrics import far_threshold
+
+    raw = store.df("""SELECT p.real_score, f.video_id, v.split, v.is_fake FROM predictions p
+                      JOIN faces f USING (face_id) JOIN videos v USING (video_id)
+                      WHERE p.run_id = ? AND p.classifier = ?""", [rid, clf])
+    vl = video_level(raw.video_id, raw.real_score, aggregation=aggregation, top_k=top_k).merge(
+        raw.drop_duplicates("video_id")[["video_id", "split", "is_fake"]], on="video_id")
+    val = vl[vl.split == "val"]
+    return far_threshold(val.real_score[val.is_fake.to_numpy(bool)])
+
+
+def test_aggregation_recomputes_theta_and_changes_the_table(four):
+    from engine.scores import select_scores
+
+    store, runs = four
+    rid = runs["triplet"]
+    default = metrics_table(store)
+    pd.testing.assert_frame_equal(default, metrics_table(store, aggregation="mean"))  # mean = today's numbers
+    assert set(default.aggregation) == {"mean"}
+    worst = metrics_table(store, aggregation="max-fake")
+    top2 = metrics_table(store, aggregation="top-k", top_k=2)
+    assert set(worst.aggregation) == {"max-fake"} and set(top2.aggregation) == {"top-2"}
+    for df, agg, k in ((default, "mean", 3), (worst, "max-fake", 3), (top2, "top-k", 2)):
+        row = df[(df.run_id == rid) & (df.dataset == "dbb") & (df.role == "same-db")].iloc[0]
+        theta = _direct_theta(store, rid, "knn", agg, k)
+        assert row.threshold == theta
+        assert select_scores(store, rid, "knn", aggregation=agg, top_k=k).theta == theta
+    # the tables move: thresholds and error rates differ once frames are aggregated otherwise
+    key = ["run_id", "classifier", "dataset", "role"]
+    both = default.merge(worst, on=key, suffixes=("", "_w"))
+    assert (both.threshold != both.threshold_w).any()
+    assert ((both.hter - both.hter_w).abs() > 1e-9).any() or ((both.auc - both.auc_w).abs() > 1e-9).any()
+    # frame level: the aggregation does not apply and is not recorded
+    assert set(metrics_table(store, level="frame", aggregation="max-fake").aggregation) == {""}
+
+
+def test_cli_aggregation_is_recorded_in_the_export_and_provenance(four_ws, capsys, tmp_path):
+    from engine.cli import main
+
+    root = str(four_ws[0].root)
+    assert main(["evaluate", "--workspace", root, "--format", "csv", "--aggregation", "top-k", "--top-k", "2"]) == 0
+    out = capsys.readouterr()
+    body = pd.read_csv(__import__("io").StringIO(out.out))  # tidy: provenance goes to stderr
+    assert set(body.aggregation) == {"top-2"}
+    assert "# scoring: video level; a video's real-score is the mean of its 2 most fake frames' real-scores" in out.err
+    assert main(["evaluate", "--workspace", root, "--format", "markdown", "--aggregation", "median"]) == 0
+    out = capsys.readouterr().out
+    assert "video score: median" in out and "| video score |" in out and "median of its frames' real-scores" in out
+    # the config's [classifiers] aggregation is the default; a bad value is refused at load, naming the key
+    cfg = tmp_path / "exp.toml"
+    cfg.write_text('[classifiers]\naggregation = "max-fake"\n')
+    from engine.runs import read_runs
+
+    runs = list(read_runs(four_ws[0].store(read_only=True)))  # --config alone restricts to the config's runs
+    assert main(["evaluate", "--workspace", root, "--config", str(cfg), "--runs", *runs, "--format", "csv"]) == 0
+    assert set(pd.read_csv(__import__("io").StringIO("\n".join(
+        l for l in capsys.readouterr().out.splitlines() if not l.startswith("#")))).aggregation) == {"max-fake"}
+    cfg.write_text('[classifiers]\naggregation = "worst"\n')
+    assert main(["evaluate", "--workspace", root, "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "aggregation" in err and "worst" in err
+    assert main(["evaluate", "--workspace", root, "--top-k", "4"]) == 2
+    assert "--top-k applies to --aggregation top-k only" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from data_catalog.errors import AtlasError
@@ -169,3 +170,56 @@ def test_auc_equals_sklearn_with_ties():
 def test_video_level_empty_input():
     v = video_level(np.array([], dtype=object), np.array([]), np.array([], dtype=np.int64), np.zeros((0, 3)))
     assert len(v) == 0 and {"video_id", "real_score", "pred_class", "agreement", "n_frames"} <= set(v.columns)
+
+
+# --- video aggregation (DESIGN.md "Scores and thresholds": mean by default; median, max-fake, top-k) --------
+
+def test_video_aggregations_hand_cases():
+    from engine.metrics import AGGREGATIONS, DEFAULT_TOP_K
+
+    vids = ["a"] * 5 + ["b"] * 2 + ["c"]
+    scores = [0.9, 0.1, 0.5, 0.7, 0.3, 0.8, 0.4, 0.6]
+    preds = [0, 1, 1, 0, 1, 0, 2, 3]
+    got = {agg: video_level(vids, scores, preds, aggregation=agg, top_k=2).set_index("video_id")
+           for agg in AGGREGATIONS}
+    assert got["mean"].real_score.tolist() == pytest.approx([0.5, 0.6, 0.6])
+    assert got["median"].real_score.tolist() == pytest.approx([0.5, 0.6, 0.6])        # even count: middle two
+    assert got["max-fake"].real_score.tolist() == pytest.approx([0.1, 0.4, 0.6])      # the lowest frame
+    assert got["top-k"].real_score.tolist() == pytest.approx([0.2, 0.6, 0.6])         # mean of the 2 lowest
+    # k larger than a video's frames: all of them
+    assert video_level(vids, scores, aggregation="top-k", top_k=9).real_score.tolist() == pytest.approx([0.5, 0.6, 0.6])
+    # the predicted class is the majority of frames whatever the aggregation
+    for agg in AGGREGATIONS:
+        assert got[agg].pred_class.tolist() == [1, 0, 3] and got[agg].agreement.tolist() == pytest.approx([0.6, 0.5, 1])
+    assert DEFAULT_TOP_K == 3
+
+
+def test_mean_aggregation_is_todays_numbers_exactly():
+    """The default and an explicit 'mean' give bit-identical scores to the plain per-video mean."""
+    rng = np.random.default_rng(3)
+    vids = rng.integers(0, 40, 600).astype(str)
+    scores = rng.random(600)
+    codes, uniq = pd.factorize(vids)
+    expected = np.bincount(codes, weights=scores) / np.bincount(codes)
+    assert np.array_equal(video_level(vids, scores).real_score.to_numpy(), expected)
+    assert np.array_equal(video_level(vids, scores, aggregation="mean").real_score.to_numpy(), expected)
+
+
+def test_aggregations_match_a_groupby_reference():
+    rng = np.random.default_rng(5)
+    vids = rng.integers(0, 30, 500).astype(str)
+    scores = rng.random(500)
+    g = pd.DataFrame({"v": vids, "s": scores}).groupby("v", sort=False)["s"]
+    refs = {"median": g.median(), "max-fake": g.min(), "top-k": g.apply(lambda x: np.sort(x.to_numpy())[:4].mean())}
+    for agg, ref in refs.items():
+        out = video_level(vids, scores, aggregation=agg, top_k=4).set_index("video_id").real_score
+        assert np.allclose(out.to_numpy(), ref.loc[out.index].to_numpy()), agg
+
+
+def test_bad_aggregation_is_one_clear_error():
+    with pytest.raises(AtlasError, match="aggregation must be one of mean, median, max-fake, top-k"):
+        video_level(["a"], [0.5], aggregation="max")
+    with pytest.raises(AtlasError, match="k must be a whole number"):
+        video_level(["a"], [0.5], aggregation="top-k", top_k=0)
+    with pytest.raises(AtlasError, match="k must be a whole number"):
+        video_level(["a"], [0.5], aggregation="top-k", top_k=2.5)
