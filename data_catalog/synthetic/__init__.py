@@ -6,8 +6,8 @@ generic-adapter CSV manifest per database and the experiment config
 `demo.toml`. numpy + OpenCV only.
 """
 
-from .benchmark import DATABASES, SIZES, Summary, config_template, config_text, generate, plan, render_job
-from .manipulations import KNOWN_METHODS, VARIANT_METHODS
+from .benchmark import DATABASES, GENERATOR_VERSION, SIZES, Summary, config_template, config_text, generate, plan, render_job
+from .manipulations import KNOWN_METHODS, NOVEL_METHODS, VARIANT_METHODS
 
-__all__ = ["DATABASES", "KNOWN_METHODS", "SIZES", "Summary", "VARIANT_METHODS", "config_template", "config_text", "generate",
-           "plan", "render_job"]
+__all__ = ["DATABASES", "GENERATOR_VERSION", "KNOWN_METHODS", "NOVEL_METHODS", "SIZES", "Summary", "VARIANT_METHODS", "config_template",
+           "config_text", "generate", "plan", "render_job"]
