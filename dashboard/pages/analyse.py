@@ -73,8 +73,8 @@ def report(path: str, sig: tuple, run_id: str, dataset: str, classifier: str | N
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def evidence(path: str, sig: tuple, run_id: str, video_id: str, k: int):
-    return an.nearest_known_faces(queries.read_store(path), run_id, video_id, k=k)
+def evidence(path: str, sig: tuple, run_id: str, video_id: str, classifier: str, k: int):
+    return an.video_evidence(queries.read_store(path), run_id, video_id, classifier=classifier, k=k)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -215,23 +215,12 @@ def results(view, dataset: str) -> None:
     st.subheader(f"3. Results: {literal(dataset)}")
     for line in rep.summary_lines():
         st.markdown("- " + plain(line))
-    if rep.attributes:
-        st.caption("Nearest known classes: *centroid* = distance of the set's mean embedding to each class's "
-                   "validation centroid; *kNN* = share of the set's faces' nearest validation faces per class.")
-    c1, c2, c3 = st.columns(3)
-    c1.markdown("**Predicted classes**")
+    st.markdown("**Verdicts** (one per video: the classifier's class, or *resembles no known class*)")
     shares = rep.class_shares.assign(**{
-        "class": [style.name(c) for c in rep.class_shares["class"]],
+        "class": [c if c == an.OPEN_SET_LABEL else style.name(c) for c in rep.class_shares["class"]],
         "video %": (100 * rep.class_shares["video_share"]).round(1),
         "face %": (100 * rep.class_shares["face_share"]).round(1)})[["class", "videos", "video %", "faces", "face %"]]
-    c1.dataframe(shares, hide_index=True)
-    c2.markdown("**Nearest known classes — centroid**")
-    c2.dataframe(rep.nearest_centroid.assign(**{"class": [style.name(c) for c in rep.nearest_centroid["class"]]})
-                 .round(4), hide_index=True)
-    c3.markdown("**Nearest known classes — kNN votes**")
-    c3.dataframe(rep.nearest_knn.assign(**{"class": [style.name(c) for c in rep.nearest_knn["class"]],
-                                           "share": (100 * rep.nearest_knn["share"]).round(1)})
-                 .rename(columns={"share": "share %"}), hide_index=True)
+    st.dataframe(shares, hide_index=True)
 
     # the map: the new set among the known ones
     ov = queries.overview(view.path, view.sig)
@@ -263,7 +252,7 @@ def results(view, dataset: str) -> None:
     st.markdown("**Per video**")
     v = rep.videos.copy()
     share_cols = [c for c in v.columns if c.startswith("share_")]
-    cols = ["relpath", "verdict", "pred_class", "agreement", "n_frames", "real_score", "open_ratio", "nearest_known",
+    cols = ["relpath", "verdict", "pred_class", "agreement", "n_frames", "real_score", "open_ratio", "open_score",
             *share_cols, "status"] + (["true_class"] if rep.labelled else [])
     cols = [c for c in cols if c in v.columns]
     table = v[cols].rename(columns={"relpath": "video"})
@@ -278,54 +267,21 @@ def results(view, dataset: str) -> None:
         return
     vid = st.selectbox("Video", with_faces["video_id"].tolist(), key="an_video",
                        format_func=lambda x: x.split("/", 2)[-1])
-    st.caption("Nearest training faces (train and validation splits of the training super-set) in the model's "
-               "**embedding space**, not on the t-SNE map: t-SNE keeps neighbourhoods only roughly and distorts "
-               f"distances, so evidence is measured where the classifiers work ({rep.open_set.get('metric')} "
-               "distance).")
-    ev = evidence(view.path, view.sig, view.run_id, vid, 12)
-    if ev.empty:
+    ev = evidence(view.path, view.sig, view.run_id, vid, rep.classifier, 12)
+    st.markdown(f"Verdict: **{plain(ev.verdict if ev.verdict == an.OPEN_SET_LABEL else style.name(ev.verdict))}** — "
+                f"classifier {literal(ev.classifier)}: {plain(style.name(ev.pred_class))}; open-set score "
+                f"{ev.open_score:.4g} (threshold {ev.open_threshold:.4g}: {plain(ev.score_definition)}).")
+    st.caption(f"Nearest training and validation faces, one per identity, "
+               f"{'of any class' if ev.open_set else 'of the verdict class'}, by {plain(ev.distance)} — measured "
+               "where the classifiers work, not on the t-SNE map. Of the 12 nearest identities of any class, "
+               f"{100 * ev.agreement:.0f} % are of the classifier's class.")
+    if ev.faces.empty:
         st.info("No training faces with embeddings to compare with.")
         return
-    counts = ev["true_class"].value_counts()
-    st.markdown("Among the 12 nearest: " + ", ".join(f"{plain(style.name(c))} × {n}" for c, n in counts.items()))
     cols_ = st.columns(6)
-    for i, row in enumerate(ev.itertuples()):
+    for i, row in enumerate(ev.faces.itertuples()):
         img = _image(row.thumbnail)
         with cols_[i % 6]:
             if img:
                 st.image(img, width=64)
             st.caption(f"{plain(style.name(row.true_class))}  \nd = {row.distance:.3f}")
-
-
-def page() -> None:
-    view = controls.current()
-    st.header("Analyse an unknown set")
-    st.caption("Which known deepfake methods does a collection of videos resemble? Faces are extracted with the "
-               "run's face settings, embedded by its model, classified, and placed into its map. Videos unlike "
-               "every known class are flagged *resembles no known class* instead of getting the nearest class.")
-    if view is None or view.status != "finished":
-        st.info("Pick a finished run in the sidebar to analyse with.")
-        return
-    run_config = _run_config(view)
-    st.markdown(f"Run: {literal(view.run_id)} ({plain(view.approach)}); classifier shown: {literal(view.classifier)}")
-    _source_form(view, run_config)
-    st.subheader("2. Progress")
-    if st.session_state.get(JOB_KEY):
-        _poll(view.path)
-    else:
-        st.caption("No analysis running in this session.")
-    sets = analysed_sets(view.path, view.sig, view.run_id)
-    options = sets["dataset"].drop_duplicates().tolist()
-    if not options:
-        st.info("No unknown set has been analysed with this run yet.")
-        return
-    want = st.session_state.get(SET_KEY)
-    if want in options and st.session_state.get("an_set") != want:
-        st.session_state["an_set"] = want
-    if st.session_state.get("an_set") not in options:
-        st.session_state["an_set"] = options[0]
-    dataset = st.selectbox("Analysed set", options, key="an_set")
-    results(view, dataset)
-
-
-page()

@@ -64,10 +64,11 @@ def set_face_predictions(store: Store, run_id: str, dataset: str, classifier: st
 
 
 def labelled_embeddings(store: Store, run_id: str, datasets) -> pa.Table:
-    """face_id, video_id, database, split, true_class, is_fake, embedding of `datasets`, by face_id
+    """face_id, video_id, database, split, true_class, is_fake, identity, embedding of `datasets`, by face_id
     (the population `engine.scores.theta_population` selects from)."""
     return store.arrow(
-        "SELECT e.face_id, f.video_id, v.database, v.split, v.true_class, v.is_fake, e.embedding FROM embeddings e "
+        "SELECT e.face_id, f.video_id, v.database, v.split, v.true_class, v.is_fake, v.identity, e.embedding "
+        "FROM embeddings e "
         "JOIN faces f ON f.face_id = e.face_id JOIN videos v ON v.video_id = f.video_id "
         "WHERE e.run_id = ? AND e.dataset IN (SELECT unnest(?::VARCHAR[])) ORDER BY e.face_id",
         [run_id, list(datasets)])
@@ -77,6 +78,16 @@ def video_face_embeddings(store: Store, run_id: str, dataset: str) -> pa.Table:
     """video_id, embedding of every embedded face of one dataset, by face_id."""
     return store.arrow("SELECT f.video_id, e.embedding FROM embeddings e JOIN faces f ON f.face_id = e.face_id "
                        "WHERE e.run_id = ? AND e.dataset = ? ORDER BY e.face_id", [run_id, dataset])
+
+
+def video_face_predictions(store: Store, run_id: str, video_id: str, classifier: str) -> pa.Table:
+    """face_id, dataset, frame_index, pred_class, real_score, probs (NULL without a `classifier` prediction),
+    embedding of one video's embedded faces, by frame."""
+    return store.arrow(
+        "SELECT e.face_id, e.dataset, f.frame_index, p.pred_class, p.real_score, p.probs, e.embedding "
+        "FROM embeddings e JOIN faces f ON f.face_id = e.face_id "
+        "LEFT JOIN predictions p ON p.run_id = e.run_id AND p.face_id = e.face_id AND p.classifier = ? "
+        "WHERE e.run_id = ? AND f.video_id = ? ORDER BY f.frame_index, e.face_id", [classifier, run_id, video_id])
 
 
 def one_video_embeddings(store: Store, run_id: str, video_id: str) -> pa.Table:
