@@ -285,3 +285,37 @@ def results(view, dataset: str) -> None:
             if img:
                 st.image(img, width=64)
             st.caption(f"{plain(style.name(row.true_class))}  \nd = {row.distance:.3f}")
+
+
+def page() -> None:
+    view = controls.current()
+    st.header("Analyse an unknown set")
+    st.caption("Which known deepfake methods does a collection of videos resemble? Faces are extracted with the "
+               "run's face settings, embedded by its model, classified, and placed into its map. Videos unlike "
+               "every known class are flagged *resembles no known class* instead of getting the nearest class.")
+    if view is None or view.status != "finished":
+        st.info("Pick a finished run in the sidebar to analyse with.")
+        return
+    run_config = _run_config(view)
+    st.markdown(f"Run: {literal(view.run_id)} ({plain(view.approach)}); classifier shown: {literal(view.classifier)}")
+    _source_form(view, run_config)
+    st.subheader("2. Progress")
+    if st.session_state.get(JOB_KEY):
+        _poll(view.path)
+    else:
+        st.caption("No analysis running in this session.")
+    sets = analysed_sets(view.path, view.sig, view.run_id)
+    options = sets["dataset"].drop_duplicates().tolist()
+    if not options:
+        st.info("No unknown set has been analysed with this run yet.")
+        return
+    want = st.session_state.get(SET_KEY)
+    if want in options and st.session_state.get("an_set") != want:
+        st.session_state["an_set"] = want
+    if st.session_state.get("an_set") not in options:
+        st.session_state["an_set"] = options[0]
+    dataset = st.selectbox("Analysed set", options, key="an_set")
+    results(view, dataset)
+
+
+page()
