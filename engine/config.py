@@ -192,7 +192,7 @@ class OpenSetSection:
     """The "resembles no known class" verdict (`engine.openset`): which novelty score, and its threshold as the
     share of known validation videos it may flag."""
 
-    score: str = field(default="knn", metadata=_choices(*OPEN_SET_SCORES))
+    score: str = field(default="knn+mahalanobis", metadata=_choices(*OPEN_SET_SCORES))
     false_alarm: float = field(default=0.05, metadata=_range(0.0, 0.5, lo_open=True))
     knn_k: int = field(default=10, metadata=_range(1, 10_000))  # the k-th nearest reference face sets the score
     shrinkage: str = field(default="ledoit-wolf", metadata=_choices("ledoit-wolf", "oas"))  # mahalanobis covariance

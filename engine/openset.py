@@ -6,10 +6,13 @@ threshold in this project: a video is open-set when its score is above the
 value that flags `false_alarm` (default 5 %) of the θ population's videos
 (the super-set validation split, taxonomy classes; `engine.scores.theta_population`).
 A video's score is the mean of its faces' scores (as its real-score is the
-mean of theirs). The scores (`SCORES`, `[openset] score`):
+mean of theirs); the threshold is split-conformal (`upper_threshold`). The scores (`SCORES`, `[openset] score`):
 
-- ``knn`` (default, chosen by `bench/bench_openset.py`, docs/BENCHMARKS.md
-  "Open-set verdict"): the cosine distance to the k-th nearest reference face —
+- ``knn+mahalanobis`` (default, chosen by `bench/bench_openset.py`, docs/BENCHMARKS.md
+  "Open-set verdict"): the two scores below, each standardised on the validation
+  faces (median -> 0, 95th percentile -> 1) and summed (`Combined`): kNN sees
+  holes between the classes, Mahalanobis the directions the classes never vary in.
+- ``knn``: the cosine distance to the k-th nearest reference face —
   the super-set's *training* faces (taxonomy classes), L2-normalised, k =
   `[openset] knn_k`. Deep nearest-neighbour OOD detection (Sun et al., ICML
   2022): no assumption on the shape of a class, and the reference is disjoint
@@ -38,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SCORES = ("knn", "mahalanobis", "centroid", "msp")
+SCORES = ("knn+mahalanobis", "knn", "mahalanobis", "centroid", "msp")
 DEFAULT_QUANTILE = 0.95
 DEFAULT_FALSE_ALARM = 0.05
 
@@ -76,14 +79,15 @@ def group_mean(x: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def upper_threshold(scores: np.ndarray, false_alarm: float) -> float:
-    """The lowest observed score t with at most `false_alarm` of `scores` above it (flagged: score > t) —
-    the mirror image of θ's rule (`engine.metrics.far_threshold`)."""
-    scores = np.sort(np.asarray(scores, dtype=np.float64))
+    """The threshold t (flagged: score > t) that a new sample like `scores` exceeds with probability at most
+    `false_alarm`: the k-th largest score, k = floor(false_alarm * (n + 1)) (split-conformal: the new sample's
+    rank among n + 1 exchangeable scores is uniform). Fewer than 1 / false_alarm - 1 scores: the largest."""
+    scores = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
     scores = scores[np.isfinite(scores)]
     if not len(scores):
         return float("inf")
-    allowed = int(np.floor(false_alarm * len(scores) + 1e-9))
-    return float(scores[max(len(scores) - allowed - 1, 0)])
+    k = int(np.floor(false_alarm * (len(scores) + 1) + 1e-9))
+    return float(scores[max(k, 1) - 1])
 
 
 # --- the scores -------------------------------------------------------------------------------
@@ -220,8 +224,43 @@ class MaxSoftmax:
     describe = property(lambda self: "1 - the classifier's largest class probability")
 
 
+class Combined:
+    """The sum of several scores, each standardised on the validation faces: (s - median) / (95th percentile -
+    median), so that each counts alike and a face typical of validation scores about 0 on each."""
+
+    needs_probs = False
+
+    def __init__(self, parts: list):
+        self.parts = parts
+        self.name = "+".join(p.name for p in parts)
+
+    def fit(self, reference: np.ndarray, classes: np.ndarray, video_ids=None) -> "Combined":
+        for p in self.parts:
+            p.fit(reference, classes, video_ids)
+        return self
+
+    def calibrate(self, validation: np.ndarray, probs: np.ndarray | None = None) -> None:
+        self.centre_, self.scale_ = [], []
+        for p in self.parts:
+            v = p.face_scores(validation, probs)
+            centre = float(np.median(v))
+            self.centre_.append(centre)
+            self.scale_.append(max(float(np.quantile(v, 0.95)) - centre, 1e-12))
+
+    def face_scores(self, x: np.ndarray, probs: np.ndarray | None = None) -> np.ndarray:
+        if not len(x):
+            return np.zeros(0)
+        return np.sum([(p.face_scores(x, probs) - c) / sc for p, c, sc in zip(self.parts, self.centre_, self.scale_)],
+                      axis=0)
+
+    describe = property(lambda self: "the sum of " + " and ".join(p.describe for p in self.parts)
+                        + ", each scaled by its spread on the validation faces")
+
+
 def make_score(name: str, metric: str, k: int = 10, shrinkage: str = "ledoit-wolf",
                false_alarm: float = DEFAULT_FALSE_ALARM):
+    if name == "knn+mahalanobis":
+        return Combined([KnnDistance(k), Mahalanobis(metric, shrinkage)])
     if name == "knn":
         return KnnDistance(k)
     if name == "mahalanobis":
@@ -268,6 +307,8 @@ class OpenSetModel:
         if not len(validation):
             raise ValueError("no labelled validation embeddings to set the open-set threshold on")
         scorer.fit(reference, reference_class, reference_video)
+        if hasattr(scorer, "calibrate"):
+            scorer.calibrate(validation, validation_probs)
         fixed = getattr(scorer, "fixed_threshold", None)
         face = scorer.face_scores(validation, validation_probs)
         _, video = video_scores(scorer, validation, validation_video, validation_probs)

@@ -4,7 +4,7 @@
   another is chosen): the majority of the video's frames (`engine.metrics.video_level`);
   the nearest known classes of a video are that classifier's class shares over its frames;
 - the **open-set verdict** is `engine.openset` with the run's `[openset]` section
-  (default: kNN distance to the super-set's training faces), its threshold set on
+  (default: kNN plus Mahalanobis distance to the super-set's training faces), its threshold set on
   the run's θ population (super-set validation videos of the taxonomy's classes)
   so that `false_alarm` (5 %) of them are flagged;
 - the **evidence** (`engine.analysis.evidence.video_evidence`) is the training and

@@ -63,7 +63,7 @@ def test_build_report_verdicts_with_an_open_set_row(tmp_path):
     assert np.isclose(v.loc["case/u000.avi", "share_gan"], 1 / 3)
     assert np.isclose(rep.open_set["video_rate"], 3 / 12)
     assert 0.2 <= rep.open_set["face_rate"] <= 0.3
-    assert rep.open_set["score"] == "knn" and rep.open_set["false_alarm"] == 0.05
+    assert rep.open_set["score"] == "knn+mahalanobis" and rep.open_set["false_alarm"] == 0.05
     assert rep.metrics is None  # unlabelled
     text = "\n".join(rep.summary_lines())
     assert "25.0 % of the 12 videos with faces (3) resemble no known class" in text
@@ -383,7 +383,7 @@ def test_cli_job_mode_updates_the_jobs_row(stubbed, tmp_path, capsys):
     assert job["status"] == "finished" and job["progress"] == 1.0
     assert json.loads(job["message"])["dataset"] == "unknown/case"
     out = capsys.readouterr().out
-    assert "verdicts (classifier knn; open-set: cosine distance to the 10th nearest training face)" in out
+    assert "verdicts (classifier knn; open-set: the sum of cosine distance to the 10th nearest training face" in out
     assert an.OPEN_SET_LABEL in out and "per video" in out
     rc = main(["analyze", "--config", str(cfg), "--run", RUN_ID, "--input", str(src), "--job-id", "job-2"])
     assert rc == 2
