@@ -93,9 +93,13 @@ def panel(view, video_id: str | None = None, show_map: bool = True, key: str = "
             f"**Verdict: {plain(verdict)}** · predicted class {plain(style.name(d.pred_class))} "
             f"(majority of frames, {100 * (d.agreement or 0):.0f} % of {len(d.frames)}) · "
             f"real-score {d.real_score:.3f} ({plain(d.scoring)}) · θ = "
-            f"{'—' if d.theta is None else f'{d.theta:.3f}'}: {decision} · open-set ratio "
-            f"{'—' if d.open_ratio is None else f'{d.open_ratio:.2f}'} (> 1: resembles no known class; nearest "
-            f"known class {plain(style.name(d.nearest_known)) if d.nearest_known else '—'})")
+            f"{'—' if d.theta is None else f'{d.theta:.3f}'}: {decision} · open-set score "
+            f"{'—' if d.open_ratio is None else f'{d.open_ratio:.2f}'} × its threshold (> 1: resembles no known "
+            f"class)")
+        st.caption(f"Classifier {plain(d.classifier)}; its class shares over the frames (the video's nearest known "
+                   "classes): " + ", ".join(f"{plain(style.name(c))} {100 * v:.0f} %" for c, v in
+                                             sorted(d.class_shares.items(), key=lambda kv: -kv[1])[:3])
+                   + f" · open-set score: {plain(d.score_definition)}")
         thumbs = [bytes(t) if isinstance(t, (bytes, bytearray, memoryview)) else b"" for t in d.frames["thumbnail"]]
         caps = [f"#{int(r.frame_index)} {plain(style.name(r.pred_class)) if r.pred_class else '—'} "
                 f"{'' if r.real_score != r.real_score else f'{r.real_score:.2f}'}" for r in d.frames.itertuples()]
@@ -124,14 +128,16 @@ class Names:
 
 
 def _nearest(d, style) -> None:
-    st.markdown(f"**Nearest training faces** — at most one per identity, in the model's **embedding space** "
-                f"({len(d.nearest)} identities)")
+    of = ("of any class (the video resembles none)" if d.open_set
+          else f"of its class, {plain(style.name(d.pred_class))}")
+    st.markdown(f"**Nearest training faces** {of} — at most one per identity, in the model's **embedding space** "
+                f"({len(d.nearest)} identities; distance: {plain(d.distance)})")
     if d.nearest.empty:
         st.caption("No training faces with embeddings to compare with.")
         return
-    counts = d.nearest["true_class"].value_counts()
-    st.caption(f"Among the {len(d.nearest)} nearest (distinct identities): "
-               + ", ".join(f"{plain(style.name(c))} × {n}" for c, n in counts.items()))
+    if d.neighbour_agreement is not None:
+        st.caption(f"{100 * d.neighbour_agreement:.0f} % of the nearest identities of any class are of the "
+                   f"predicted class {plain(style.name(d.pred_class))}.")
     thumbs = [bytes(t) if isinstance(t, (bytes, bytearray, memoryview)) else b"" for t in d.nearest["thumbnail"]]
     caps = [f"{plain(style.name(r.true_class))} · d {r.distance:.3f}" for r in d.nearest.itertuples()]
     have = [i for i, b in enumerate(thumbs) if b]

@@ -237,8 +237,9 @@ class Atlas:
                 classifier: str | None = None, config=None, device: str = "auto", workers: int | None = None,
                 wait: bool = False):
         """Analyse an unknown set with a run, holding the workspace lock as `dfatlas analyze` does; returns
-        the report (`engine.analysis.AnalysisReport`): its DataFrames `class_shares`, `nearest_centroid`,
-        `nearest_knn` and `videos`, and `metrics` (AUC / FPR / FNR / HTER at θ) when the set is labelled.
+        the report (`engine.analysis.AnalysisReport`): its DataFrames `class_shares` (videos and faces per verdict,
+        the open-set row last) and `videos` (one verdict per video, its open-set score), `open_set` (how the
+        verdict was set) and `metrics` (AUC / FPR / FNR / HTER at θ) when the set is labelled.
 
         `input` is a folder of videos, a video or a CSV manifest for a trained run (`engine.analysis.analyze`),
         or — for a run of imported embeddings, which has no model to embed videos with — a file of the set's

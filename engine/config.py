@@ -1,7 +1,7 @@
 """The experiment config: one TOML file that every command takes (`--config`).
 
 Sections: [experiment] [sources] [taxonomy] [faces] [model] [train]
-[classifiers] [projection] [dashboard]. Relative paths are relative to the
+[classifiers] [openset] [projection] [dashboard]. Relative paths are relative to the
 file. Validation happens at load and names the file, the key and the problem.
 Each section is a dataclass below; its field defaults are the paper's values.
 """
@@ -23,6 +23,7 @@ from data_catalog.errors import ConfigError
 from data_catalog.taxonomy import Taxonomy, paper_taxonomy
 
 from .metrics import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_TOP_K
+from .openset import SCORES as OPEN_SET_SCORES
 
 
 
@@ -215,6 +216,18 @@ class ClassifiersSection:
 
 
 @dataclass(frozen=True)
+class OpenSetSection:
+    """The "resembles no known class" verdict (`engine.openset`): which novelty score, and its threshold as the
+    share of known validation videos it may flag."""
+
+    score: str = field(default="knn+mahalanobis", metadata=_choices(*OPEN_SET_SCORES))
+    false_alarm: float = field(default=0.05, metadata=_range(0.0, 0.5, lo_open=True))
+    knn_k: int = field(default=10, metadata=_range(1, 10_000))  # the k-th nearest reference face sets the score
+    shrinkage: str = field(default="ledoit-wolf", metadata=_choices("ledoit-wolf", "oas"))  # mahalanobis covariance
+    max_reference_faces: int = field(default=20_000, metadata=_range(10, 100_000_000))  # training faces kept
+
+
+@dataclass(frozen=True)
 class ProjectionSection:
     reference: str = "superset/test"  # dataset(s) the map is fitted on
     perplexity: float = field(default=30.0, metadata=_range(0.0, 10_000.0, lo_open=True))
@@ -244,6 +257,7 @@ SECTIONS = {
     "model": ModelSection,
     "train": TrainSection,
     "classifiers": ClassifiersSection,
+    "openset": OpenSetSection,
     "projection": ProjectionSection,
     "dashboard": DashboardSection,
 }
@@ -259,6 +273,7 @@ class ExperimentConfig:
     model: ModelSection
     train: TrainSection
     classifiers: ClassifiersSection
+    openset: OpenSetSection
     projection: ProjectionSection
     dashboard: DashboardSection
     raw: dict = field(default_factory=dict, repr=False)

@@ -58,11 +58,11 @@ def peak_rss_mb() -> float:
 
 def ensure_benchmark(ws: Workspace, size: str, seed: int) -> tuple[Path, str]:
     """Generate the benchmark under the workspace unless the same one is already complete."""
-    from data_catalog.synthetic import generate
+    from data_catalog.synthetic import GENERATOR_VERSION, generate
 
     out = ws.root / DEMO_DIR
     marker = out / MARKER
-    want = {"size": size, "seed": seed}
+    want = {"size": size, "seed": seed, "generator": GENERATOR_VERSION}
     if marker.is_file():
         try:
             if json.loads(marker.read_text()) == want:

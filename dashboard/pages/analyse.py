@@ -296,25 +296,12 @@ def results(view, dataset: str) -> None:
                 st.markdown("- " + plain(line))
             if len(rep.problems) > 200:
                 st.caption(f"... and {len(rep.problems) - 200} more (`dfatlas analyze --format json` lists all)")
-    if rep.attributes:
-        st.caption("Nearest known classes: *centroid* = distance of the set's mean embedding to each class's "
-                   "validation centroid; *kNN* = share of the set's faces' nearest validation faces per class.")
-    c1, c2, c3 = st.columns(3)
-    c1.markdown("**Predicted classes**")
+    st.markdown("**Verdicts** (one per video: the classifier's class, or *resembles no known class*; the last row)")
     shares = rep.class_shares.assign(**{
         "class": [name(c) for c in rep.class_shares["class"]],
         "video %": (100 * rep.class_shares["video_share"]).round(1),
         "face %": (100 * rep.class_shares["face_share"]).round(1)})[["class", "videos", "video %", "faces", "face %"]]
-    c1.dataframe(shares, hide_index=True, key="an_shares")
-    c1.caption(f"Last row: videos (faces) flagged {plain(an.OPEN_SET_LABEL)}; they are counted under their "
-               "predicted class too.")
-    c2.markdown("**Nearest known classes — centroid**")
-    c2.dataframe(rep.nearest_centroid.assign(**{"class": [name(c) for c in rep.nearest_centroid["class"]]})
-                 .round(4), hide_index=True)
-    c3.markdown("**Nearest known classes — kNN votes**")
-    c3.dataframe(rep.nearest_knn.assign(**{"class": [name(c) for c in rep.nearest_knn["class"]],
-                                           "share": (100 * rep.nearest_knn["share"]).round(1)})
-                 .rename(columns={"share": "share %"}), hide_index=True)
+    st.dataframe(shares, hide_index=True, key="an_shares")
 
     # the map: the new set drawn above the known ones
     ov = queries.overview(view.path, view.sig)
@@ -377,10 +364,9 @@ def results(view, dataset: str) -> None:
         st.session_state["an_video"] = options[0]
     shown = table.set_index(rep.videos["video_id"])["file"]
     vid = st.selectbox("Video", options, key="an_video", format_func=lambda x: str(shown.get(x, x)))
-    st.caption("Nearest training faces (train and validation splits of the training super-set) in the model's "
-               "**embedding space**, not on the t-SNE map: t-SNE keeps neighbourhoods only roughly and distorts "
-               f"distances, so evidence is measured where the classifiers work ({rep.open_set.get('metric')} "
-               "distance).")
+    st.caption("Its verdict and the training faces behind it come from the same definition as the table above; "
+               "nearest faces are measured in the model's **embedding space**, not on the t-SNE map (t-SNE keeps "
+               "neighbourhoods only roughly and distorts distances).")
     video_panel.panel(view, vid, show_map=True, key="an_drill", map_datasets=tuple(known + [dataset]))
 
 
@@ -401,16 +387,16 @@ def video_rows(rep, set_files: pd.DataFrame, name) -> pd.DataFrame:
     original = set_files.set_index("video_id")["original_name"] if len(set_files) else pd.Series(dtype=object)
     v["file"] = [o if isinstance(o, str) else r.split("/", 1)[-1]
                  for o, r in zip(v["video_id"].map(original), v["relpath"])]
-    for col in ("verdict", "pred_class", "nearest_known", "true_class"):
+    for col in ("verdict", "pred_class", "true_class"):
         if col in v.columns:
             v[col] = [name(c) for c in v[col]]
     share_cols = [c for c in v.columns if c.startswith("share_")]
     renamed = {c: f"share {name(c[len('share_'):])}" for c in share_cols}
-    cols = ["file", "relpath", "verdict", "pred_class", "agreement", "n_frames", "real_score", "open_ratio",
-            "nearest_known", *share_cols, "status", "reason"] + (["true_class"] if rep.labelled else [])
+    cols = ["file", "relpath", "verdict", "pred_class", "agreement", "n_frames", "real_score", "open_score",
+            "open_ratio", *share_cols, "status", "reason"] + (["true_class"] if rep.labelled else [])
     cols = [c for c in cols if c in v.columns]
-    out = v[cols].rename(columns={"relpath": "on disk", "pred_class": "predicted class", "nearest_known":
-                                  "nearest known class", "true_class": "true class", **renamed})
+    out = v[cols].rename(columns={"relpath": "on disk", "pred_class": "predicted class", "open_score": "open-set score",
+                                  "open_ratio": "score / threshold", "true_class": "true class", **renamed})
     if "status" in out.columns:
         out["status"] = [STATUS_WORDS.get(x, x) if isinstance(x, str) else STATUS_WORDS[None] for x in out["status"]]
     return out

@@ -6,9 +6,9 @@ generic-adapter CSV manifest per database and the experiment config
 `demo.toml`. numpy + OpenCV only.
 """
 
-from .benchmark import (DATABASES, MARKER_NAME, SIZES, Summary, config_template, config_text, generate,
-                        is_synthetic_path, plan, render_job)
-from .manipulations import KNOWN_METHODS, VARIANT_METHODS
+from .benchmark import (DATABASES, GENERATOR_VERSION, MARKER_NAME, SIZES, Summary, config_template, config_text,
+                        generate, is_synthetic_path, plan, render_job)
+from .manipulations import KNOWN_METHODS, NOVEL_METHODS, VARIANT_METHODS
 
-__all__ = ["DATABASES", "KNOWN_METHODS", "MARKER_NAME", "SIZES", "Summary", "VARIANT_METHODS", "config_template",
-           "config_text", "generate", "is_synthetic_path", "plan", "render_job"]
+__all__ = ["DATABASES", "GENERATOR_VERSION", "KNOWN_METHODS", "MARKER_NAME", "NOVEL_METHODS", "SIZES", "Summary",
+           "VARIANT_METHODS", "config_template", "config_text", "generate", "is_synthetic_path", "plan", "render_job"]

@@ -37,7 +37,7 @@ from ..records import REAL, UNSEEN_FAKE
 from . import manipulations as mm
 from . import render as rr
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 FPS = 25
 CONFIG_NAME = "demo.toml"
 
@@ -67,6 +67,8 @@ DATABASES = (
     DatabaseSpec("synth-shift", "cross", mm.KNOWN_METHODS,
                  "unseen: all six known methods at lower resolution and stronger JPEG compression",
                  quality=(30, 50), size_factor=2 / 3),
+    DatabaseSpec("synth-novel", "cross", mm.NOVEL_METHODS,
+                 "unseen: a manipulation of another family (JPEG splice on a shifted block grid) on new identities"),
 )
 
 
@@ -223,6 +225,8 @@ def render_job(job: VideoJob) -> tuple[list[np.ndarray], list[tuple[float, float
                                 [ident.cx + ident.eye_dx, ident.eye_y]], np.float32) @ M[:, :2].T + M[:, 2]
                 scale = ident.a * float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
                 frame = mm.reenact_warp(frame, mask, params, rng, k, job.n_frames, tuple(pts[0]), [tuple(p) for p in pts[1:]], scale)
+            elif method == "recompress-splice":
+                frame = mm.recompress_splice(frame, mask, params, rng)
             elif method.startswith("upsample-texture"):
                 frame = mm.upsample_texture(frame, mask, params, rng, region=rr.warp(lower, M, S),
                                             mouth_only=method.endswith("mouth"))

@@ -26,6 +26,15 @@ Variants used only in unseen sets: ``poisson-swap-wide`` (the same Poisson
 cloning without colour transfer, over a wider mask) and
 ``upsample-texture-mouth`` (the up-sampling artefact confined to the mouth
 region, weaker pattern, bilinear mix).
+
+Novel methods, held out of every training database and no variant of a known
+one (another artefact family, for the open-set benchmark):
+
+- ``recompress-splice``: the inner face cut out of a copy of the frame that was
+  JPEG-compressed at quality 8-20 on an 8x8 block grid shifted against the
+  frame's, pasted back with a hard mask: a splicing trace (blocking and chroma
+  bleeding misaligned with the video's own compression, a double-compression
+  inconsistency). No identity change, no re-synthesis, no blending, no warp.
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ import numpy as np
 
 KNOWN_METHODS = ("poisson-swap", "lowres-resynth", "reenact-warp", "upsample-texture", "pyramid-swap", "flicker-blend")
 VARIANT_METHODS = ("poisson-swap-wide", "upsample-texture-mouth")
+NOVEL_METHODS = ("recompress-splice",)
+JPEG_BLOCK = 8
 SWAPS = {"poisson-swap", "lowres-resynth", "pyramid-swap", "flicker-blend", "poisson-swap-wide"}
 
 
@@ -57,6 +68,9 @@ def draw_params(method: str, rng: np.random.Generator) -> dict:
         p["sharp"] = float(rng.uniform(0.5, 0.9))
     elif method == "flicker-blend":
         p["base_alpha"] = float(rng.uniform(0.8, 0.95))
+    elif method == "recompress-splice":
+        p["quality"] = int(rng.integers(8, 21))
+        p["grid"] = tuple(int(v) for v in rng.integers(1, JPEG_BLOCK, 2))  # (dy, dx): never the frame's own grid
     p["transfer"] = float(rng.uniform(0.7, 1.0))
     # face alignment resamples the source face: its detail and camera noise
     # come out low-passed (the swaps' main local trace besides the seams)
@@ -221,3 +235,15 @@ def flicker_blend(target, source, mask, params, rng):
     alpha = cv2.GaussianBlur(m.astype(np.float32), (0, 0), float(rng.uniform(1.0, 4.0)))
     alpha *= params["base_alpha"] * rng.uniform(0.8, 1.0)
     return _blend(target, src, alpha)
+
+
+def recompress_splice(target, mask, params, rng):
+    """The inner face from a JPEG of the frame compressed on a shifted 8x8 grid, pasted back (hard mask)."""
+    dy, dx = params["grid"]
+    shifted = np.roll(target, (-dy, -dx), axis=(0, 1))
+    ok, buf = cv2.imencode(".jpg", shifted, [cv2.IMWRITE_JPEG_QUALITY, params["quality"]])
+    if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR frame
+        raise RuntimeError("JPEG encoding failed")
+    spliced = np.roll(cv2.imdecode(buf, cv2.IMREAD_COLOR), (dy, dx), axis=(0, 1))
+    m = (mask > 0.5)[..., None]
+    return np.where(m, spliced, target)

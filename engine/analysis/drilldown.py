@@ -1,15 +1,14 @@
 """One video, closely: its faces frame by frame, its verdict, the training faces it resembles, its place on the map.
 
 `video_drilldown(store, run_id, video_id, classifier)` works for any video the run has embedded — a known
-test video as well as a video of an analysed set — and reads everything from the store:
+test video as well as a video of an analysed set — and reads everything from the store. The verdict, the
+open-set score and the nearest training faces are `engine.analysis.video_evidence`'s (the one definition the
+analysis report uses too, `engine.analysis.verdict`); this adds what a person looks at:
 
 - `frames`: each sampled face with its thumbnail, predicted class and real-score (the strip and the
-  real-score-over-time chart), and its face-level open-set ratio;
-- the video's verdict, real-score (by the chosen aggregation, `engine.metrics.video_level`), majority
-  class, agreement and open-set ratio — the same definition as the analysis report
-  (`engine.analysis.report.video_table`), with the run's θ (`engine.scores`) at the same aggregation;
-- `nearest`: the training faces nearest in embedding space (`engine.analysis.evidence.nearest_known_faces`),
-  at most one per identity (a video's near-duplicate frames, and every video of one person, count once);
+  real-score-over-time chart), and its face-level open-set ratio (score / the face threshold);
+- the video's real-score by the chosen aggregation (`engine.metrics.video_level`) and the run's θ at the same
+  aggregation (`engine.scores.theta_summary`), with the decision;
 - `position`: the mean map position of its faces on the run's latest map (None without one).
 
 The dashboard's drill-down panel and the case report show this object; neither depends on how a map is drawn.
@@ -22,18 +21,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregation_label, check_aggregation
+from ..metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregation_label, check_aggregation, video_level
 from ..openset import OpenSetModel
 from ..runs import read_run
 from ..scores import theta_summary
-from ..store import Store, arrow_to_matrix
+from ..store import Store
 from ..store import analyses as set_table
 from ..store.projections import latest_projection_id
-from .evidence import nearest_known_faces
+from .evidence import video_evidence
 from .paths import AnalysisError
-from .report import NO_FACE_LABEL, calibrate_open_set, video_table
-
-NEAREST_POOL_PER_FACE = 3  # candidate faces read per wanted identity per frame (near-duplicates collapse)
+from .report import NO_FACE_LABEL
 
 
 @dataclass
@@ -52,19 +49,30 @@ class VideoDrilldown:
     classifier: str
     aggregation: str
     top_k: int
-    frames: pd.DataFrame          # face_id, frame_index, thumbnail, pred_class, real_score, open_ratio
-    verdict: str
+    frames: pd.DataFrame          # face_id, frame_index, thumbnail, pred_class, real_score, open_score, open_ratio
+    verdict: str                  # the evidence's: a class, "resembles no known class", or NO_FACE_LABEL
     real_score: float | None      # the video's, by `aggregation`
-    pred_class: str | None        # majority of frames
-    agreement: float | None
-    open_ratio: float | None
+    pred_class: str | None        # the classifier's class: the majority of frames
+    agreement: float | None       # share of its frames voting for pred_class
+    class_shares: dict            # the classifier's class -> share of its frames (its nearest known classes)
+    open_score: float | None
+    open_threshold: float | None  # open-set above it
     open_set: bool
-    nearest_known: str | None     # nearest known class (open-set geometry)
+    score_definition: str         # what the open-set score is
+    distance: str                 # what `nearest`'s distance is
     theta: float | None           # the run's θ at this aggregation (None when undefined)
     nearest: pd.DataFrame         # face_id, video_id, identity, dataset, true_class, distance, thumbnail
+    neighbour_agreement: float | None  # share of the nearest identities (any class) that are of pred_class
     position: tuple[float, float] | None
     projection_id: str | None
     class_names: dict = field(default_factory=dict)
+
+    @property
+    def open_ratio(self) -> float | None:
+        """The open-set score over its threshold: above 1, the video resembles no known class."""
+        if self.open_score is None or not self.open_threshold or not np.isfinite(self.open_score):
+            return None
+        return float(self.open_score / self.open_threshold)
 
     @property
     def accepted_as_real(self) -> bool | None:
@@ -81,16 +89,6 @@ class VideoDrilldown:
         return self.class_names.get(class_id, class_id) if isinstance(class_id, str) else str(class_id)
 
 
-def distinct_nearest(candidates: pd.DataFrame, sources: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The `k` nearest candidates (sorted by distance), at most one per identity (else per video)."""
-    if candidates.empty:
-        return candidates.assign(identity=pd.Series(dtype=object))
-    df = candidates.merge(sources[["face_id", "identity"]], on="face_id", how="left")
-    key = df["identity"].where(df["identity"].notna(), "video:" + df["video_id"].astype(str))
-    df = df.assign(_key=key).sort_values("distance", kind="stable")
-    return df.drop_duplicates("_key").head(k).drop(columns="_key").reset_index(drop=True)
-
-
 def video_drilldown(store: Store, run_id: str, video_id: str, classifier: str | None = None,
                     aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K, k: int = 12,
                     osm: OpenSetModel | None = None) -> VideoDrilldown:
@@ -104,32 +102,23 @@ def video_drilldown(store: Store, run_id: str, video_id: str, classifier: str | 
     if row is None:
         raise AnalysisError(f"no video {video_id!r} in the store")
     classifier = classifier or default_classifier(run, available_classifiers(store, run, row["dataset"]))
+    ev = video_evidence(store, run_id, video_id, classifier, k, osm)
     pid = latest_projection_id(store, run_id)
     tbl = set_table.video_frames(store, run_id, video_id, classifier, key, pid)
     frames = tbl.select(["face_id", "frame_index", "thumbnail", "pred_class", "real_score", "x", "y"]).to_pandas()
-    embedded = tbl.column("embedding").is_valid().to_numpy(zero_copy_only=False) if tbl.num_rows else np.zeros(0, bool)
-    scored = frames["real_score"].notna().to_numpy() & embedded
-    osm = osm or calibrate_open_set(store, run)
-    emb = arrow_to_matrix(tbl.column("embedding").filter(scored)) if scored.any() else np.zeros((0, 1), np.float32)
-    probs_col = tbl.column("probs").filter(scored) if scored.any() else None
-    probs = arrow_to_matrix(probs_col) if probs_col is not None and probs_col.null_count == 0 else None
-    frames["open_ratio"] = np.nan
-    if scored.any():
-        frames.loc[scored, "open_ratio"] = osm.judge_faces(emb)[0]
-    faces = frames.loc[scored, ["face_id", "real_score", "pred_class"]].assign(video_id=video_id)
-    videos = pd.DataFrame([{"video_id": video_id, "relpath": row["relpath"], "status": row["status"],
-                            "reason": row["reason"], "true_class": row["true_class"], "is_fake": row["is_fake"]}])
-    verdict_row = video_table(run, faces, emb, probs, osm, videos, aggregation, top_k)[0].iloc[0]
-    has_faces = verdict_row["verdict"] != NO_FACE_LABEL
+    scores = ev.frames[["face_id", "open_score"]] if len(ev.frames) else pd.DataFrame(
+        {"face_id": pd.Series(dtype=object), "open_score": pd.Series(dtype=float)})
+    frames = frames.merge(scores, on="face_id", how="left")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frames["open_ratio"] = frames["open_score"] / ev.face_threshold if ev.face_threshold else np.nan
+    has_faces = bool(ev.verdict)
+    scored = frames.loc[frames["real_score"].notna() & frames["pred_class"].notna()]
+    real_score = agreement = None
+    if has_faces and len(scored):
+        vl = video_level(np.full(len(scored), video_id, dtype=object), scored["real_score"].to_numpy(float),
+                         scored["pred_class"].to_numpy(np.int64), aggregation=aggregation, top_k=top_k)
+        real_score, agreement = float(vl["real_score"].iloc[0]), float(vl["agreement"].iloc[0])
     theta = theta_summary(store, run, classifier, "video", aggregation, top_k)["theta"]
-    nearest = pd.DataFrame(columns=["face_id", "video_id", "identity", "dataset", "true_class", "distance",
-                                    "thumbnail"])
-    if has_faces:
-        pool = max(k, k * NEAREST_POOL_PER_FACE * max(int(scored.sum()), 1))
-        cand = nearest_known_faces(store, run_id, video_id, k=pool)
-        if len(cand):
-            nearest = distinct_nearest(cand, set_table.face_sources(store, cand["face_id"].tolist()), k)[
-                list(nearest.columns)]
     xy = frames[["x", "y"]].dropna()
     position = (float(xy["x"].mean()), float(xy["y"].mean())) if len(xy) else None
     frames["pred_class"] = [run.class_name(int(c)) if pd.notna(c) else None for c in frames["pred_class"]]
@@ -143,15 +132,12 @@ def video_drilldown(store: Store, run_id: str, video_id: str, classifier: str | 
         true_class=opt(row.get("true_class"), str), synthetic=bool(row.get("synthetic")),
         status=opt(row.get("status"), str), reason=opt(row.get("reason"), str), run_id=run_id,
         classifier=classifier, aggregation=aggregation, top_k=top_k,
-        frames=frames.drop(columns=["x", "y"]), verdict=str(verdict_row["verdict"]),
-        real_score=opt(verdict_row.get("real_score"), float) if has_faces else None,
-        pred_class=opt(verdict_row.get("pred_class"), str) if has_faces else None,
-        agreement=opt(verdict_row.get("agreement"), float) if has_faces else None,
-        open_ratio=opt(verdict_row.get("open_ratio"), float) if has_faces else None,
-        open_set=bool(verdict_row.get("open_set")) if has_faces and pd.notna(verdict_row.get("open_set")) else False,
-        nearest_known=opt(verdict_row.get("nearest_known"), str) if has_faces else None,
-        theta=theta, nearest=nearest, position=position, projection_id=pid,
-        class_names=run.display_names())
+        frames=frames.drop(columns=["x", "y"]), verdict=ev.verdict if has_faces else NO_FACE_LABEL,
+        real_score=real_score, pred_class=ev.pred_class or None if has_faces else None, agreement=agreement,
+        class_shares=dict(ev.class_shares), open_score=opt(ev.open_score, float) if has_faces else None,
+        open_threshold=opt(ev.open_threshold, float), open_set=bool(ev.open_set), score_definition=ev.score_definition,
+        distance=ev.distance, theta=theta, nearest=ev.faces, neighbour_agreement=opt(ev.agreement, float),
+        position=position, projection_id=pid, class_names=run.display_names())
 
 
 def find_videos(store: Store, run_id: str, text: str, limit: int = 50) -> list[str]:

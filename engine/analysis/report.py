@@ -1,15 +1,15 @@
 """The analysis report of an analysed set, read back from the store (the CLI prints it, the dashboard shows it).
 
-Per predicted class the share of videos and of faces; the set's nearest known
-classes as a whole (centroid view and kNN-vote view, against the run's θ
-population: the super-set validation split restricted to the taxonomy's
-classes, `engine.scores.theta_population`); per video the predicted class by
-majority of frames, the mean real-score, the frames' agreement and an
-open-set verdict (`engine.openset`, calibrated on that same population); with
-labels, AUC / FPR / FNR / HTER at the run's θ from `engine.scores`, at video
-level. The classifier is the run's default (`RunRecord.default_classifier`:
-ArcFaceMod LR, TripletLoss kNN, the others their own head) when it has
-predictions for the set, else the first available.
+One definition per video (`engine.analysis.verdict`): the classifier's class
+(majority of frames; the classifier is the run's default — ArcFaceMod LR,
+TripletLoss kNN, the others their own head — when it has predictions for the
+set, else the first available), unless the open-set score (`engine.openset`,
+the run's `[openset]` section) is above the threshold that flags 5 % of the
+known validation videos: then "resembles no known class". The predicted-class
+table counts those verdicts (with an open-set row), the summary states the
+score, its threshold and how many known TEST videos the same threshold flags.
+With labels, AUC / FPR / FNR / HTER at the run's θ from `engine.scores`, at
+video level.
 """
 
 from __future__ import annotations
@@ -24,18 +24,17 @@ import pyarrow as pa
 
 from data_catalog.errors import AtlasError
 
-from ..config import ClassifiersSection
 from ..faces.extract import describe_statuses
 from ..metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregation_label, video_level
-from ..openset import OpenSetModel, knn_votes, prepare
+from ..openset import OpenSetModel
 from ..runs import RunRecord, read_run
-from ..scores import select_scores, theta_population
+from ..scores import select_scores
 from ..store import Store, arrow_to_matrix
 from ..store import analyses as set_table
 from ..store.predictions import classifiers_with_predictions
+from .verdict import OPEN_SET_LABEL, calibrate_open_set, known_test_rate, open_set_section, read_val_embeddings
 from .paths import AnalysisError
 
-OPEN_SET_LABEL = "resembles no known class"
 NO_FACE_LABEL = "no face found"
 
 
@@ -52,11 +51,9 @@ class AnalysisReport:
     n_videos: int
     n_videos_with_faces: int
     n_faces: int
-    class_shares: pd.DataFrame      # class, videos, video_share, faces, face_share
-    nearest_centroid: pd.DataFrame  # class, distance, radius, ratio
-    nearest_knn: pd.DataFrame       # class, share
+    class_shares: pd.DataFrame      # class (a known class or OPEN_SET_LABEL), videos, video_share, faces, face_share
     videos: pd.DataFrame            # per video verdicts (see `video_table`)
-    open_set: dict                  # metric, radii, face_rate, video_rate
+    open_set: dict                  # score, definition, thresholds, face_rate, video_rate, known_test_rate
     metrics: dict | None = None     # auc, fpr, fnr, hter, threshold (video level) when labelled
     status_counts: dict = field(default_factory=dict)
     projection_id: str | None = None
@@ -73,23 +70,30 @@ class AnalysisReport:
         return self.class_names.get(class_id, class_id) if isinstance(class_id, str) else str(class_id)
 
     def summary_lines(self) -> list[str]:
+        o = self.open_set
         lines = [
-            f"set {self.dataset} ({self.source}) analysed by run {self.run_id} [{self.approach}], classifier {self.classifier}"
+            f"set {self.dataset} ({self.source}) analysed by run {self.run_id} [{self.approach}]"
             + (" — SYNTHETIC data" if self.synthetic else ""),
             f"videos: {self.n_videos} ({self.n_videos_with_faces} with faces), faces: {self.n_faces}"
             + (f"; face extraction: {describe_statuses(self.status_counts)}" if self.status_counts else ""),
             f"a video's real-score: the {aggregation_label(self.aggregation, self.top_k)}; its class: the majority "
             "of its frames",
-            f"open-set ({self.open_set.get('metric')} distance, {int(100 * self.open_set.get('quantile', 0.95))}th "
-            f"percentile of validation): {100 * self.open_set.get('face_rate', float('nan')):.1f} % of faces and "
-            f"{100 * self.open_set.get('video_rate', float('nan')):.1f} % of videos resemble no known class",
+            f"verdict per video: the {self.classifier} classifier's class (majority of frames), or "
+            f"'{OPEN_SET_LABEL}' when the open-set score ({o.get('definition')}) is above "
+            f"{o.get('video_threshold', float('nan')):.4g}, the threshold that flags "
+            f"{100 * o.get('false_alarm', float('nan')):.0f} % of known validation videos",
         ]
-        top = self.nearest_centroid.head(2)["class"].tolist()
-        knn = self.nearest_knn.head(2)
-        if top:
-            lines.append("nearest known classes (centroid): " + ", ".join(self.display(c) for c in top)
-                         + "; (kNN votes): " + ", ".join(f"{self.display(r['class'])} {100 * r['share']:.1f} %"
-                                                         for _, r in knn.iterrows()))
+        n_open = int(round(o.get("video_rate", 0.0) * self.n_videos_with_faces)) if self.n_videos_with_faces else 0
+        test = o.get("known_test_rate", float("nan"))
+        lines.append(
+            f"{100 * o.get('video_rate', float('nan')):.1f} % of the {self.n_videos_with_faces} videos with faces "
+            f"({n_open}) resemble no known class"
+            + (f"; the same threshold flags {100 * test:.1f} % of the run's {o.get('known_test_videos')} known test "
+               "videos, so about that share is expected by chance" if np.isfinite(test) else ""))
+        top = self.class_shares[self.class_shares["class"] != OPEN_SET_LABEL].head(2)
+        if len(top):
+            lines.append("most videos attributed to: " + ", ".join(
+                f"{self.display(r['class'])} {100 * r['video_share']:.1f} %" for _, r in top.iterrows()))
         m = self.metrics
         if m and "error" in m:
             lines.append(f"with labels: no metrics ({m['error']})")
@@ -106,9 +110,7 @@ class AnalysisReport:
             "name": self.name, "dataset": self.dataset, "run_id": self.run_id, "approach": self.approach,
             "classifier": self.classifier, "classes": self.classes, "source": self.source,
             "labelled": self.labelled, "n_videos": self.n_videos, "n_videos_with_faces": self.n_videos_with_faces,
-            "n_faces": self.n_faces, "class_shares": frame(self.class_shares),
-            "nearest_centroid": frame(self.nearest_centroid), "nearest_knn": frame(self.nearest_knn),
-            "videos": frame(self.videos), "open_set": self.open_set, "metrics": self.metrics,
+            "n_faces": self.n_faces, "class_shares": frame(self.class_shares), "videos": frame(self.videos), "open_set": self.open_set, "metrics": self.metrics,
             "status_counts": self.status_counts, "projection_id": self.projection_id, "timings": self.timings,
             "problems": self.problems,
             "class_names": self.class_names, "synthetic": self.synthetic,
@@ -136,34 +138,6 @@ def default_classifier(run: RunRecord, available: list[str]) -> str:
     return choose_classifier(run.approach, available)
 
 
-# --- calibration (the θ population's embeddings) ---------------------------------------
-
-def read_val_embeddings(store: Store, run: RunRecord) -> pd.DataFrame:
-    """The run's θ population as embeddings: face_id, video_id, true_class, ...; `.attrs['embedding']`."""
-    tbl = set_table.labelled_embeddings(store, run.run_id, run.validation_datasets)
-    df = tbl.drop_columns(["embedding"]).to_pandas()
-    emb = arrow_to_matrix(tbl.column("embedding")) if tbl.num_rows else np.zeros((0, run.embedding_dim or 0), np.float32)
-    keep = theta_population(run, df.database, df.split, df.true_class, df.is_fake.notna()) if len(df) else \
-        np.zeros(0, bool)
-    df = df.loc[keep].reset_index(drop=True)
-    df.attrs["embedding"] = emb[keep]
-    return df
-
-
-def class_index(run: RunRecord, true_class: pd.Series) -> np.ndarray:
-    lookup = {c: i for i, c in enumerate(run.classes)}
-    return np.asarray([lookup.get(c, -1) for c in true_class.fillna("")], dtype=np.int64)
-
-
-def calibrate_open_set(store: Store, run: RunRecord, val: pd.DataFrame | None = None) -> OpenSetModel:
-    val = read_val_embeddings(store, run) if val is None else val
-    if val.empty:
-        raise AnalysisError(f"run {run.run_id} has no validation embeddings to calibrate the open-set verdict "
-                            f"(datasets {', '.join(run.validation_datasets) or 'none'}): run `dfatlas embed` first")
-    return OpenSetModel.fit(val.attrs["embedding"], class_index(run, val["true_class"]), val["video_id"].to_numpy(),
-                            run.kind.embedding_metric)
-
-
 # --- the report ----------------------------------------------------------------------
 
 def _probs_matrix(col) -> np.ndarray | None:
@@ -186,11 +160,15 @@ def video_table(run: RunRecord, faces: pd.DataFrame, emb: np.ndarray, probs: np.
                 top_k: int = DEFAULT_TOP_K) -> tuple[pd.DataFrame, np.ndarray]:
     """Per-video verdicts; returns (table, face open flags).
 
-    Columns: video_id, relpath, status, true_class, pred_class, agreement, n_frames, real_score,
-    share_<class> for every predicted class seen, open_ratio, nearest_known, open_faces (share of
-    the video's faces judged open-set), verdict.
+    Columns: video_id, relpath, status, reason, true_class, is_fake, pred_class (the classifier's majority of
+    frames), agreement, n_frames, real_score, share_<class> (the classifier's class shares over the frames, the
+    video's nearest known classes), open_score (the open-set score), open_ratio (open_score / its threshold:
+    above 1 = open-set), open_set, open_faces (share of the video's faces above the face threshold), verdict
+    (OPEN_SET_LABEL, NO_FACE_LABEL or pred_class).
     """
-    face_ratio, _, face_open = osm.judge_faces(emb) if len(emb) else (np.zeros(0), np.zeros(0, int), np.zeros(0, bool))
+    if len(emb) and osm.scorer.needs_probs and probs is None:
+        raise AnalysisError(f"the {osm.score} open-set score needs class probabilities for every face of the set")
+    face_open = osm.judge_faces(emb, probs)[1] if len(emb) else np.zeros(0, bool)
     base = videos[["video_id", "relpath", "status", "reason", "true_class", "is_fake"]].copy()
     if faces.empty:
         base["verdict"] = NO_FACE_LABEL
@@ -204,10 +182,11 @@ def video_table(run: RunRecord, faces: pd.DataFrame, emb: np.ndarray, probs: np.
     shares = pd.crosstab(faces["video_id"].to_numpy(), names, normalize="index")
     shares.columns = [f"share_{c}" for c in shares.columns]
     shares.index.name = "video_id"
-    vids, v_ratio, v_near, v_open = osm.judge_videos(emb, faces["video_id"].to_numpy())
+    vids, v_score, v_open = osm.judge_videos(emb, faces["video_id"].to_numpy(), probs)
     opens = pd.DataFrame({"video_id": faces["video_id"].to_numpy(), "o": face_open}).groupby("video_id")["o"].mean()
-    os_df = pd.DataFrame({"video_id": vids, "open_ratio": v_ratio,
-                          "nearest_known": [run.class_name(int(c)) for c in v_near], "open_set": v_open})
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = v_score / osm.video_threshold if osm.video_threshold > 0 else np.full(len(v_score), np.nan)
+    os_df = pd.DataFrame({"video_id": vids, "open_score": v_score, "open_ratio": ratio, "open_set": v_open})
     out = base.merge(vl, on="video_id", how="left").merge(shares.reset_index(), on="video_id", how="left") \
         .merge(os_df, on="video_id", how="left")
     out["open_faces"] = out["video_id"].map(opens)
@@ -235,53 +214,32 @@ def _metrics_for(store: Store, run: RunRecord, classifier: str, dataset: str, ag
     return out
 
 
-def _class_shares(run: RunRecord, faces: pd.DataFrame, with_faces: pd.DataFrame,
-                  face_open: np.ndarray | None = None) -> pd.DataFrame:
-    """Videos and faces per predicted class, and a last row OPEN_SET_LABEL: the videos (faces) the open-set
-    verdict flags — also counted under their predicted class above it."""
-    face_names = pd.Series([run.class_name(int(i)) for i in faces["pred_class"].fillna(-1).astype(int)], dtype=object)
-    order = list(run.classes) + ["fake"]
-    fc = face_names.value_counts()
-    vc = with_faces["pred_class"].value_counts()
-    shares = pd.DataFrame({"class": [c for c in order if c in fc.index or c in vc.index]})
+def _class_shares(run: RunRecord, faces: pd.DataFrame, face_open: np.ndarray, with_faces: pd.DataFrame) -> pd.DataFrame:
+    """The predicted-class table by verdict: videos by their verdict, faces by theirs (the face's class, or
+    the open-set row when the face alone is above the face threshold); the open-set row last."""
+    face_names = np.asarray([run.class_name(int(i)) for i in faces["pred_class"].fillna(-1).astype(int)], dtype=object)
+    face_names = np.where(np.asarray(face_open, bool), OPEN_SET_LABEL, face_names) if len(face_names) else face_names
+    fc = pd.Series(face_names, dtype=object).value_counts()
+    vc = with_faces["verdict"].value_counts()
+    known = [c for c in list(run.classes) + ["fake"] if c in fc.index or c in vc.index]
+    shares = pd.DataFrame({"class": known})
     shares["videos"] = shares["class"].map(vc).fillna(0).astype(int)
-    shares["video_share"] = shares["videos"] / max(len(with_faces), 1)
     shares["faces"] = shares["class"].map(fc).fillna(0).astype(int)
+    shares = shares.sort_values(["videos", "faces"], ascending=False)
+    open_row = pd.DataFrame({"class": [OPEN_SET_LABEL], "videos": [int(vc.get(OPEN_SET_LABEL, 0))],
+                             "faces": [int(fc.get(OPEN_SET_LABEL, 0))]})
+    shares = pd.concat([shares, open_row], ignore_index=True)
+    shares["video_share"] = shares["videos"] / max(len(with_faces), 1)
     shares["face_share"] = shares["faces"] / max(len(faces), 1)
-    shares = shares.sort_values(["videos", "faces"], ascending=False).reset_index(drop=True)
-    if len(with_faces) and "open_set" in with_faces:
-        n_open = int(with_faces["open_set"].fillna(False).astype(bool).sum())
-        f_open = int(np.asarray(face_open, bool).sum()) if face_open is not None else 0
-        shares.loc[len(shares)] = {"class": OPEN_SET_LABEL, "videos": n_open, "video_share": n_open / len(with_faces),
-                                   "faces": f_open, "face_share": f_open / max(len(faces), 1)}
-    return shares
-
-
-def _nearest_known(run: RunRecord, emb: np.ndarray, osm: OpenSetModel, val: pd.DataFrame):
-    """(centroid view, kNN-vote view) of the set as a whole."""
-    if not len(emb):
-        return pd.DataFrame(columns=["class", "distance", "radius", "ratio"]), pd.DataFrame(columns=["class", "share"])
-    mean = prepare(emb, osm.metric).mean(0, keepdims=True)
-    d = osm.distances(mean)[0]
-    centroid = pd.DataFrame({"class": [run.class_name(c) for c in osm.classes], "distance": d,
-                             "radius": osm.face_radius,
-                             "ratio": d / np.where(osm.face_radius > 0, osm.face_radius, np.nan)})
-    centroid = centroid.sort_values("distance").reset_index(drop=True)
-    vidx = class_index(run, val["true_class"])
-    keep = vidx >= 0
-    k = run.section(ClassifiersSection, "classifiers").knn_k
-    votes = knn_votes(prepare(emb, osm.metric), prepare(val.attrs["embedding"][keep], osm.metric), vidx[keep],
-                      k, osm.metric, len(run.classes))
-    knn = pd.DataFrame({"class": list(run.classes), "share": votes})
-    knn = knn[knn["share"] > 0].sort_values("share", ascending=False).reset_index(drop=True)
-    return centroid, knn
+    return shares[["class", "videos", "video_share", "faces", "face_share"]]
 
 
 def build_report(store: Store, run_id: str, dataset: str, classifier: str | None = None,
-                 osm: OpenSetModel | None = None, val: pd.DataFrame | None = None,
+                 osm: OpenSetModel | None = None, val: pd.DataFrame | None = None, cfg=None,
                  aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> AnalysisReport:
     """Read an analysed set back from the store as a report (read-only; the dashboard uses it too).
-    `aggregation` scores each video from its frames (`engine.metrics.AGGREGATIONS`), θ included."""
+    The open-set settings are `cfg`'s `[openset]` when given, else the run's stored ones; `aggregation`
+    scores each video from its frames (`engine.metrics.AGGREGATIONS`), θ included."""
     run = read_run(store, run_id)
     ds = set_table.dataset_row(store, dataset)
     if ds is None:
@@ -292,16 +250,17 @@ def build_report(store: Store, run_id: str, dataset: str, classifier: str | None
         raise AnalysisError(f"classifier {classifier!r} has no predictions for {dataset} in run {run_id} "
                             f"(available: {', '.join(available) or 'none'})")
     val = read_val_embeddings(store, run) if val is None else val
-    osm = osm or calibrate_open_set(store, run, val)
+    osm = osm or calibrate_open_set(store, run, val, open_set_section(run, cfg), classifier)
     videos = set_table.set_videos(store, dataset, run.settings_key or "")
     faces, emb, probs = _set_faces(store, run, dataset, classifier)
     table, face_open = video_table(run, faces, emb, probs, osm, videos, aggregation, top_k)
     n_faces = len(faces)
     with_faces = table[table["verdict"] != NO_FACE_LABEL]
-    centroid, knn = _nearest_known(run, emb, osm, val)
-    open_set = osm.to_dict(list(run.classes)) | {
+    test = known_test_rate(store, run, osm, classifier)
+    open_set = osm.to_dict() | {
         "face_rate": float(face_open.mean()) if n_faces else float("nan"),
         "video_rate": float(with_faces["open_set"].astype(bool).mean()) if len(with_faces) else float("nan"),
+        "known_test_rate": test["rate"], "known_test_videos": test["videos"],
     }
     has_labels = "real_score" in table and table.dropna(subset=["is_fake", "real_score"]).shape[0] > 0
     metrics = _metrics_for(store, run, classifier, dataset, aggregation, top_k) if has_labels else None
@@ -310,9 +269,8 @@ def build_report(store: Store, run_id: str, dataset: str, classifier: str | None
         name=dataset.split("/", 1)[1], dataset=dataset, run_id=run_id, approach=run.approach,
         classifier=classifier, classes=list(run.classes), source=str(ds.get("source") or ""),
         labelled=bool(ds.get("labelled")), n_videos=len(videos), n_videos_with_faces=len(with_faces),
-        n_faces=n_faces, class_shares=_class_shares(run, faces, with_faces, face_open), nearest_centroid=centroid,
-        nearest_knn=knn, videos=table, open_set=open_set, metrics=metrics,
-        status_counts={str(k): int(v) for k, v in status_counts.items()},
+        n_faces=n_faces, class_shares=_class_shares(run, faces, face_open, with_faces), videos=table,
+        open_set=open_set, metrics=metrics, status_counts={str(k): int(v) for k, v in status_counts.items()},
         projection_id=set_table.set_projection_id(store, run_id, dataset), attributes=run.kind.attributes,
         problems=[f"{r.kind}: {r.path}: {r.message}"
                   for r in set_table.set_problems(store, dataset).itertuples()],

@@ -55,7 +55,8 @@ from .cleanup import delete_set, set_state
 from .custody import custody_table
 from .inputs import InputSet, collect_videos
 from .paths import ROLE, UNKNOWN_DB, AnalysisError
-from .report import AnalysisReport, build_report, calibrate_open_set, read_val_embeddings
+from .report import AnalysisReport, build_report
+from .verdict import calibrate_open_set, open_set_section, read_val_embeddings
 
 # (stage, done, total) — called as work advances; stages in order:
 STAGES = ("record", "faces", "embed", "classify", "project", "store")
@@ -245,7 +246,8 @@ def analyze(workspace, cfg, run_id: str, input_path: str | Path, name: str | Non
     inp = collect_videos(input_path, name, labels_csv, taxonomy, roots=roots)
     fresh = _prepare_set(workspace, store, inp, run_id, replace)
     val = read_val_embeddings(store, run)
-    osm = calibrate_open_set(store, run, val)  # fails early (before any write) if the run has no embeddings
+    # fails early (before any write) if the run has no embeddings
+    osm = calibrate_open_set(store, run, val, open_set_section(run, cfg), classifier or run.default_classifier)
     # The set is SYNTHETIC only when its files lie in the benchmark's folders, whatever the run was trained
     # on: real footage analysed by a demo run is real footage.
     synthetic = is_synthetic_path(inp.source)
@@ -269,7 +271,7 @@ def analyze(workspace, cfg, run_id: str, input_path: str | Path, name: str | Non
     except BaseException:
         delete_set(workspace, inp.dataset, run_id=None if fresh else run_id)
         raise
-    rep = build_report(store, run_id, inp.dataset, classifier=classifier, osm=osm, val=val, aggregation=aggregation,
-                       top_k=top_k)
+    rep = build_report(store, run_id, inp.dataset, classifier=classifier, val=val, cfg=cfg,
+                       osm=None if osm.scorer.needs_probs else osm, aggregation=aggregation, top_k=top_k)
     rep.timings = timings
     return rep

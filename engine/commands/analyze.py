@@ -89,30 +89,22 @@ def print_report(rep, file=None) -> None:
     file = file or sys.stdout
     for line in rep.summary_lines():
         print(line, file=file)
-    print("\npredicted classes (" + rep.classifier + "; the last row: videos and faces the open-set verdict flags, "
-          "also counted above):", file=file)
+    print(f"\nverdicts (classifier {rep.classifier}; open-set: {rep.open_set.get('definition')}):", file=file)
     print_table([{"class": rep.display(r["class"]), "videos": r["videos"], "video %": f"{100 * r['video_share']:.1f}",
                   "faces": r["faces"], "face %": f"{100 * r['face_share']:.1f}"}
                  for _, r in rep.class_shares.iterrows()], file=file)
-    print("\nnearest known classes of the set — centroid view (distance of the set's mean embedding "
-          f"to each class's validation centroid, {rep.open_set.get('metric')}):", file=file)
-    print_table([{"class": rep.display(r["class"]), "distance": f"{r['distance']:.4f}", "radius(95%)": f"{r['radius']:.4f}",
-                  "distance/radius": f"{r['ratio']:.2f}"} for _, r in rep.nearest_centroid.iterrows()], file=file)
-    print("\nnearest known classes — kNN-vote view (share of the faces' nearest validation faces):", file=file)
-    print_table([{"class": rep.display(r["class"]), "share %": f"{100 * r['share']:.1f}"}
-                 for _, r in rep.nearest_knn.iterrows()],
-                file=file)
-    print("\nper video (verdict: predicted class by majority of frames, or open-set / no face):", file=file)
+    print("\nper video (verdict: the classifier's class by majority of frames, or open-set / no face; "
+          "open = open-set score / its threshold, above 1 = resembles no known class):", file=file)
     rows = []
     for _, r in rep.videos.iterrows():
         row = {"video": r["relpath"], "verdict": rep.display(r["verdict"])}
         if r["verdict"] != "no face found":
-            row |= {"pred": rep.display(r["pred_class"]), "agree": f"{r['agreement']:.2f}", "frames": int(r["n_frames"]),
-                    "real_score": f"{r['real_score']:.3f}", "open_ratio": f"{r['open_ratio']:.2f}",
-                    "nearest(d/r)": rep.display(r["nearest_known"])}
+            row |= {"pred": rep.display(r["pred_class"]), "agree": f"{r['agreement']:.2f}",
+                    "frames": int(r["n_frames"]), "real_score": f"{r['real_score']:.3f}", "open": f"{r['open_ratio']:.2f}",
+                    "note": ""}
         else:
-            row |= {"pred": "", "agree": "", "frames": 0, "real_score": "", "open_ratio": "",
-                    "nearest(d/r)": f"{r['status']}: {r['reason'] or ''}"[:110]}
+            row |= {"pred": "", "agree": "", "frames": 0, "real_score": "", "open": "",
+                    "note": f"{r['status']}: {r['reason'] or ''}"[:110]}
         if rep.labelled:
             row["true"] = rep.display(r["true_class"]) if isinstance(r["true_class"], str) else ""
         rows.append(row)

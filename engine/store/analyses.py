@@ -101,13 +101,6 @@ def embedded_videos_matching(store: Store, run_id: str, text: str, limit: int = 
     return df["video_id"].tolist()
 
 
-def face_sources(store: Store, face_ids) -> pd.DataFrame:
-    """face_id, video_id, identity, true_class of the given faces (to keep one face per identity)."""
-    return store.df("SELECT f.face_id, f.video_id, v.identity, v.true_class FROM faces f "
-                    "JOIN videos v ON v.video_id = f.video_id WHERE f.face_id IN (SELECT face_id FROM _ids)",
-                    tables={"_ids": pa.table({"face_id": pa.array(list(face_ids), pa.string())})})
-
-
 def set_face_thumbnails(store: Store, dataset: str, settings_key: str) -> pd.DataFrame:
     """face_id, video_id, frame_index, thumbnail of a dataset's faces (one face setting), by video and frame."""
     return store.df(
@@ -127,10 +120,11 @@ def set_face_predictions(store: Store, run_id: str, dataset: str, classifier: st
 
 
 def labelled_embeddings(store: Store, run_id: str, datasets) -> pa.Table:
-    """face_id, video_id, database, split, true_class, is_fake, embedding of `datasets`, by face_id
+    """face_id, video_id, database, split, true_class, is_fake, identity, embedding of `datasets`, by face_id
     (the population `engine.scores.theta_population` selects from)."""
     return store.arrow(
-        "SELECT e.face_id, f.video_id, v.database, v.split, v.true_class, v.is_fake, e.embedding FROM embeddings e "
+        "SELECT e.face_id, f.video_id, v.database, v.split, v.true_class, v.is_fake, v.identity, e.embedding "
+        "FROM embeddings e "
         "JOIN faces f ON f.face_id = e.face_id JOIN videos v ON v.video_id = f.video_id "
         "WHERE e.run_id = ? AND e.dataset IN (SELECT unnest(?::VARCHAR[])) ORDER BY e.face_id",
         [run_id, list(datasets)])
@@ -140,6 +134,16 @@ def video_face_embeddings(store: Store, run_id: str, dataset: str) -> pa.Table:
     """video_id, embedding of every embedded face of one dataset, by face_id."""
     return store.arrow("SELECT f.video_id, e.embedding FROM embeddings e JOIN faces f ON f.face_id = e.face_id "
                        "WHERE e.run_id = ? AND e.dataset = ? ORDER BY e.face_id", [run_id, dataset])
+
+
+def video_face_predictions(store: Store, run_id: str, video_id: str, classifier: str) -> pa.Table:
+    """face_id, dataset, frame_index, pred_class, real_score, probs (NULL without a `classifier` prediction),
+    embedding of one video's embedded faces, by frame."""
+    return store.arrow(
+        "SELECT e.face_id, e.dataset, f.frame_index, p.pred_class, p.real_score, p.probs, e.embedding "
+        "FROM embeddings e JOIN faces f ON f.face_id = e.face_id "
+        "LEFT JOIN predictions p ON p.run_id = e.run_id AND p.face_id = e.face_id AND p.classifier = ? "
+        "WHERE e.run_id = ? AND f.video_id = ? ORDER BY f.frame_index, e.face_id", [classifier, run_id, video_id])
 
 
 def one_video_embeddings(store: Store, run_id: str, video_id: str) -> pa.Table:

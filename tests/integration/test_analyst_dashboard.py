@@ -240,4 +240,4 @@ def test_results_show_display_names_words_and_the_case_report_button(analyse_ws)
     assert {"file", "on disk"} <= set(per_video.columns)
     buttons = [b for b in at.get("download_button")]
     assert any("case report" in b.proto.label for b in buttons)
-    assert "Verdict:" in text and "Among the" in text  # the drill-down of the first video
+    assert "Verdict:" in text and "of the nearest identities of any class are of the predicted class" in text  # drill-down

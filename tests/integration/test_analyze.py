@@ -19,70 +19,7 @@ import pytest
 from tests.helpers.analyze_fixture import CLASSES, DIM, FACES, RUN_ID, build_store, cluster, direction, write_faces
 from engine import analysis as an
 from engine.analysis import stages as an_run
-from engine.approaches import get_approach
-from engine.openset import OpenSetModel, knn_votes, pairwise_distance, prepare
 from engine.runs import read_run
-
-
-# --- open-set logic -------------------------------------------------------------
-
-def _calibration(rng, n_per_class=200, noise=0.15):
-    x = np.concatenate([cluster(direction(c), n_per_class, rng, noise) for c in range(3)])
-    y = np.repeat(np.arange(3), n_per_class)
-    vids = np.repeat(np.arange(3 * n_per_class // 4), 4)
-    return x, y, vids
-
-
-@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-def test_open_set_flags_novel_not_known(metric):
-    rng = np.random.default_rng(1)
-    x, y, vids = _calibration(rng)
-    osm = OpenSetModel.fit(x, y, vids, metric)
-    known = cluster(direction(1), 100, rng)
-    novel = cluster(direction(4), 100, rng)
-    _, near_k, open_k = osm.judge_faces(known)
-    ratio_n, _, open_n = osm.judge_faces(novel)
-    assert open_k.mean() < 0.2 and (near_k == 1).mean() > 0.9
-    assert open_n.all() and (ratio_n > 1).all()
-    # calibration: about 5 % of the calibration faces fall outside their own class's radius
-    _, _, open_cal = osm.judge_faces(x)
-    assert open_cal.mean() <= 0.06
-
-
-def test_open_set_video_radius_is_calibrated_on_video_means():
-    rng = np.random.default_rng(2)
-    x, y, vids = _calibration(rng, noise=0.3)
-    osm = OpenSetModel.fit(x, y, vids, "euclidean")
-    # a mean of 4 frames is closer to the centroid than its frames are
-    assert (osm.video_radius < osm.face_radius).all()
-    v, ratio, near, is_open = osm.judge_videos(np.concatenate([cluster(direction(2), 4, rng, 0.3),
-                                                               cluster(direction(5), 4, rng, 0.3)]),
-                                               np.repeat(["a", "b"], 4))
-    assert list(v) == ["a", "b"] and list(is_open) == [False, True] and near[0] == 2
-
-
-def test_open_set_ignores_unlabelled_and_uses_cosine_for_metric_heads():
-    metric = {a: get_approach(a).embedding_metric for a in ("triplet", "arcfacemod", "binary", "attribution")}
-    assert metric["triplet"] == metric["arcfacemod"] == "cosine"
-    assert metric["binary"] == metric["attribution"] == "euclidean"
-    rng = np.random.default_rng(3)
-    x, y, vids = _calibration(rng)
-    y2 = y.copy()
-    y2[:10] = -1  # unseen / unlabelled rows do not make a class
-    osm = OpenSetModel.fit(x * 5.0, y2, vids, "cosine")  # scale does not matter for cosine
-    assert osm.classes == [0, 1, 2]
-    _, _, o = osm.judge_faces(cluster(direction(0), 50, rng) * 0.1)
-    assert o.mean() < 0.2
-    d = pairwise_distance(prepare(np.eye(3), "cosine"), prepare(np.eye(3), "cosine"), "cosine")
-    assert np.allclose(np.diag(d), 0) and np.allclose(d[0, 1], 1)
-
-
-def test_knn_votes_pool_the_neighbours():
-    ref = np.concatenate([np.tile(direction(0), (10, 1)), np.tile(direction(1), (10, 1))])
-    cls = np.repeat([0, 1], 10)
-    q = np.concatenate([np.tile(direction(0), (3, 1)), np.tile(direction(1), (1, 1))])
-    v = knn_votes(q, ref, cls, 5, "cosine", 3)
-    assert np.allclose(v, [0.75, 0.25, 0.0])
 
 
 # --- the report from stored rows ------------------------------------------------------
@@ -104,34 +41,67 @@ def _add_unknown_set(store, name="case", labelled=False, seed=5):
     return kinds
 
 
-def test_build_report_shares_nearest_and_open_set(tmp_path):
+def test_build_report_verdicts_with_an_open_set_row(tmp_path):
     store = build_store(tmp_path)
     kinds = _add_unknown_set(store)
     rep = an.build_report(store, RUN_ID, "unknown/case")
     assert rep.classifier == "knn" and rep.n_videos == 12 and rep.n_faces == 36
     shares = rep.class_shares.set_index("class")
-    assert shares.loc["swap", "videos"] == 6 and shares.loc["gan", "videos"] == 6
-    classes = shares.drop(index=an.OPEN_SET_LABEL)  # the last row counts the open-set videos apart
-    assert shares.loc["swap", "faces"] == 17 and np.isclose(classes["video_share"].sum(), 1)
-    assert shares.index[-1] == an.OPEN_SET_LABEL and shares.loc[an.OPEN_SET_LABEL, "videos"] == kinds.count("novel")
-    # nearest known classes of the set: swap, then gan; real last
-    assert rep.nearest_centroid["class"].tolist()[:2] == ["swap", "gan"]
-    assert rep.nearest_knn["class"].iloc[0] == "swap"
-    assert np.isclose(rep.nearest_knn["share"].sum(), 1)
+    # the predicted-class table counts verdicts: the 3 novel videos (classified gan) are in the open-set row
+    assert shares.loc["swap", "videos"] == 6 and shares.loc["gan", "videos"] == 3
+    assert shares.loc[an.OPEN_SET_LABEL, "videos"] == 3 and rep.class_shares["class"].iloc[-1] == an.OPEN_SET_LABEL
+    assert np.isclose(shares["video_share"].sum(), 1) and shares["faces"].sum() == 36
+    assert shares.loc[an.OPEN_SET_LABEL, "faces"] >= 8 and shares.loc["swap", "faces"] == 17
     v = rep.videos.set_index("relpath")
     novel = [f"case/u{i:03d}.avi" for i, k in enumerate(kinds) if k == "novel"]
     known = [f"case/u{i:03d}.avi" for i, k in enumerate(kinds) if k != "novel"]
-    assert (v.loc[novel, "verdict"] == an.OPEN_SET_LABEL).all()
+    assert (v.loc[novel, "verdict"] == an.OPEN_SET_LABEL).all() and (v.loc[novel, "open_ratio"] > 1).all()
     assert (v.loc[known, "verdict"] != an.OPEN_SET_LABEL).all()
+    assert (v.loc[novel, "pred_class"] == "gan").all()  # the classifier's class is kept beside the verdict
     assert v.loc["case/u000.avi", "pred_class"] == "swap"
     assert np.isclose(v.loc["case/u000.avi", "agreement"], 2 / 3)
     assert np.isclose(v.loc["case/u000.avi", "share_gan"], 1 / 3)
     assert np.isclose(rep.open_set["video_rate"], 3 / 12)
     assert 0.2 <= rep.open_set["face_rate"] <= 0.3
+    assert rep.open_set["score"] == "knn+mahalanobis" and rep.open_set["false_alarm"] == 0.05
     assert rep.metrics is None  # unlabelled
     text = "\n".join(rep.summary_lines())
-    assert "resemble no known class" in text and "Swap" in text  # display names, not class ids
+    assert "25.0 % of the 12 videos with faces (3) resemble no known class" in text
+    assert "knn classifier" in text and "cosine distance" in text and "known test" not in text  # no test split
+    assert "Swap" in text  # display names, not class ids
     json.dumps(rep.to_dict(), default=str)
+
+
+def test_one_answer_per_video(tmp_path):
+    """The report's verdict, the video's nearest classes and its evidence come from one definition."""
+    store = build_store(tmp_path)
+    _add_unknown_set(store)
+    rep = an.build_report(store, RUN_ID, "unknown/case")
+    for row in rep.videos.itertuples():
+        ev = an.video_evidence(store, RUN_ID, row.video_id, k=4)
+        assert ev.verdict == row.verdict and ev.pred_class == row.pred_class and ev.classifier == rep.classifier
+        assert np.isclose(ev.open_score, row.open_score) and ev.open_set == row.open_set
+        assert max(ev.class_shares, key=ev.class_shares.get) == row.pred_class  # nearest classes: top = class
+        assert ev.faces["identity"].is_unique and ev.faces["distance"].is_monotonic_increasing
+        if ev.open_set:
+            assert len(ev.faces) == 4
+        else:
+            assert len(ev.faces) == 4 and (ev.faces["true_class"] == ev.verdict).all()
+            assert ev.agreement >= 0.5
+        assert len(ev.frames) == 3 and set(ev.frames["pred_class"]) <= {"swap", "gan"}
+
+
+def test_evidence_collapses_one_identity(tmp_path):
+    """Near-duplicate faces of one identity give one evidence face, the nearest."""
+    from tests.helpers.analyze_fixture import CLASSES
+
+    store = build_store(tmp_path)
+    store.execute("UPDATE videos SET identity = 'person-' || (CAST(regexp_extract(relpath, '([0-9]+)[.]avi$', 1) "
+                  "AS INTEGER) % 2) WHERE database = 'synth'")
+    _add_unknown_set(store)
+    ev = an.nearest_known_faces(store, RUN_ID, "unknown/case/u006.avi", k=5)
+    assert len(ev) == 2 and ev["identity"].is_unique  # two identities in the reference
+    assert set(CLASSES) >= set(ev["true_class"])
 
 
 def test_build_report_metrics_with_labels(tmp_path):
@@ -163,7 +133,7 @@ def test_theta_comes_from_the_runs_theta_population(tmp_path):
     val = validation_scores(store, run, "knn")
     assert "unseen-fake" not in set(val.true_class)
     assert after.metrics["threshold"] == before.metrics["threshold"] == threshold_of(val)
-    assert after.open_set["face_radius"] == before.open_set["face_radius"]
+    assert after.open_set["video_threshold"] == before.open_set["video_threshold"]
     # the old population (every validation prediction) would have moved θ up to the unseen fakes' 0.99
     all_val = store.df("SELECT avg(p.real_score) AS real_score FROM predictions p JOIN faces f USING (face_id) "
                        "JOIN videos v USING (video_id) WHERE p.dataset = 'synth/val' AND p.classifier = 'knn' "
@@ -260,9 +230,7 @@ def stubbed(workspace, monkeypatch):
                     "crop_path": [x[4] for x in rows_f]}), con=con)
 
     def fake_apply(store_, run_id, emb, names=None, cfg=None, progress=None):
-        osm = an.calibrate_open_set(store_, read_run(store_, run_id))
-        d = osm.distances(emb)
-        pred = np.asarray(osm.classes)[d.argmin(1)]
+        pred = np.asarray(emb)[:, :3].argmax(1)  # the known classes' directions
         if progress:
             progress(1, 1)
         return {"knn": {"pred_class": pred, "real_score": (pred == 0).astype(float), "probs": None}}
@@ -329,7 +297,7 @@ def test_analyze_stores_the_set_and_reports(stubbed, tmp_path):
     assert v.loc["suspicious-set/noface1.avi", "verdict"] == an.NO_FACE_LABEL
     assert v.loc["suspicious-set/novel1.avi", "verdict"] == an.OPEN_SET_LABEL
     assert v.loc["suspicious-set/swap2.mp4", "verdict"] == "swap"
-    assert rep.nearest_centroid["class"].iloc[0] == "swap"
+    assert rep.class_shares.set_index("class").loc[an.OPEN_SET_LABEL, "videos"] == 1
     assert [s for s in an.STAGES if s in seen] == list(an.STAGES)
     vid = store.scalar("SELECT video_id FROM videos WHERE relpath = 'suspicious-set/gan1.avi'")
     assert vid == "unknown/suspicious-set/gan1.avi"
@@ -417,7 +385,8 @@ def test_cli_job_mode_updates_the_jobs_row(stubbed, tmp_path, capsys):
     assert job["status"] == "finished" and job["progress"] == 1.0
     assert json.loads(job["message"])["dataset"] == "unknown/case"
     out = capsys.readouterr().out
-    assert "predicted classes" in out and "nearest known classes" in out
+    assert "verdicts (classifier knn; open-set: the sum of cosine distance to the 10th nearest training face" in out
+    assert an.OPEN_SET_LABEL in out and "per video" in out
     rc = main(["analyze", "--config", str(cfg), "--run", RUN_ID, "--input", str(src), "--job-id", "job-2"])
     assert rc == 2
     job = read_job(store, "job-2")

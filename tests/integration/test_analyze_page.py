@@ -146,12 +146,14 @@ def test_results_map_table_and_evidence(page_ws):
     assert "a GIF: not read" in text and "](http" not in text
     assert "Results: `unknown/case`" in text
     assert "resemble no known class" in text
-    assert "embedding space" in text and "t-SNE" in text
+    assert "one per identity" in text and "t-SNE" in text
     frames = [df.value for df in at.dataframe]
     per_video = [f for f in frames if "verdict" in f.columns]
     assert per_video and len(per_video[0]) == 12
     assert (per_video[0]["verdict"] == an.OPEN_SET_LABEL).sum() == 3
-    assert "Among the 12 nearest" in text
+    assert "of the nearest identities of any class are of the predicted class" in text and "Verdict:" in text
+    verdicts = [f for f in frames if "video %" in f.columns]
+    assert verdicts and verdicts[0]["class"].iloc[-1] == an.OPEN_SET_LABEL
 
 
 def test_uploads_are_checked_and_sanitised(workspace):

@@ -37,10 +37,15 @@ def test_benchmark_is_reused_only_when_seed_and_size_match(tmp_path, monkeypatch
     ws = resolve_workspace(tmp_path / "ws").ensure()
     path, note = demo.ensure_benchmark(ws, "small", 0)
     assert calls == [(0, "small")] and "videos" in note and path == ws.root / "demo-data" / "demo.toml"
-    assert json.loads((ws.root / "demo-data" / demo.MARKER).read_text()) == {"size": "small", "seed": 0}
+    assert json.loads((ws.root / "demo-data" / demo.MARKER).read_text()) == {
+        "size": "small", "seed": 0, "generator": synthetic.GENERATOR_VERSION}
     assert demo.ensure_benchmark(ws, "small", 0)[1] == "cache hit" and len(calls) == 1
     demo.ensure_benchmark(ws, "small", 1)  # another seed: generated again
     assert calls[-1] == (1, "small")
+    marker = ws.root / "demo-data" / demo.MARKER  # written by an older generator: generated again
+    marker.write_text(json.dumps({"size": "small", "seed": 1}))
+    demo.ensure_benchmark(ws, "small", 1)
+    assert len(calls) == 3
 
 
 def test_unknown_size_is_a_clear_error(tmp_path):

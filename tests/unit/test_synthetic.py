@@ -13,11 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from data_catalog.databases import ADAPTERS
 from data_catalog.records import REAL, UNSEEN_FAKE
-from data_catalog.synthetic import DATABASES, KNOWN_METHODS, SIZES, VARIANT_METHODS, config_text, generate, plan
+from data_catalog.synthetic import (DATABASES, KNOWN_METHODS, NOVEL_METHODS, SIZES, VARIANT_METHODS, config_text, generate,
+                                    plan, render_job)
+from data_catalog.synthetic import manipulations as mm
 from engine.cli import main
 from engine.config import load_config
 
@@ -78,6 +81,8 @@ def test_catalog_reads_every_database_with_expected_counts(small):
     assert variants == set(VARIANT_METHODS)
     shift = {r["method"] for r in _manifest(out, "synth-shift") if r["label"] == "fake"}
     assert shift <= set(KNOWN_METHODS) and len(shift) >= 4
+    novel = {r["method"] for r in _manifest(out, "synth-novel") if r["label"] == "fake"}
+    assert novel == set(NOVEL_METHODS)
 
 
 def test_taxonomy_is_real_first_with_six_fake_classes(small):
@@ -226,3 +231,78 @@ def test_force_replaces_benchmark_folders_and_keeps_other_files(tmp_path):
     assert not (tmp_path / "synth-alpha" / "stale.avi").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert len(_manifest(tmp_path, "synth-gamma")) == 2
+
+
+# --- the never-seen manipulation (open-set benchmark) ------------------------------------------
+
+def _blockiness(img: np.ndarray, region: np.ndarray, period: int = 8) -> float:
+    """Mean step across the columns (rows) of one phase of a `period`-px grid over the mean step elsewhere,
+    inside `region`, the strongest phase and direction: ~1 without a block grid, well above 1 with JPEG blocks."""
+    g = img.astype(np.float32).mean(2)
+    best = 0.0
+    for axis in (0, 1):
+        step = np.abs(np.diff(g, axis=axis))
+        inside = (region[:, 1:] & region[:, :-1]) if axis == 1 else (region[1:] & region[:-1])
+        phase = np.arange(step.shape[axis]) % period
+        phase = phase[None, :] if axis == 1 else phase[:, None]
+        for o in range(period):
+            best = max(best, step[inside & (phase == o)].mean() / step[inside & (phase != o)].mean())
+    return best
+
+
+def _manipulate(method: str, frame, source, mask, box, rng):
+    """Every method's function on one frame (the reenactment's mouth and eyes placed from the face box)."""
+    p = mm.draw_params(method, rng)
+    x0, y0, x1, y1 = box
+    cx, w, h = (x0 + x1) / 2, x1 - x0, y1 - y0
+    calls = {
+        "poisson-swap": lambda: mm.poisson_swap(frame, source, mask, p, rng),
+        "poisson-swap-wide": lambda: mm.poisson_swap(frame, source, mask, p, rng, wide=True),
+        "lowres-resynth": lambda: mm.lowres_resynth(frame, source, mask, p, rng),
+        "pyramid-swap": lambda: mm.pyramid_swap(frame, source, mask, p, rng),
+        "flicker-blend": lambda: mm.flicker_blend(frame, source, mask, p, rng),
+        "reenact-warp": lambda: mm.reenact_warp(frame, mask, p, rng, 1, 8, (cx, y0 + 0.8 * h),
+                                                [(cx - 0.2 * w, y0 + 0.4 * h), (cx + 0.2 * w, y0 + 0.4 * h)], w / 2),
+        "upsample-texture": lambda: mm.upsample_texture(frame, mask, p, rng),
+        "upsample-texture-mouth": lambda: mm.upsample_texture(frame, mask, p, rng, mouth_only=True),
+        "recompress-splice": lambda: mm.recompress_splice(frame, mask, p, rng),
+    }
+    return calls[method]()
+
+
+def test_novel_manipulation_is_held_out_and_deterministic():
+    assert set(NOVEL_METHODS).isdisjoint(KNOWN_METHODS + VARIANT_METHODS)
+    trained = {m for db in DATABASES if db.kind == "train" for m in db.methods}
+    assert trained.isdisjoint(NOVEL_METHODS)
+    novel_dbs = [db for db in DATABASES if set(db.methods) & set(NOVEL_METHODS)]
+    assert [db.kind for db in novel_dbs] == ["cross"] and set(novel_dbs[0].methods) == set(NOVEL_METHODS)
+    jobs = [j for j in plan(0, "small") if j.method in NOVEL_METHODS]
+    assert jobs and all(j.true_class == UNSEEN_FAKE and j.split == "test" for j in jobs)
+    first, _ = render_job(jobs[0])
+    again, _ = render_job(plan(0, "small")[plan(0, "small").index(jobs[0])])
+    assert all((a == b).all() for a, b in zip(first, again))
+    default = plan(0, "default")  # the default demo grows by one small cross set
+    assert sum(j.database == novel_dbs[0].name for j in default) <= 0.05 * len(default)
+
+
+def test_novel_manipulation_is_another_artefact_family():
+    """The never-seen method leaves a JPEG block grid in the face (a splicing trace); no known method or
+    variant does, on the same frames and masks."""
+    reals = [j for j in plan(0, "small") if j.method == REAL]
+    scores: dict[str, list[float]] = {}
+    for i in range(3):
+        frames, boxes = render_job(reals[i])
+        source, _ = render_job(reals[i + 3])
+        frame, box = frames[0], boxes[0]
+        x0, y0, x1, y1 = box
+        mask = np.zeros(frame.shape[:2], np.float32)
+        cv2.ellipse(mask, (int((x0 + x1) / 2), int((y0 + y1) / 2)), (int((x1 - x0) * 0.4), int((y1 - y0) * 0.45)),
+                    0, 0, 360, 1.0, -1)
+        region = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0.5
+        for m in KNOWN_METHODS + VARIANT_METHODS + NOVEL_METHODS:
+            out = _manipulate(m, frame.copy(), source[0], mask, box, np.random.default_rng(i))
+            scores.setdefault(m, []).append(_blockiness(out, region))
+    mean = {m: float(np.mean(v)) for m, v in scores.items()}
+    known = max(v for m, v in mean.items() if m not in NOVEL_METHODS)
+    for m in NOVEL_METHODS:
+        assert mean[m] > 1.4 * known, mean
