@@ -22,7 +22,7 @@ import streamlit as st
 
 from data_catalog.records import REAL, UNSEEN_FAKE
 from engine.approaches import approach_names
-from engine.store import Store, arrow_to_matrix
+from engine.store import Store
 from engine.store import overview as store_overview
 from engine.store import projections as map_table
 from engine.workspace import resolve_workspace
@@ -100,62 +100,42 @@ def correctness(true_class: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.where(unknown, "unknown", np.where(ok, "correct", "incorrect")).astype(object)
 
 
-def _to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], level: str) -> pd.DataFrame:
-    """Give every face its video's real-score and predicted class (engine.metrics.video_level)."""
-    if level != "video" or df.empty:
-        return df
-    from engine.metrics import video_level
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_points(path: str, sig: tuple, run_id: str):
+    """Every point of the run's latest map with every classifier's predictions, as codes
+    (`dashboard.points.RunPoints`), or None without a map. Shared and read-only (cache_resource: held
+    once, never pickled); `map_points` and `map_payload` are cut from it."""
+    from engine.classify import classifier_order
+    from engine.projection import TSNEMap
 
-    has = df["pred_idx"].notna().to_numpy()
-    if not has.any():
-        return df
-    sub = df.loc[has]
-    vids = video_level(sub["video_id"].to_numpy(), sub["real_score"].to_numpy(dtype=float),
-                       sub["pred_idx"].to_numpy(dtype=np.int64),
-                       None if probs is None else probs[has])
-    vids = vids.set_index("video_id")
-    out = df.copy()
-    m = out["video_id"].map(vids["real_score"])
-    out["real_score"] = m.where(m.notna(), out["real_score"])
-    p = out["video_id"].map(vids["pred_class"])
-    out["pred_idx"] = p.where(p.notna(), out["pred_idx"])
-    return out
+    from .points import from_table
+
+    s = read_store(path)
+    ov = overview(path, sig)
+    tsne_map = TSNEMap.latest(s, run_id)
+    if tsne_map is None:
+        return None
+    pred = ov["predicted"]
+    classifiers = tuple(classifier_order(set(pred.loc[pred["run_id"] == run_id, "classifier"])))
+    table = map_table.run_map_points(s, tsne_map.projection_id, run_id, classifiers)
+    return from_table(table, _classes_of(ov["runs"], run_id), classifiers)
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
+@st.cache_resource(show_spinner=False, max_entries=6)
 def map_points(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[str, ...],
                level: str) -> pd.DataFrame:
     """The map's points for one run and classifier: one row per face on the run's latest projection.
 
     Columns: face_id, video_id, dataset, database, x, y (float32), true_class
     ('unlabelled' when unknown), pred (class id / 'fake' / 'no prediction'),
-    real_score, correct. At level 'video' every face carries its video's
-    prediction and real-score.
+    real_score, correct; the text columns are categoricals over the run's codes. At level 'video'
+    every face carries its video's prediction and real-score (engine.metrics.video_level).
+    Shared and read-only (cache_resource): callers never modify it.
     """
-    from engine.projection import TSNEMap
-
-    s = read_store(path)
-    runs = overview(path, sig)["runs"]
-    classes = _classes_of(runs, run_id)
-    tsne_map = TSNEMap.latest(s, run_id)
-    if tsne_map is None or not datasets:
+    points = run_points(path, sig, run_id)
+    if points is None or not datasets:
         return _empty_points()
-    tab = map_table.map_points(s, tsne_map.projection_id, run_id, classifier, datasets)
-    probs = None
-    pcol = tab.column("probs")
-    if tab.num_rows and pcol.null_count == 0:
-        probs = arrow_to_matrix(pcol)
-    df = tab.drop_columns(["probs"]).to_pandas()
-    df = _to_level(df, probs, classes, level)
-    true = df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED).to_numpy(dtype=object)
-    pred = _pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
-    return pd.DataFrame({
-        "face_id": df["face_id"].astype(object), "video_id": df["video_id"].astype(object),
-        "dataset": df["dataset"].astype(object), "database": df["database"].astype(object),
-        "x": df["x"].to_numpy(np.float32), "y": df["y"].to_numpy(np.float32),
-        "true_class": true, "pred": pred, "real_score": df["real_score"].to_numpy(float),
-        "correct": correctness(true, pred),
-    })
+    return points.frame(classifier, datasets, level)
 
 
 def _empty_points() -> pd.DataFrame:
@@ -237,37 +217,14 @@ def metrics_table(path: str, sig: tuple, level: str, bootstrap: int = 0) -> pd.D
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_payload(path: str, sig: tuple, run_id: str, classifiers: tuple[str, ...], datasets: tuple[str, ...],
-                _label_order: tuple[str, ...] = ()):
-    """The run's map points for the browser: one Arrow buffer with every dataset's points and every
+def map_payload(path: str, sig: tuple, run_id: str, datasets: tuple[str, ...]):
+    """The run's map points for the browser: one Arrow buffer with the points of `datasets` and every
     classifier's predictions at face and video level (dashboard.components.scatter_map.payload), or None
-    without a map. Shared (cache_resource), read-only: the bytes are sent once per browser frame."""
+    without a map or without predictions. Shared (cache_resource), read-only: the bytes are sent once per
+    browser frame."""
     from dashboard.components.scatter_map.payload import encode
-    from engine.projection import TSNEMap
 
-    s = read_store(path)
-    classes = _classes_of(overview(path, sig)["runs"], run_id)
-    tsne_map = TSNEMap.latest(s, run_id)
-    if tsne_map is None or not datasets or not classifiers:
+    points = run_points(path, sig, run_id)
+    if points is None or not datasets or not points.classifiers or not points.n:
         return None
-    base, per_classifier = None, {}
-    for clf in classifiers:
-        tab = map_table.map_points(s, tsne_map.projection_id, run_id, clf, datasets)
-        pcol = tab.column("probs")
-        probs = arrow_to_matrix(pcol) if tab.num_rows and pcol.null_count == 0 else None
-        df = tab.select(["video_id", "dataset", "database", "x", "y", "true_class", "pred_idx",
-                         "real_score"]).to_pandas()
-        if base is None:
-            true = df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED).to_numpy(dtype=object)
-            base = pd.DataFrame({"video_id": df["video_id"], "dataset": df["dataset"], "database": df["database"],
-                                 "x": df["x"].to_numpy(np.float32), "y": df["y"].to_numpy(np.float32),
-                                 "true_class": true})
-        pred = _pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
-        vdf = _to_level(df[["video_id", "pred_idx", "real_score"]], probs, classes, "video")
-        vpred = _pred_labels(vdf["pred_idx"].to_numpy(dtype=float), classes)
-        true = base["true_class"].to_numpy(dtype=object)
-        per_classifier[clf] = {"pred": pred, "vpred": vpred, "ok": correctness(true, pred),
-                               "vok": correctness(true, vpred), "score": df["real_score"].to_numpy(np.float32)}
-    if base is None or base.empty:
-        return None
-    return encode(base, per_classifier, list(_label_order) + [UNSEEN_FAKE, UNLABELLED, FAKE, NO_PRED])
+    return encode(points, datasets)

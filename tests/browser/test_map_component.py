@@ -81,8 +81,10 @@ def test_marker_shapes_differ_in_pixels(server, browser_page):
     def plus_vs_centre(points):
         """Ink at (±2, 0) and (0, ±2) px relative to the centre's (1 = as dark as the centre)."""
         return frame.evaluate("""(pts) => {
-            const c = document.getElementById('canvas'); const ctx = c.getContext('2d');
-            const s = c.width / c.clientWidth; const ink = (x, y) => {
+            const gl = document.getElementById('canvas');  // WebGL, drawing buffer kept: copy it to read it
+            const c = document.createElement('canvas'); c.width = gl.width; c.height = gl.height;
+            const ctx = c.getContext('2d'); ctx.drawImage(gl, 0, 0);
+            const s = c.width / gl.clientWidth; const ink = (x, y) => {
               const d = ctx.getImageData(Math.round(x * s), Math.round(y * s), 1, 1).data;
               return d[3] * (765 - d[0] - d[1] - d[2]) / 255; };  // transparent where nothing is drawn
             const r = pts.map(([x, y]) => { const m = ink(x, y);

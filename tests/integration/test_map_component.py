@@ -130,18 +130,66 @@ def test_selection_rules():
     assert map_selection.valid({"kind": "nope"}, None) is None
 
 
+def _run_table(n: int = 60) -> pa.Table:
+    """A `run_map_points` table: 12 videos of 5 faces, two datasets, two classifiers (the second with gaps)."""
+    video = [f"d/v{i // 5:02d}" for i in range(n)]
+    pred0 = [0 if i < n // 2 else 1 for i in range(n)]
+    pred0[2] = -1  # one face predicted 'fake' (no attribution)
+    pred1 = [None if i % 7 == 0 else (1 if i % 5 < 3 else 0) for i in range(n)]
+    return pa.table({
+        "face_id": [f"{v}#{i % 5}@k" for i, v in enumerate(video)], "video_id": video,
+        "dataset": ["d/test" if i < 40 else "u/new" for i in range(n)],
+        "database": ["d" if i < 40 else "u" for i in range(n)],
+        "x": np.arange(n, dtype=np.float64), "y": np.zeros(n),
+        "true_class": ["real" if i < n // 2 else ("syn" if i < 40 else None) for i in range(n)],
+        "pred_idx_0": pa.array(pred0, pa.int32()), "real_score_0": np.linspace(0, 1, n),
+        "probs_0": pa.nulls(n, pa.list_(pa.float32())),
+        "pred_idx_1": pa.array(pred1, pa.int32()), "real_score_1": np.linspace(1, 0, n),
+        "probs_1": pa.nulls(n, pa.list_(pa.float32())),
+    })
+
+
+def test_run_points_hold_every_classifier_at_both_levels():
+    from dashboard.points import from_table
+    from engine.metrics import video_level
+
+    table = _run_table()
+    pts = from_table(table, ["real", "syn"], ("knn", "lr"))
+    frame = pts.frame("knn", ("d/test", "u/new"), "frame").sort_values("face_id").reset_index(drop=True)
+    src = table.to_pandas().sort_values("face_id").reset_index(drop=True)
+    assert frame["face_id"].tolist() == src["face_id"].tolist()
+    assert frame["pred"].tolist() == [{0: "real", 1: "syn", -1: "fake"}[int(v)] for v in src["pred_idx_0"]]
+    assert set(frame.loc[src["true_class"].isna().to_numpy(), "true_class"]) == {"unlabelled"}
+    assert np.allclose(frame["real_score"], src["real_score_0"])
+    # video level: every face carries its video's majority class and mean score (engine.metrics.video_level)
+    video = pts.frame("lr", ("d/test", "u/new"), "video").sort_values("face_id").reset_index(drop=True)
+    has = src["pred_idx_1"].notna()
+    want = video_level(src.loc[has, "video_id"].to_numpy(), src.loc[has, "real_score_1"].to_numpy(),
+                       src.loc[has, "pred_idx_1"].to_numpy(np.int64)).set_index("video_id")
+    got = video.drop_duplicates("video_id").set_index("video_id")
+    assert got["pred"].astype(str).to_dict() == {v: ["real", "syn"][int(c)] for v, c in want["pred_class"].items()}
+    assert np.allclose(got.loc[want.index, "real_score"], want["real_score"])
+    assert (video["correct"].astype(str) == np.where(video["true_class"].astype(str) == "unlabelled", "unknown",
+            np.where(video["true_class"].astype(str) == video["pred"].astype(str), "correct", "incorrect"))).all()
+    # a classifier without predictions on this map, a subset of datasets
+    none = pts.frame("svm", ("u/new",), "frame")
+    assert len(none) == 20 and set(none["pred"].astype(str)) == {"no prediction"}
+
+
 def test_payload_is_shuffled_once_and_hashed_by_content():
-    n = 50
-    base = pd.DataFrame({"video_id": [f"v{i // 5}" for i in range(n)], "dataset": "d/test", "database": "d",
-                         "x": np.arange(n, dtype=np.float32), "y": np.zeros(n, np.float32),
-                         "true_class": ["real"] * 25 + ["syn"] * 25})
-    cols = {"pred": base["true_class"].to_numpy(object), "vpred": base["true_class"].to_numpy(object),
-            "ok": np.array(["correct"] * n, object), "vok": np.array(["correct"] * n, object),
-            "score": np.linspace(0, 1, n)}
-    a = map_payload.encode(base, {"knn": cols}, ["real", "syn"])
-    b = map_payload.encode(base, {"knn": cols}, ["real", "syn"])
-    assert a.hash == b.hash and a.data == b.data and a.n_points == n
+    from dashboard.points import from_table
+
+    table = _run_table()
+    a = map_payload.encode(from_table(table, ["real", "syn"], ("knn", "lr")), ("d/test", "u/new"))
+    b = map_payload.encode(from_table(table.take(np.arange(60)[::-1]), ["real", "syn"], ("knn", "lr")),
+                           ("d/test", "u/new"))
+    assert a.hash == b.hash and a.data == b.data and a.n_points == 60  # the store's row order does not matter
     t = pa.ipc.open_stream(a.data).read_all()
-    true = t.column("true").to_numpy()
-    assert 0 < true[: n // 2].sum() < n // 2  # classes interleaved in the draw order, not class by class
-    assert sorted(t.column("x").to_numpy().tolist()) == list(range(n))
+    meta = json.loads(t.schema.metadata[b"dfatlas"])
+    true = np.array(meta["labels"])[t.column("true").to_numpy()]
+    assert 0 < (true[:30] == "real").sum() < 30  # classes interleaved in the draw order, not class by class
+    assert sorted(t.column("x").to_numpy().tolist()) == list(range(60))
+    assert meta["classifiers"] == ["knn", "lr"] and meta["datasets"] == ["d/test", "u/new"]
+    only = map_payload.encode(from_table(table, ["real", "syn"], ("knn", "lr")), ("u/new",))
+    t2 = pa.ipc.open_stream(only.data).read_all()
+    assert t2.num_rows == 20 and len(t2.column("video").chunk(0).dictionary) == 4  # the videos of the shown points only

@@ -6,7 +6,6 @@ import numpy as np
 import streamlit as st
 
 from dashboard import controls, queries
-from engine.classify import classifier_order
 
 from . import legends
 from . import scatter_map, selection, view_state, write_url
@@ -16,9 +15,9 @@ def run_payload(view, run_id: str):
     """The payload of one run: every classifier with predictions, every dataset the sidebar offers it."""
     ov = queries.overview(view.path, view.sig)
     pred = ov["predicted"]
-    clfs = tuple(classifier_order(set(pred.loc[pred["run_id"] == run_id, "classifier"])))
+    clfs = set(pred.loc[pred["run_id"] == run_id, "classifier"])
     datasets = sorted({d for c in clfs for d in controls.map_datasets(ov, run_id, c)})
-    return queries.map_payload(view.path, view.sig, run_id, clfs, tuple(datasets), tuple(view.style.order()))
+    return queries.map_payload(view.path, view.sig, run_id, tuple(datasets))
 
 
 def explore_map(view, pts, key: str = "map", height: int = 620, command: dict | None = None):
