@@ -3,11 +3,13 @@
 // selection are applied in the browser. Python gets back a small JSON state (selection as a polygon
 // in map coordinates plus the payload hash, zoom, hidden legend entries, clicks) — never point data.
 //
-// What a change costs here (the budget is software WebGL on two cores): the payload's columns are used
-// where they lie (typed arrays over the received bytes); each level's points (faces, or one per video)
-// are laid out once, with their spatial index; a change of colour, marker, classifier, dataset or legend
-// rewrites two small codes per point (colour slot, marker) through lookup tables and draws ONE frame.
-// Hidden points get size 0 (nothing to rasterise); a highlighted set is drawn last and larger.
+// What a change costs here (the budget is software WebGL on two cores, where every frame redraws every
+// point): the payload's columns are used where they lie (typed arrays over the received bytes); each
+// level's points (faces, or one per video) are laid out once; a change of colour, marker, classifier,
+// dataset, legend, selection or highlight rewrites two small codes per point (colour slot, marker)
+// through lookup tables and renders ONE frame. Hidden points get size 0; the selection dims the other
+// points; a highlighted set is drawn last and larger. Lasso, box, hover and clicks are handled here on
+// a 2D overlay, so drawing a lasso or moving the mouse renders no WebGL frame at all.
 import createScatterplot from 'regl-scatterplot';
 import { tableFromIPC } from 'apache-arrow';
 import { onRender, setComponentValue, setFrameHeight } from './streamlit.js';
@@ -15,14 +17,19 @@ import { drawContours } from './density.js';
 import { createDirectRenderer } from './renderer.js';
 
 const GLYPHS = ['●', '✕', '◆', '■', '✚', '▲', '★', '⬟', '✡', '▼', '✦', '⧗', '⋈', '◀', '▶', '✳'];
-// point size (px) by the number of points in view: marker shapes at BIG_SIZE up to BIG_LIMIT points
+// point size (px) by the number of points in view: marker shapes at 6 px up to 200k points
 const SIZES = [[200000, 6], [500000, 3], [Infinity, 2]];
 const HIGHLIGHT_EXTRA = 4;        // px added to highlighted points (drawn last, over the others)
-const DIMMED = 0.3;               // opacity of the other points while a highlight is shown
+const OPACITY = 0.85;
+const DIMMED = 0.15;              // opacity of the points outside the selection (or the highlight)
 const OTHER_COLOUR = '#bbbbbb';   // a colour value without a legend entry
+const CLICK_PX = 4;               // a press never moving this far (px) is a click
+const PICK_PX = 8;                // a click or hover finds the nearest shown point within this
 
 const el = (id) => document.getElementById(id);
+const plot = el('plot');
 const canvas = el('canvas');
+const overlay = el('overlay');
 const status = el('status');
 const tooltip = el('tooltip');
 
@@ -34,7 +41,8 @@ const printable = (v) => String(v).replace(UNPRINTABLE,
   (c) => SHORT[c] || `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 // Read by the browser tests and the benchmark: `drawn` is set once the frame holding every shown point
-// has been rendered (the GPU finished it), `marks` says where the last change's time went (ms).
+// has been rendered and the GPU has finished it; `marks` says where the last change's time went (ms);
+// `frames` counts WebGL frames.
 const monitor = {
   drawn: 0, loadedHash: null, payloadBytes: 0, renders: 0, drawSeq: 0, selected: 0, highlighted: 0,
   lastDrawMs: 0, frames: 0, marks: {},
@@ -45,27 +53,29 @@ const cache = new Map();          // payload hash -> decoded data (one run per m
 let data = null;                  // the decoded payload shown now
 let layer = null;                 // the level's points now drawn (see layerOf)
 let args = {};
-let mode = 'panZoom';
+let mode = 'lasso';               // 'panZoom' | 'lasso' | 'rectangle'
 let density = false;
 let hidden = { colour: new Set(), marker: new Set() };
 let selection = null;             // {kind, polygon|true/pred|query|videos, hash}
-let selectedRows = [];            // layer rows of the selection (for highlight and linked views)
+let selectedRows = [];            // layer rows of the selection
 let highlightKey = '';            // what the highlighted set was computed from
-let focus = null;                 // {video}: a one-off highlight from a command
+let focus = null;                 // {video}: a highlight from a command
 let lastCommand = null;
 let appliedInitial = false;
 let request = 0;                  // counts requests for the payload (a reloaded frame asks again)
 let requestedHash = null;
-let suppressSelect = false;
-let pendingLasso = false;
 let clickSeq = 0;
 let click = null;
 let zoom = null;
+let fitView = null;               // the camera of the whole map (a zoom there is no zoom)
 let sizeNow = SIZES[0][1];
 let styleKey = '';                // the colours and sizes last set
 let orderSet = false;             // a draw order (highlight last) is set
-let fitView = null;               // the camera of the whole map (a zoom there is no zoom)
-let hoverVideo = null;
+let orderLayer = null;            // ... for these points
+let drawChain = Promise.resolve(); // the draws, one after the other
+let hoverRow = -1;                // the layer row under the mouse (or shown for the linked map)
+let drag = null;                  // a lasso or box being drawn: {path: [[x, y] CSS px]}
+let press = null;                 // where a mouse button went down: {x, y}
 const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('dfatlas-map') : null;
 const frameId = Math.random().toString(36).slice(2);
 
@@ -77,17 +87,14 @@ const scatterplot = createScatterplot({
   canvas,
   renderer,
   pointSize: SIZES[0][1],
-  pointSizeSelected: 2,
-  pointOutlineWidth: 1,
   opacity: 0.85,
   pointColor: ['#999999'],
   colorBy: 'valueA',
   sizeBy: 'valueA',
-  lassoType: 'freeform',
-  lassoOnLongPress: false,
-  lassoClearEvent: 'deselect',
-  deselectOnDblClick: true,
-  deselectOnEscape: true,
+  opacityBy: 'valueA',
+  mouseMode: 'panZoom',           // lasso and box are drawn here, not by regl-scatterplot
+  deselectOnDblClick: false,
+  deselectOnEscape: false,
   backgroundColor: [1, 1, 1, 1],
   performanceMode: false,
   pointScaleMode: 'constant',
@@ -103,15 +110,11 @@ function decode(bytes, hash) {
   // one record batch (the server writes one): the typed arrays over the received bytes, no copy
   const values = (name) => (col(name).data.length === 1 ? col(name).data[0].values : col(name).toArray());
   const n = table.numRows;
-  const x = values('x');
-  const y = values('y');
   const [x0, y0, x1, y1] = meta.bounds;
-  const scale = 1.9 / Math.max(x1 - x0, y1 - y0, 1e-9);
-  const cx = (x0 + x1) / 2;
-  const cy = (y0 + y1) / 2;
   const video = col('video').data[0];
   const d = {
-    hash, meta, n, x, y, scale, cx, cy,
+    hash, meta, n, x: values('x'), y: values('y'),
+    scale: 1.9 / Math.max(x1 - x0, y1 - y0, 1e-9), cx: (x0 + x1) / 2, cy: (y0 + y1) / 2,
     dataset: values('dataset'), truth: values('true'), video: video.values, videoNames: video.dictionary.toArray(),
     pred: {}, vpred: {}, ok: {}, vok: {}, score: {}, layers: {},
     labelCode: new Map(meta.labels.map((l, i) => [l, i])),
@@ -124,9 +127,9 @@ function decode(bytes, hash) {
 }
 
 // The points of one level, laid out once: map (x, y) and GL (gx, gy) positions, the face row that
-// carries each point's classes (`face`: identity at face level; a video's first face at video level,
-// which holds the video's prediction), the point arrays handed to regl-scatterplot (their colour slot
-// and marker are rewritten in place) and, after the first draw, the spatial index.
+// carries each point's classes (`face`: null at face level; a video's first face at video level, which
+// holds the video's prediction) and the point arrays handed to regl-scatterplot (their colour slot and
+// marker are rewritten in place); after the first draw, the spatial index.
 // At video level a point is the mean map position of its video's faces (the same rule as
 // dashboard.components.scatter_map.selection.video_positions); the faces stay reachable at face level.
 function layerOf(level) {
@@ -160,7 +163,8 @@ function layerOf(level) {
     if (gy[i] > gy[bhi]) bhi = i;
   }
   const L = { level, n, x, y, gx, gy, face, count, points, shown: new Uint8Array(n), nShown: 0,
-    highlighted: new Uint8Array(n), nHighlighted: 0, spatialIndex: null, extremes: [lo, hi, blo, bhi] };
+    selected: new Uint8Array(n), highlighted: new Uint8Array(n), nHighlighted: 0, spatialIndex: null,
+    extremes: [lo, hi, blo, bhi] };
   d.layers[level] = L;
   return L;
 }
@@ -177,11 +181,10 @@ function tables() {
   const clf = d.pred[cfg.classifier] ? cfg.classifier : d.meta.classifiers[0];
   const pred = video ? d.vpred[clf] : d.pred[clf];
   const ok = video ? d.vok[clf] : d.ok[clf];
-  const source = {
+  const [colourSrc, colourVocab] = {
     pred: [pred, d.meta.labels], true: [d.truth, d.meta.labels], correct: [ok, d.meta.correct],
     database: [d.dataset, d.meta.databases],
   }[cfg.colour] || [pred, d.meta.labels];
-  const [colourSrc, colourVocab] = source;
   const legend = cfg.colour_legend;
   const slotOf = new Map(legend.map((e, i) => [e.id, i]));
   const colourSlot = new Int16Array(colourVocab.length);
@@ -201,13 +204,14 @@ function tables() {
   const dsShown = new Uint8Array(d.meta.datasets.length);
   const wanted = new Set(cfg.datasets);
   d.meta.datasets.forEach((name, i) => { dsShown[i] = wanted.has(name) ? 1 : 0; });
-  return { pred, colourSrc, colourSlot, colourHidden, markerSrc, shape, markerHidden, dsShown, slots: legend.length + 1 };
+  return { pred, clf, colourSrc, colourSlot, colourHidden, markerSrc, shape, markerHidden, dsShown,
+    colours: legend.length + 1 };
 }
 
 // The highlighted set (config.highlight {datasets, videos} and a focused video): drawn last and larger.
 function markHighlight(L) {
   const h = args.config.highlight || {};
-  const videos = new Set([...(h.videos || []), ...(focus ? [focus.video] : [])]);
+  const videos = new Set([...(h.videos || []), ...(focus ? [focus.video] : [])].map(String));
   const datasets = new Set(h.datasets || []);
   const key = `${L.level}|${[...datasets].join('\u0000')}|${[...videos].join('\u0000')}`;
   if (key === highlightKey && L === layer) return false;
@@ -226,7 +230,6 @@ function markHighlight(L) {
     }
   }
   L.nHighlighted = m;
-  monitor.highlighted = m;
   return true;
 }
 
@@ -236,15 +239,17 @@ function hexRgba(hex, alpha) {
   return [0, 2, 4].map((i) => parseInt(full.slice(i, i + 2), 16) / 255).concat([alpha]);
 }
 
-// Colour slots: the legend's entries, 'other', then hidden (size 0), then the same colours highlighted.
-function style(t, highlighted) {
-  const colours = [...args.config.colour_legend.map((e) => e.color), OTHER_COLOUR];
-  const base = colours.map((c) => hexRgba(c, highlighted ? DIMMED : 1));
-  const top = colours.map((c) => hexRgba(c, 1));
+// Colour slots (the point's z; colour, size and opacity are looked up by it): the legend's colours and
+// 'other' (C of them), then hidden (size 0), then the C colours highlighted (larger), then dimmed.
+function style(colourCount) {
+  const colours = [...args.config.colour_legend.map((e) => e.color), OTHER_COLOUR].slice(0, colourCount);
+  const rgba = colours.map((c) => hexRgba(c, 1));
   const size = sizeNow;
+  const each = (v) => colours.map(() => v);
   return {
-    pointColor: [...base, [0, 0, 0, 0], ...top],
-    pointSize: [...colours.map(() => size), 0, ...colours.map(() => size + HIGHLIGHT_EXTRA)],
+    pointColor: [...rgba, [0, 0, 0, 0], ...rgba, ...rgba],
+    pointSize: [...each(size), 0, ...each(size + HIGHLIGHT_EXTRA), ...each(size)],
+    opacity: [...each(OPACITY), 0, ...each(1), ...each(DIMMED)],
   };
 }
 
@@ -254,59 +259,73 @@ function redraw() {
   const L = layerOf(args.config.level === 'video' ? 'video' : 'frame');
   const t = tables();
   const d = data;
+  const fresh = layer !== L;
+  layer = L;
   const newHighlight = markHighlight(L);
-  const hiddenSlot = t.slots;
+  // 1: which points are shown, their marker
   let m = 0;
   for (let i = 0; i < L.n; i++) {
     const f = L.face ? L.face[i] : i;
-    const cc = t.colourSrc[f];
     const mc = t.markerSrc[f];
-    const p = L.points[i];
-    p[3] = t.shape[mc];
-    if (f < 0 || !t.dsShown[d.dataset[f]] || t.colourHidden[cc] || t.markerHidden[mc]) {
-      L.shown[i] = 0; p[2] = hiddenSlot;
-    } else {
-      L.shown[i] = 1; m++;
-      p[2] = L.highlighted[i] ? t.colourSlot[cc] + hiddenSlot + 1 : t.colourSlot[cc];
-    }
+    L.points[i][3] = t.shape[mc];
+    const shown = f >= 0 && t.dsShown[d.dataset[f]] && !t.colourHidden[t.colourSrc[f]] && !t.markerHidden[mc];
+    L.shown[i] = shown ? 1 : 0;
+    m += L.shown[i];
   }
   L.nShown = m;
-  const fresh = layer !== L;
-  layer = L;
+  // 2: the selection among them, then every point's colour slot
+  selectedRows = matches(selection);
+  L.selected.fill(0);
+  for (const i of selectedRows) L.selected[i] = 1;
+  monitor.selected = selectedRows.length;
+  monitor.highlighted = L.nHighlighted;
+  const C = t.colours;
+  const dimOthers = selectedRows.length > 0 || L.nHighlighted > 0;
+  for (let i = 0; i < L.n; i++) {
+    const p = L.points[i];
+    if (!L.shown[i]) { p[2] = C; continue; }
+    const slot = t.colourSlot[t.colourSrc[L.face ? L.face[i] : i]];
+    if (L.highlighted[i]) p[2] = C + 1 + slot;
+    else if (dimOthers && !L.selected[i]) p[2] = 2 * C + 1 + slot;
+    else p[2] = slot;
+  }
   sizeNow = sizeFor(m);
   const t1 = performance.now();
   // regl-scatterplot redraws after a set() in its next animation frame: set the colours and sizes first and
-  // draw the points once that has passed; the selection goes in with the points. A change renders ONE
-  // frame (draw() resolves once it is rendered), and one pixel read back waits for the GPU to finish it.
-  const props = style(t, L.nHighlighted > 0);
-  const key = JSON.stringify(props);
-  const styled = key === styleKey ? Promise.resolve() : scatterplot.set(props);
-  styleKey = key;
-  selectedRows = matches(selection);
-  monitor.selected = selectedRows.length;
+  // draw the points once that has passed. A change renders ONE frame (draw() resolves once it is
+  // rendered), and one pixel read back waits for the GPU to finish it. Draws run one after the other
+  // (regl-scatterplot refuses a draw during a draw); a draw overtaken by a newer change is skipped.
+  const props = style(C);
   const seq = ++monitor.drawSeq;
   monitor.drawn = 0;
-  styled.then(() => (seq === monitor.drawSeq ? scatterplot.draw(L.points, {
-    zDataType: 'categorical', wDataType: 'categorical', preventFilterReset: true,
-    spatialIndex: L.spatialIndex || undefined, select: selectedRows,
-  }) : null)).then(() => {
+  drawChain = drawChain.then(async () => {
     if (seq !== monitor.drawSeq) return;
+    const key = JSON.stringify(props);
+    if (key !== styleKey) { styleKey = key; await scatterplot.set(props); }
+    if (seq !== monitor.drawSeq) return;
+    await scatterplot.draw(L.points, {
+      zDataType: 'categorical', wDataType: 'categorical', preventFilterReset: true,
+      spatialIndex: L.spatialIndex || undefined,
+    });
     const gl = renderer.regl._gl;
     gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, new Uint8Array(4));
     const t2 = performance.now();
     if (!L.spatialIndex) L.spatialIndex = scatterplot.get('spatialIndex');
     // the draw order holds for these points (a draw of another level resets it)
     const ordered = L.nHighlighted > 0;
-    if ((fresh || newHighlight) && (ordered || orderSet)) {
+    if ((fresh || newHighlight || orderLayer !== L) && (ordered || orderSet)) {
       scatterplot.set({ pointOrder: ordered ? drawOrder(L) : null });
       orderSet = ordered;
+      orderLayer = L;
     }
+    if (seq !== monitor.drawSeq) return;
     monitor.drawn = m;
     monitor.lastDrawMs = t2 - t0;
     monitor.marks = { prepareMs: t1 - t0, drawMs: t2 - t1 };
     drawDensity();
+    paintOverlay();
     updateStatus();
-  });
+  }).catch((err) => { console.error('dfatlas map: draw failed', err); });
   renderLegend();
 }
 
@@ -323,9 +342,9 @@ const sizeFor = (nInView) => SIZES.find(([limit]) => nInView <= limit)[1];
 
 function updatePointSize(nInView) {
   const size = sizeFor(nInView);
-  if (size === sizeNow) return;
+  if (size === sizeNow || !layer) return;
   sizeNow = size;
-  const props = style(null, layer.nHighlighted > 0);
+  const props = style(args.config.colour_legend.length + 1);
   styleKey = JSON.stringify(props);
   scatterplot.set(props);
 }
@@ -333,7 +352,7 @@ function updatePointSize(nInView) {
 function updateStatus() {
   if (!layer) return;
   const unit = layer.level === 'video' ? 'videos' : 'faces';
-  const sel = selectedRows.length ? ` · ${selectedRows.length.toLocaleString()} selected` : '';
+  const sel = selection ? ` · ${selectedRows.length.toLocaleString()} selected` : '';
   const hl = layer.nHighlighted ? ` · ${layer.nHighlighted.toLocaleString()} highlighted` : '';
   status.textContent = `${layer.nShown.toLocaleString()} ${unit} drawn${sel}${hl}`;
 }
@@ -373,9 +392,7 @@ function renderLegend() {
 
 // ---- selection -----------------------------------------------------------------------------------
 
-function toData(glx, gly) {
-  return [glx / data.scale + data.cx, gly / data.scale + data.cy];
-}
+const toData = (glx, gly) => [glx / data.scale + data.cx, gly / data.scale + data.cy];
 
 function insidePolygon(px, py, poly) {
   let inside = false;
@@ -426,21 +443,12 @@ function matches(sel) {
       if (L.shown[i] && (videoHit[d.video[f]] || classHit[d.truth[f]])) out.push(i);
     }
   } else if (sel.kind === 'videos') {
-    const want = new Set(sel.videos || []);
+    const want = new Set((sel.videos || []).map(String));
     const videoHit = new Uint8Array(d.videoNames.length);
     d.videoNames.forEach((v, i) => { if (want.has(String(v))) videoHit[i] = 1; });
     for (let i = 0; i < L.n; i++) if (L.shown[i] && videoHit[d.video[faceOf(L, i)]]) out.push(i);
   }
   return out;
-}
-
-function reapplySelection() {
-  selectedRows = matches(selection);
-  monitor.selected = selectedRows.length;
-  suppressSelect = true;
-  if (selectedRows.length) scatterplot.select(selectedRows, { preventEvent: true });
-  else scatterplot.deselect({ preventEvent: true });
-  suppressSelect = false;
 }
 
 function zoomToRows(rows) {
@@ -450,61 +458,218 @@ function zoomToRows(rows) {
 
 function setSelection(sel, { zoomTo = false, broadcast = true } = {}) {
   selection = sel;
-  reapplySelection();
+  redraw();
   if (zoomTo) zoomToRows(selectedRows);
-  updateStatus();
   if (broadcast) share('selection');
   emit();
 }
 
-scatterplot.subscribe('lassoEnd', ({ coordinates }) => {
-  pendingLasso = false;
-  if (!data || coordinates.length < 3) return;
-  const polygon = coordinates.map(([gx, gy]) => toData(gx, gy).map((v) => +v.toFixed(5)));
+// ---- pointer: lasso, box, clicks and hover, on the overlay --------------------------------------
+
+// GL -> CSS pixel mapping (an axis-aligned affine map) from the screen positions of the layer's extreme points.
+function screenMapping() {
+  const L = layer;
+  const [lo, hi, blo, bhi] = L.extremes;
+  const p = scatterplot.getScreenPosition(lo); const q = scatterplot.getScreenPosition(hi);
+  const u = scatterplot.getScreenPosition(blo); const w = scatterplot.getScreenPosition(bhi);
+  const dx = L.gx[hi] - L.gx[lo] || 1;
+  const dy = L.gy[bhi] - L.gy[blo] || 1;
+  const a = (q[0] - p[0]) / dx || 1;
+  const c = (w[1] - u[1]) / dy || -1;
+  return { a, b: p[0] - a * L.gx[lo], c, e: u[1] - c * L.gy[blo] };
+}
+
+const toScreen = (m, gx, gy) => [m.a * gx + m.b, m.c * gy + m.e];
+const screenToData = (m, sx, sy) => toData((sx - m.b) / m.a, (sy - m.e) / m.c);
+
+// The nearest shown point within PICK_PX of (sx, sy) CSS px, or -1.
+function nearestShown(sx, sy) {
+  const L = layer;
+  if (!L) return -1;
+  const m = screenMapping();
+  const qx = (sx - m.b) / m.a; const qy = (sy - m.e) / m.c;
+  const rx = PICK_PX / Math.abs(m.a); const ry = PICK_PX / Math.abs(m.c);
+  let best = -1; let bestD = PICK_PX * PICK_PX;
+  for (let i = 0; i < L.n; i++) {
+    const dx = L.gx[i] - qx;
+    if (dx > rx || dx < -rx || !L.shown[i]) continue;
+    const dy = L.gy[i] - qy;
+    if (dy > ry || dy < -ry) continue;
+    const dd = (dx * m.a) ** 2 + (dy * m.c) ** 2;
+    if (dd <= bestD) { bestD = dd; best = i; }
+  }
+  return best;
+}
+
+const inCanvas = (ev) => ev.target === canvas;
+const relative = (ev) => { const r = canvas.getBoundingClientRect(); return [ev.clientX - r.left, ev.clientY - r.top]; };
+
+// Capturing listeners on the window come first: in lasso and box mode the camera never sees a press (no
+// pan), and without a pressed button regl-scatterplot never sees the mouse move (its hover would redraw
+// every point); its own click and double-click selection is replaced by ours.
+window.addEventListener('mousedown', (ev) => {
+  if (!inCanvas(ev) || ev.button !== 0 || !data || !layer) return;
+  const [x, y] = relative(ev);
+  press = { x, y, far: 0 };
+  if (mode === 'panZoom') return;
+  ev.stopPropagation();
+  ev.preventDefault();
+  drag = { path: [[x, y]] };
+  plot.classList.add('drawing');
+}, true);
+
+window.addEventListener('mousemove', (ev) => {
+  if (press) {
+    const [x, y] = relative(ev);
+    press.far = Math.max(press.far, Math.abs(x - press.x) + Math.abs(y - press.y));
+  }
+  if (drag) {
+    ev.stopPropagation();
+    const [x, y] = relative(ev);
+    const [lx, ly] = drag.path[drag.path.length - 1];
+    if (Math.abs(x - lx) + Math.abs(y - ly) >= 2) { drag.path.push([x, y]); paintOverlay(); }
+    return;
+  }
+  if (ev.buttons) return;          // a pan: the camera's
+  ev.stopPropagation();
+  if (inCanvas(ev)) scheduleHover(relative(ev)); else if (hoverRow >= 0) setHover(-1);
+}, true);
+
+window.addEventListener('mouseup', (ev) => {
+  if (!press) return;
+  const start = press;
+  press = null;
+  const [x, y] = relative(ev);
+  const moved = Math.max(start.far, Math.abs(x - start.x) + Math.abs(y - start.y)) >= CLICK_PX;
+  if (drag) {
+    ev.stopPropagation();
+    const path = drag.path;
+    drag = null;
+    plot.classList.remove('drawing');
+    if (moved) {
+      finishShape(path, [x, y]);
+      return;
+    }
+    paintOverlay();
+  }
+  if (!moved) clickAt(start.x, start.y);
+}, true);
+
+for (const type of ['click', 'dblclick']) {
+  canvas.addEventListener(type, (ev) => {
+    ev.stopPropagation();
+    if (type === 'dblclick' && selection) setSelection(null);
+  }, true);
+}
+window.addEventListener('keyup', (ev) => { if (ev.key === 'Escape' && selection) setSelection(null); });
+
+function finishShape(path, end) {
+  if (!data || !layer) return;
+  const m = screenMapping();
+  let screen = path.concat([end]);
+  if (mode === 'rectangle') {
+    const [x0, y0] = path[0];
+    const [x1, y1] = end;
+    screen = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
+  }
+  if (screen.length < 3) return;
+  const polygon = screen.map(([sx, sy]) => screenToData(m, sx, sy).map((v) => +v.toFixed(5)));
   setSelection({ kind: mode === 'rectangle' ? 'box' : 'lasso', polygon, hash: data.hash });
-});
-scatterplot.subscribe('lassoStart', () => { pendingLasso = true; });
-scatterplot.subscribe('select', ({ points }) => {
-  if (suppressSelect || pendingLasso || !data || points.length !== 1 || !layer.shown[points[0]]) return;
-  // A click on one point: the component says which (the video drill-down opens from it) and selects its video.
-  const f = faceOf(layer, points[0]);
+}
+
+// A click on one point: the component says which (the video drill-down opens from it, see the Python
+// module's docstring) and selects its video; a click on nothing clears nothing.
+function clickAt(sx, sy) {
+  const i = nearestShown(sx, sy);
+  if (i < 0) return;
+  const f = faceOf(layer, i);
   const video = String(data.videoNames[data.video[f]]);
-  click = { video, dataset: data.meta.datasets[data.dataset[f]], seq: ++clickSeq };
+  click = { video, dataset: data.meta.datasets[data.dataset[f]], level: layer.level, seq: ++clickSeq };
   setSelection({ kind: 'videos', videos: [video], hash: data.hash });
-});
-scatterplot.subscribe('deselect', () => {
-  if (suppressSelect || !selection) return;
-  setSelection(null);
-});
-scatterplot.subscribe('pointover', (i) => {
-  if (!data || !layer || i >= layer.n || !layer.shown[i]) return;
+}
+
+let hoverAt = null;
+function scheduleHover(pos) {
+  const pending = hoverAt;
+  hoverAt = pos;
+  if (!pending) requestAnimationFrame(() => { const [x, y] = hoverAt; hoverAt = null; setHover(nearestShown(x, y)); });
+}
+
+function setHover(i, { broadcast = true } = {}) {
+  if (i === hoverRow) return;
+  hoverRow = i;
+  paintOverlay();
+  if (i < 0 || !layer) {
+    tooltip.hidden = true;
+    if (broadcast) share('hover');
+    return;
+  }
   const L = layer;
   const d = data;
   const f = faceOf(L, i);
   const t = tables();
   const names = args.config.class_names || {};
   const name = (l) => names[l] || l;
-  const clf = d.score[args.config.classifier] ? args.config.classifier : d.meta.classifiers[0];
-  const score = d.score[clf][f];
+  const score = d.score[t.clf][f];
   const unit = L.face ? `video (${L.count[i]} faces)` : 'face';
   tooltip.textContent = `${printable(d.videoNames[d.video[f]])} — ${unit}\ntrue: ${name(d.meta.labels[d.truth[f]])} · `
     + `predicted: ${name(d.meta.labels[t.pred[f]])}${Number.isFinite(score) && !L.face ? ` · real-score ${score.toFixed(3)}` : ''}`;
   tooltip.style.whiteSpace = 'pre';
-  const [sx, sy] = scatterplot.getScreenPosition(i) || [0, 0];
-  tooltip.style.left = `${Math.min(sx + 12, canvas.clientWidth - 260)}px`;
+  const [sx, sy] = toScreen(screenMapping(), L.gx[i], L.gy[i]);
+  tooltip.style.left = `${Math.max(0, Math.min(sx + 12, canvas.clientWidth - 260))}px`;
   tooltip.style.top = `${sy + 12}px`;
-  tooltip.hidden = false;
-  hoverVideo = String(d.videoNames[d.video[f]]);
-  share('hover');
-});
-scatterplot.subscribe('pointout', () => { tooltip.hidden = true; hoverVideo = null; share('hover'); });
+  tooltip.hidden = !broadcast;     // a hover shown for the linked map: the ring only
+  if (broadcast) share('hover');
+}
+
+// The lasso or box being drawn, the selection's polygon and the hovered point's ring (2D, no WebGL frame).
+function paintOverlay() {
+  const dpr = devicePixelRatio;
+  if (overlay.width !== Math.round(overlay.clientWidth * dpr)) overlay.width = Math.round(overlay.clientWidth * dpr);
+  if (overlay.height !== Math.round(overlay.clientHeight * dpr)) overlay.height = Math.round(overlay.clientHeight * dpr);
+  const ctx = overlay.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, overlay.clientWidth, overlay.clientHeight);
+  if (!layer) return;
+  const m = screenMapping();
+  const stroke = (pts, close, dash) => {
+    if (pts.length < 2) return;
+    ctx.beginPath();
+    ctx.moveTo(pts[0][0], pts[0][1]);
+    for (const [x, y] of pts.slice(1)) ctx.lineTo(x, y);
+    if (close) ctx.closePath();
+    ctx.setLineDash(dash);
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = 'rgba(30, 30, 50, 0.85)';
+    ctx.stroke();
+    ctx.setLineDash([]);
+  };
+  if (selection && (selection.kind === 'lasso' || selection.kind === 'box')) {
+    stroke((selection.polygon || []).map(([x, y]) => toScreen(m, (x - data.cx) * data.scale, (y - data.cy) * data.scale)), true, [5, 4]);
+  }
+  if (drag) {
+    if (mode === 'rectangle') {
+      const [x0, y0] = drag.path[0];
+      const [x1, y1] = drag.path[drag.path.length - 1];
+      stroke([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], true, []);
+    } else stroke(drag.path, false, []);
+  }
+  if (hoverRow >= 0 && hoverRow < layer.n) {
+    const [x, y] = toScreen(m, layer.gx[hoverRow], layer.gy[hoverRow]);
+    ctx.beginPath();
+    ctx.arc(x, y, sizeNow / 2 + 4, 0, 2 * Math.PI);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = '#31333f';
+    ctx.stroke();
+  }
+}
 
 // ---- linked views (Compare): hover and selection by video id, between maps of one group ------------
 
 function share(what) {
   if (!channel || !args.group || !data || !layer) return;
   const msg = { from: frameId, group: args.group, what };
-  if (what === 'hover') msg.video = hoverVideo;
+  if (what === 'hover') msg.video = hoverRow >= 0 ? String(data.videoNames[data.video[faceOf(layer, hoverRow)]]) : null;
   else {
     const vids = new Set();
     for (const i of selectedRows) vids.add(String(data.videoNames[data.video[faceOf(layer, i)]]));
@@ -517,9 +682,8 @@ if (channel) {
   channel.onmessage = ({ data: msg }) => {
     if (!data || !layer || !args.group || msg.group !== args.group || msg.from === frameId) return;
     if (msg.what === 'hover') {
-      if (!msg.video) { scatterplot.hover(-1, { preventEvent: true }); return; }
-      const rows = matches({ kind: 'videos', videos: [msg.video] });
-      if (rows.length) scatterplot.hover(rows[0], { showReticleOnce: true, preventEvent: true });
+      const rows = msg.video ? matches({ kind: 'videos', videos: [msg.video] }) : [];
+      setHover(rows.length ? rows[0] : -1, { broadcast: false });
     } else if (msg.what === 'selection') {
       setSelection(msg.videos ? { kind: 'videos', videos: msg.videos, hash: data.hash, linked: true } : null,
         { broadcast: false });
@@ -541,19 +705,6 @@ function drawDensity() {
     (gy) => (c * gy + e) * devicePixelRatio, contours.width, contours.height);
 }
 
-// GL -> CSS pixel mapping (an axis-aligned affine map) from the screen positions of the layer's extreme points.
-function screenMapping() {
-  const L = layer;
-  const [lo, hi, blo, bhi] = L.extremes;
-  const p = scatterplot.getScreenPosition(lo); const q = scatterplot.getScreenPosition(hi);
-  const u = scatterplot.getScreenPosition(blo); const w = scatterplot.getScreenPosition(bhi);
-  const dx = L.gx[hi] - L.gx[lo] || 1;
-  const dy = L.gy[bhi] - L.gy[blo] || 1;
-  const a = (q[0] - p[0]) / dx;
-  const c = (w[1] - u[1]) / dy;
-  return { a, b: p[0] - a * L.gx[lo], c, e: u[1] - c * L.gy[blo] };
-}
-
 // The camera as map coordinates of its target and its distance (what the URL's zoom holds).
 function currentView() {
   const target = scatterplot.get('cameraTarget');
@@ -565,6 +716,7 @@ function currentView() {
 let viewTimer = null;
 scatterplot.subscribe('view', () => {
   tooltip.hidden = true;
+  if (layer) paintOverlay();
   clearTimeout(viewTimer);
   viewTimer = setTimeout(() => {
     if (!data || !layer) return;
@@ -594,7 +746,6 @@ function countInView() {
 
 function setMode(next) {
   mode = next;
-  scatterplot.set(next === 'panZoom' ? { mouseMode: 'panZoom' } : { mouseMode: 'lasso', lassoType: next });
   for (const b of document.querySelectorAll('#toolbar button[data-mode]')) b.classList.toggle('on', b.dataset.mode === next);
 }
 for (const b of document.querySelectorAll('#toolbar button[data-mode]')) b.addEventListener('click', () => setMode(b.dataset.mode));
@@ -610,9 +761,10 @@ setMode('lasso');
 monitor.screenPoints = (label, limit = 5000) => {
   if (!data || !layer) return [];
   const code = data.labelCode.get(label);
+  const m = screenMapping();
   const out = [];
   for (let i = 0; i < layer.n && out.length < limit; i++) {
-    if (layer.shown[i] && data.truth[faceOf(layer, i)] === code) out.push(scatterplot.getScreenPosition(i));
+    if (layer.shown[i] && data.truth[faceOf(layer, i)] === code) out.push(toScreen(m, layer.gx[i], layer.gy[i]));
   }
   return out;
 };
@@ -652,13 +804,14 @@ function applyZoom() {
 }
 
 // One-off commands from Python (each once, by its `seq`): `select` sets (or with null clears) the
-// selection, `zoom` zooms to it; `focus` {video} highlights that video and zooms to it.
+// selection and `zoom` zooms to it; `focus` {video} highlights that video (drawn last, larger) and zooms
+// to it, `focus: null` ends that.
 function applyCommand(cmd) {
   if (!cmd || (lastCommand && lastCommand.seq === cmd.seq)) return;
   lastCommand = cmd;
   if (cmd.focus !== undefined) {
     focus = cmd.focus && cmd.focus.video ? { video: String(cmd.focus.video) } : null;
-    redraw();
+    if (cmd.select === undefined) redraw();
     if (focus) zoomToRows(matches({ kind: 'videos', videos: [focus.video] }));
   }
   if (cmd.select !== undefined) {
@@ -689,7 +842,7 @@ onRender((next) => {
   const fresh = !data || data.hash !== hash;
   data = cache.get(hash);
   for (const old of [...cache.keys()]) if (old !== hash) cache.delete(old);
-  if (fresh) { layer = null; highlightKey = ''; focus = null; }
+  if (fresh) { layer = null; highlightKey = ''; focus = null; hoverRow = -1; }
   monitor.loadedHash = hash;
   if (!appliedInitial) {
     appliedInitial = true;
