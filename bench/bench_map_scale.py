@@ -12,6 +12,11 @@ Stores of N faces are built through the engine's writers (testkit.scale_store: t
 - bytes received over the websocket per step, the browser's memory (the tab's renderer plus the GPU
   process, RSS) and the server's RSS; the load average with every figure.
 
+Times are taken in the page where it can (the component's own Date.now() marks, a MutationObserver for the
+panel, the navigation's timeOrigin), not by polling from here: polling a loaded machine added seconds.
+Websocket bytes are counted in the page too (playwright's websocket events copy every frame's payload
+through the DevTools protocol, which slowed the first load itself).
+
 "Warm server": before the measured session, one browser session makes the same first plot and changes,
 so per-store caches (the run's points, θ, the metrics table of each level) are filled as they are for
 every user after the first; a cold server additionally pays those once per store version.
@@ -38,6 +43,17 @@ FRAME = "dfatlas_scatter_map"
 STEPS = (("colour", "true class"), ("classifier", "logistic regression"), ("level", "video"))
 
 
+COUNT_WS = """(() => { window.__wsBytes = 0; const Native = window.WebSocket;
+  window.WebSocket = function (...a) { const ws = new Native(...a); ws.addEventListener('message',
+    (e) => { window.__wsBytes += e.data.byteLength || e.data.size || e.data.length || 0; }); return ws; };
+  window.WebSocket.prototype = Native.prototype; Object.assign(window.WebSocket, Native); })();"""
+# The time (epoch ms) the first element holding `text` appears (page side, no polling).
+WATCH = """(text) => { window.__seenAt = null; const seen = () => [...document.querySelectorAll('h3, h2')]
+  .some((h) => h.textContent.includes(text)); if (seen()) { window.__seenAt = Date.now(); return; }
+  const o = new MutationObserver(() => { if (seen()) { window.__seenAt = Date.now(); o.disconnect(); } });
+  o.observe(document.body, { childList: true, subtree: true, characterData: true }); }"""
+
+
 def _frame(page):
     return next((f for f in page.frames if FRAME in f.url), None)
 
@@ -57,7 +73,7 @@ def _wait(page, check, timeout=900):
 def _monitor(page) -> dict | None:
     f = _frame(page)
     return f.evaluate("() => { const m = window.__dfatlasMap; return m && {drawn: m.drawn, seq: m.drawSeq, "
-                      "marks: m.marks, decodeMs: m.decodeMs, frames: m.frames}; }") if f else None
+                      "marks: m.marks, decodeMs: m.decodeMs, frames: m.frames, times: m.times}; }") if f else None
 
 
 def _drawn(page, seq_after=None) -> bool:
@@ -135,33 +151,38 @@ def session(url: str, kind: str, server_pid: int) -> dict:
     with chromium_page(width=1500, height=1100) as page:
         browser = _chromium_pid()
         cpu = lambda: (_cpu([server_pid]), _cpu([browser]))  # noqa: E731
+        received = lambda: page.evaluate("() => window.__wsBytes || 0")  # noqa: E731
+        page.add_init_script(COUNT_WS)
         c0 = cpu()
-        received = []
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda d: received.append(len(d))))
         t0 = time.monotonic()
         page.goto(url + "/?level=frame", timeout=900000)
         if kind == "component":
             _wait(page, lambda: _drawn(page))
             m = _monitor(page)
-            out["first_marks"] = {"decode_ms": round(m["decodeMs"] or 0), **{k: round(v) for k, v in m["marks"].items()}}
+            origin = page.evaluate("() => performance.timeOrigin")
+            out["first_plot_s"] = round((m["times"]["drawn"] - origin) / 1000, 2)
+            out["first_marks"] = {"payload_at_s": round((m["times"]["received"] - origin) / 1000, 2),
+                                  "decode_ms": round(m["decodeMs"] or 0),
+                                  **{k: round(v) for k, v in m["marks"].items()}}
         else:
             _wait(page, lambda: _plot_ready(page))
-        out["first_plot_s"] = round(time.monotonic() - t0, 2)
+            out["first_plot_s"] = round(time.monotonic() - t0, 2)
         _wait(page, lambda: _settled(page))
         out["first_page_s"] = round(time.monotonic() - t0, 2)
         c1 = cpu()
         out["first_cpu_s"] = {"server": round(c1[0] - c0[0], 2), "browser": round(c1[1] - c0[1], 2)}
-        out["first_MB"] = round(sum(received) / 1e6, 2)
+        out["first_MB"] = round(received() / 1e6, 2)
         out["first_load"] = load()
         page.wait_for_timeout(2000)
 
-        def step(name, action, map_done):
-            before = sum(received)
+        def step(name, action, map_done, map_time=None):
+            before = received()
             c0 = cpu()
             t = time.monotonic()
+            clicked_at = time.time()
             action()
             map_done()
-            out[f"{name}_map_s"] = round(time.monotonic() - t, 2)
+            out[f"{name}_map_s"] = round(map_time() - clicked_at, 2) if map_time else round(time.monotonic() - t, 2)
             page.wait_for_timeout(150)
             _wait(page, lambda: _settled(page))
             out[f"{name}_page_s"] = round(time.monotonic() - t, 2)
@@ -169,12 +190,13 @@ def session(url: str, kind: str, server_pid: int) -> dict:
             out[f"{name}_cpu_s"] = {"server": round(c1[0] - c0[0], 2), "browser": round(c1[1] - c0[1], 2)}
             out[f"{name}_load"] = load()
             page.wait_for_timeout(1500)
-            out[f"{name}_MB"] = round((sum(received) - before) / 1e6, 3)
+            out[f"{name}_MB"] = round((received() - before) / 1e6, 3)
 
         for name, label in STEPS:
             if kind == "component":
                 s = _monitor(page)["seq"]
-                step(name, lambda: _choose(page, label), lambda: _wait(page, lambda: _drawn(page, s)))
+                step(name, lambda: _choose(page, label), lambda: _wait(page, lambda: _drawn(page, s)),
+                     lambda: _monitor(page)["times"]["lastDrawn"] / 1000)
                 out[f"{name}_marks"] = {k: round(v) for k, v in _monitor(page)["marks"].items()}
             else:
                 def redrawn():
@@ -192,8 +214,11 @@ def session(url: str, kind: str, server_pid: int) -> dict:
             page.mouse.down()
             for p in pts[1:]:
                 page.mouse.move(*p, steps=6)
+            page.evaluate(WATCH, "Selection:")
             step("lasso", lambda: page.mouse.up(),
-                 lambda: page.get_by_text("Selection:", exact=False).first.wait_for(timeout=900000))
+                 lambda: _wait(page, lambda: page.evaluate("() => window.__seenAt")),
+                 lambda: page.evaluate("() => window.__seenAt") / 1000)
+            out["lasso_selected"] = _frame(page).evaluate("() => window.__dfatlasMap.selected")
             heap = _frame(page).evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
         else:
             heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")

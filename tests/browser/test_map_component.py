@@ -141,3 +141,97 @@ def test_marker_legend_toggles_and_search_highlights(server, browser_page):
     wait_until(page, lambda: monitor(frame)["selected"] == 0, what="an empty search")
     page.get_by_text("matches no shown point", exact=False).first.wait_for(timeout=60000)
     assert error_count(page) == 0
+
+
+def frames_of(page, n: int, timeout_s: float = 90) -> list:
+    """The n map frames of the page once each reports its points drawn."""
+    def ready():
+        out = []
+        for f in page.frames:
+            if FRAME in f.url:
+                try:
+                    if f.evaluate("() => window.__dfatlasMap && window.__dfatlasMap.drawn > 0"):
+                        out.append(f)
+                except Exception:
+                    pass
+        return out if len(out) >= n else None
+    return wait_until(page, ready, timeout_s=timeout_s, what=f"{n} maps drawn")
+
+
+def test_compare_maps_share_selection_and_hover(server, browser_page):
+    page = browser_page
+    page.goto(server + "/compare", timeout=60000)
+    left, right = frames_of(page, 2)
+    boxes = page.locator(f'iframe[src*="{FRAME}"]')
+    lasso(page, frac=((0.05, 0.2), (0.55, 0.2), (0.55, 0.9), (0.05, 0.9)))  # on the first map, below its toolbar
+    wait_until(page, lambda: monitor(left)["selected"] > 0, what="the lasso selects on the left map")
+    wait_until(page, lambda: monitor(right)["selected"] > 0, what="the same faces selected on the right map")
+    # hover: the right map rings the point of the video under the mouse on the left
+    x, y = left.evaluate("() => window.__dfatlasMap.screenPoints('real', 1)[0]")
+    box = boxes.first.bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    wait_until(page, lambda: right.evaluate("() => window.__dfatlasMap.hovered >= 0"), what="linked hover")
+    assert error_count(page) == 0
+
+
+def test_confusion_cell_selects_its_points(server, browser_page):
+    page = browser_page
+    page.goto(server + "/?level=frame", timeout=60000)
+    frame = map_frame(page)
+    table = page.locator(".st-key-map_confusion [data-testid=stDataFrame]").first
+    table.wait_for(timeout=60000)
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    # the second row (under the header row), a column right of the row names
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + 35 + 35 * 1.5)
+    page.get_by_text("Selection:", exact=False).first.wait_for(timeout=60000)
+    wait_until(page, lambda: monitor(frame)["selected"] > 0, what="the cell's points selected on the map")
+    heading = page.get_by_text("Selection:", exact=False).first.inner_text()
+    assert f"{monitor(frame)['selected']:,} faces" in heading, heading  # the map and the panel agree
+    assert error_count(page) == 0
+
+
+def test_search_zooms_to_its_matches_and_a_click_selects_a_video(server, browser_page):
+    page = browser_page
+    page.goto(server + "/?level=frame", timeout=60000)
+    frame = map_frame(page)
+    frame.locator("#search").fill("syn-gan")
+    frame.locator("#search").press("Enter")
+    wait_until(page, lambda: monitor(frame)["selected"] > 0, what="search matches highlighted")
+    wait_until(page, lambda: "zoom=" in page.url, what="the map zoomed to the matches")
+    frame.locator("#search").fill("")
+    frame.locator("#search").press("Enter")
+    wait_until(page, lambda: monitor(frame)["selected"] == 0, what="the search cleared")
+    x, y = frame.evaluate("() => window.__dfatlasMap.screenPoints('real', 200).find(([x, y]) => x > 20 && y > 40)")
+    box = frame_box(page)
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.get_by_text("from 1 videos", exact=False).first.wait_for(timeout=60000)  # the clicked point's video
+    assert error_count(page) == 0
+
+
+def test_unknown_sets_can_be_highlighted_above_the_others(server, browser_page):
+    page = browser_page
+    page.goto(server + "/?level=frame&db=synth-a%2Ftest&db=unknown%2Fmystery", timeout=60000)
+    frame = map_frame(page)
+    button = frame.locator("#highlight")
+    button.wait_for(state="visible", timeout=30000)
+    assert "unknown sets" in button.inner_text()
+    button.click()
+    wait_until(page, lambda: frame.evaluate("() => window.__dfatlasMap.highlighted") > 0, what="the set highlighted")
+    wait_until(page, lambda: "hu=1" in page.url, what="the highlight in the URL")
+    # drawn last and larger, the others dimmed: more ink at the highlighted points' centres than at the others'
+    ink = """(pts) => { const gl = document.getElementById('canvas');
+        const c = document.createElement('canvas'); c.width = gl.width; c.height = gl.height;
+        const ctx = c.getContext('2d'); ctx.drawImage(gl, 0, 0); const s = c.width / gl.clientWidth;
+        const v = pts.filter(([x, y]) => x > 5 && y > 5 && x < gl.clientWidth - 5 && y < gl.clientHeight - 5)
+          .map(([x, y]) => { const d = ctx.getImageData(Math.round(x * s), Math.round(y * s), 1, 1).data;
+            return d[3] * (765 - d[0] - d[1] - d[2]) / 255; });
+        return v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1); }"""
+    page.wait_for_timeout(500)
+    on = frame.evaluate(ink, frame.evaluate("() => window.__dfatlasMap.highlightPoints(true, 300)"))
+    off = frame.evaluate(ink, frame.evaluate("() => window.__dfatlasMap.highlightPoints(false, 300)"))
+    assert on > 2 * off, (on, off)
+    button.click()
+    wait_until(page, lambda: frame.evaluate("() => window.__dfatlasMap.highlighted") == 0, what="the highlight off")
+    wait_until(page, lambda: "hu=1" not in page.url, what="the highlight out of the URL")
+    assert error_count(page) == 0

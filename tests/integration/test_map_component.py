@@ -193,3 +193,65 @@ def test_payload_is_shuffled_once_and_hashed_by_content():
     only = map_payload.encode(from_table(table, ["real", "syn"], ("knn", "lr")), ("u/new",))
     t2 = pa.ipc.open_stream(only.data).read_all()
     assert t2.num_rows == 20 and len(t2.column("video").chunk(0).dictionary) == 4  # the videos of the shown points only
+
+
+def _map_without_predictions(root: Path) -> None:
+    """A store whose run has a map but no predictions (a run stopped between project and classify)."""
+    from testkit.store_builder import StoreBuilder
+
+    b = StoreBuilder.at(root)
+    rel = [f"test/{i:03d}.mp4" for i in range(6)]
+    b.video_columns(database="d", split="test", relpath=rel, true_class=["real", "fake-1"] * 3, synthetic=True)
+    b.datasets(dataset=["d/test"], database=["d"], split=["test"], role=["superset"], synthetic=True)
+    b.settings("k", {"frames_per_video": 2})
+    ids = b.faces("k", np.repeat([f"d/{r}" for r in rel], 2), np.tile([0, 1], 6), [f"f/{i}.png" for i in range(12)])
+    b.run({"run_id": "triplet-nopred", "approach": "triplet", "backbone": "resnet10t", "config_json": "{}",
+           "config_hash": "x", "classes": ["real", "fake-1"], "settings_key": "k", "embedding_dim": 4, "seed": 0,
+           "status": "finished", "synthetic": True})
+    b.map("tsne-nopred", "triplet-nopred", ["d/test"], {}, 0, 1.0, ids, "d/test", np.random.default_rng(0).normal(size=(12, 2)))
+
+
+@pytest.mark.parametrize("store", ["no map", "map but no predictions"])
+def test_a_run_without_a_map_or_without_predictions_is_a_clear_state(store, tmp_path, monkeypatch):
+    ws = tmp_path / "ws"
+    if store == "no map":
+        build_fixture_store(ws, n_points=150, with_projections=False)
+        want = "dfatlas project"
+    else:
+        _map_without_predictions(ws)
+        want = "No predictions for run"
+    at = make_app(ws, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(want in i.value for i in at.info), [i.value for i in at.info]
+    assert not at.get("component_instance")
+    at.switch_page("dashboard/pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_an_empty_selection_and_a_search_without_matches_say_so(ws, monkeypatch):
+    at = make_app(ws, monkeypatch)
+    h = payload_args(at)[0]["payload_hash"]
+    far = [[1e6, 1e6], [1e6 + 1, 1e6], [1e6 + 1, 1e6 + 1]]
+    for sel in ({"kind": "lasso", "polygon": far}, {"kind": "search", "query": "no-such-video-anywhere"},
+                {"kind": "cell", "true": "real", "pred": "no-such-class"}, {"kind": "videos", "videos": []}):
+        at = send_value(at, {"have": h, "req": 0, "selection": dict(sel, hash=h)})
+        assert not at.exception, [e.value for e in at.exception]
+        assert not [s for s in at.subheader if s.value.startswith("Selection")]
+        assert any("matches no shown point" in i.value for i in at.info), sel
+
+
+def test_a_click_is_returned_once_for_the_drill_down(ws, monkeypatch):
+    at = make_app(ws, monkeypatch)
+    h = payload_args(at)[0]["payload_hash"]
+    video = "synth-a/test/real/000000.avi"
+    at = send_value(at, {"have": h, "req": 0, "click": {"video": video, "dataset": "synth-a/test", "level": "video",
+                                                         "seq": 1},
+                         "selection": {"kind": "videos", "videos": [video], "hash": h}})
+    assert not at.exception, [e.value for e in at.exception]
+    assert [s.value for s in at.subheader if s.value.startswith("Selection")] == \
+        ["Selection: 3 faces from 1 videos"]
+    from dashboard.components.scatter_map import clicked
+
+    state = {"map": at.session_state["map"]}
+    first, again = clicked("map", state), clicked("map", state)
+    assert first == {"video": video, "dataset": "synth-a/test", "level": "video", "seq": 1} and again is None

@@ -45,7 +45,8 @@ const printable = (v) => String(v).replace(UNPRINTABLE,
 // `frames` counts WebGL frames.
 const monitor = {
   drawn: 0, loadedHash: null, payloadBytes: 0, renders: 0, drawSeq: 0, selected: 0, highlighted: 0,
-  lastDrawMs: 0, frames: 0, marks: {},
+  lastDrawMs: 0, frames: 0, marks: {}, hovered: -1,
+  times: { loaded: Date.now() },   // epoch ms: script loaded, payload received, decoded, first and last drawn
 };
 window.__dfatlasMap = monitor;
 
@@ -60,6 +61,7 @@ let selection = null;             // {kind, polygon|true/pred|query|videos, hash
 let selectedRows = [];            // layer rows of the selection
 let highlightKey = '';            // what the highlighted set was computed from
 let focus = null;                 // {video}: a highlight from a command
+let highlightOn = false;          // the toolbar's highlight of config.highlight_sets
 let lastCommand = null;
 let appliedInitial = false;
 let request = 0;                  // counts requests for the payload (a reloaded frame asks again)
@@ -208,11 +210,13 @@ function tables() {
     colours: legend.length + 1 };
 }
 
-// The highlighted set (config.highlight {datasets, videos} and a focused video): drawn last and larger.
+// The highlighted set (config.highlight {datasets, videos}, config.highlight_sets while its toolbar button
+// is on, a focused video): drawn last and larger, the other points dimmed.
 function markHighlight(L) {
   const h = args.config.highlight || {};
+  const offered = highlightOn ? (args.config.highlight_sets || {}).datasets || [] : [];
   const videos = new Set([...(h.videos || []), ...(focus ? [focus.video] : [])].map(String));
-  const datasets = new Set(h.datasets || []);
+  const datasets = new Set([...(h.datasets || []), ...offered]);
   const key = `${L.level}|${[...datasets].join('\u0000')}|${[...videos].join('\u0000')}`;
   if (key === highlightKey && L === layer) return false;
   highlightKey = key;
@@ -319,6 +323,8 @@ function redraw() {
       orderLayer = L;
     }
     if (seq !== monitor.drawSeq) return;
+    monitor.times.lastDrawn = Date.now();
+    if (!monitor.times.drawn) monitor.times.drawn = monitor.times.lastDrawn;
     monitor.drawn = m;
     monitor.lastDrawMs = t2 - t0;
     monitor.marks = { prepareMs: t1 - t0, drawMs: t2 - t1 };
@@ -327,6 +333,7 @@ function redraw() {
     updateStatus();
   }).catch((err) => { console.error('dfatlas map: draw failed', err); });
   renderLegend();
+  updateToolbar();
 }
 
 // Highlighted points last (regl-scatterplot draws in this order), the others in the payload's shuffled order.
@@ -598,6 +605,7 @@ function scheduleHover(pos) {
 function setHover(i, { broadcast = true } = {}) {
   if (i === hoverRow) return;
   hoverRow = i;
+  monitor.hovered = i;
   paintOverlay();
   if (i < 0 || !layer) {
     tooltip.hidden = true;
@@ -751,6 +759,16 @@ function setMode(next) {
 for (const b of document.querySelectorAll('#toolbar button[data-mode]')) b.addEventListener('click', () => setMode(b.dataset.mode));
 el('density').addEventListener('click', () => { density = !density; el('density').classList.toggle('on', density); drawDensity(); emit(); });
 el('reset').addEventListener('click', () => fitAll());
+el('highlight').addEventListener('click', () => { highlightOn = !highlightOn; redraw(); emit(); });
+
+// The toolbar's highlight button: shown when the page offers sets to highlight (config.highlight_sets).
+function updateToolbar() {
+  const sets = args.config.highlight_sets || {};
+  const button = el('highlight');
+  button.hidden = !(sets.datasets && sets.datasets.length);
+  button.textContent = `Highlight ${sets.label || 'sets'}`;
+  button.classList.toggle('on', highlightOn && !button.hidden);
+}
 el('search').addEventListener('change', (ev) => {
   const q = ev.target.value;
   setSelection(q.trim() ? { kind: 'search', query: q, hash: data && data.hash } : null, { zoomTo: true });
@@ -769,11 +787,22 @@ monitor.screenPoints = (label, limit = 5000) => {
   return out;
 };
 
+// ... and of the shown points that are (or are not) highlighted.
+monitor.highlightPoints = (highlighted = true, limit = 2000) => {
+  if (!layer) return [];
+  const m = screenMapping();
+  const out = [];
+  for (let i = 0; i < layer.n && out.length < limit; i++) {
+    if (layer.shown[i] && Boolean(layer.highlighted[i]) === highlighted) out.push(toScreen(m, layer.gx[i], layer.gy[i]));
+  }
+  return out;
+};
+
 // ---- Streamlit -----------------------------------------------------------------------------------
 
 function emit() {
   setComponentValue({
-    have: data ? data.hash : null, req: request, selection, zoom, density, click,
+    have: data ? data.hash : null, req: request, selection, zoom, density, click, highlight_on: highlightOn,
     hidden_colour: [...hidden.colour], hidden_marker: [...hidden.marker], drawn: layer ? layer.nShown : 0,
   });
 }
@@ -782,6 +811,7 @@ function applyInitial(state) {
   hidden = { colour: new Set(state.hidden_colour || []), marker: new Set(state.hidden_marker || []) };
   density = Boolean(state.density);
   el('density').classList.toggle('on', density);
+  highlightOn = Boolean(state.highlight_on);
   if (state.selection && state.selection.hash === data.hash) selection = state.selection;
   if (state.selection && state.selection.kind === 'search') el('search').value = state.selection.query || '';
   zoom = state.zoom || null;
@@ -828,9 +858,11 @@ onRender((next) => {
   if (next.payload && next.payload.byteLength) {
     monitor.payloadBytes += next.payload.byteLength;
     if (!cache.has(hash)) {
+      monitor.times.received = Date.now();
       const t = performance.now();
       cache.set(hash, decode(next.payload, hash));
       monitor.decodeMs = performance.now() - t;
+      monitor.times.decoded = Date.now();
     }
   }
   if (!cache.has(hash)) {
