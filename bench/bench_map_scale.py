@@ -21,7 +21,10 @@ through the DevTools protocol, which slowed the first load itself).
 so per-store caches (the run's points, θ, the metrics table of each level) are filled as they are for
 every user after the first; a cold server additionally pays those once per store version.
 
-    nice python bench/bench_map_scale.py --sizes 100000 300000 1000000 --plotly-up-to 300000
+    nice python bench/bench_map_scale.py --sizes 100000 300000 1000000 --plotly-up-to 300000 --before DIR
+
+`--before DIR`: a copy of the code before (e.g. `git archive <commit> | tar -x -C DIR`): its plotly page is the
+baseline and its map component is measured too (up to --plotly-up-to), in the same run as this one's.
 """
 
 from __future__ import annotations
@@ -159,11 +162,14 @@ def session(url: str, kind: str, server_pid: int) -> dict:
         if kind == "component":
             _wait(page, lambda: _drawn(page))
             m = _monitor(page)
-            origin = page.evaluate("() => performance.timeOrigin")
-            out["first_plot_s"] = round((m["times"]["drawn"] - origin) / 1000, 2)
-            out["first_marks"] = {"payload_at_s": round((m["times"]["received"] - origin) / 1000, 2),
-                                  "decode_ms": round(m["decodeMs"] or 0),
-                                  **{k: round(v) for k, v in m["marks"].items()}}
+            if m.get("times"):
+                origin = page.evaluate("() => performance.timeOrigin")
+                out["first_plot_s"] = round((m["times"]["drawn"] - origin) / 1000, 2)
+                out["first_marks"] = {"payload_at_s": round((m["times"]["received"] - origin) / 1000, 2),
+                                      "decode_ms": round(m["decodeMs"] or 0),
+                                      **{k: round(v) for k, v in m["marks"].items()}}
+            else:  # an earlier component without its own marks
+                out["first_plot_s"] = round(time.monotonic() - t0, 2)
         else:
             _wait(page, lambda: _plot_ready(page))
             out["first_plot_s"] = round(time.monotonic() - t0, 2)
@@ -195,9 +201,10 @@ def session(url: str, kind: str, server_pid: int) -> dict:
         for name, label in STEPS:
             if kind == "component":
                 s = _monitor(page)["seq"]
+                marks = bool(_monitor(page).get("times"))
                 step(name, lambda: _choose(page, label), lambda: _wait(page, lambda: _drawn(page, s)),
-                     lambda: _monitor(page)["times"]["lastDrawn"] / 1000)
-                out[f"{name}_marks"] = {k: round(v) for k, v in _monitor(page)["marks"].items()}
+                     (lambda: _monitor(page)["times"]["lastDrawn"] / 1000) if marks else None)
+                out[f"{name}_marks"] = {k: round(v) for k, v in (_monitor(page)["marks"] or {}).items()}
             else:
                 def redrawn():
                     page.wait_for_timeout(300)
@@ -233,6 +240,7 @@ def main() -> None:
     ap.add_argument("--plotly-up-to", type=int, default=300_000)
     ap.add_argument("--root", default="/tmp/dfatlas-bench-map")
     ap.add_argument("--maps", nargs="+", default=["component", "plotly"])
+    ap.add_argument("--before", type=Path, help="a copy of the code before: its plotly page and component")
     args = ap.parse_args()
     for n in args.sizes:
         ws = Path(args.root) / f"ws{n}"
@@ -241,13 +249,15 @@ def main() -> None:
             build_scale_store(ws, n)
             print(json.dumps({"faces": n, "store_built_s": round(time.monotonic() - t, 1),
                               "load": round(os.getloadavg()[0], 1)}), flush=True)
-        kinds = [k for k in args.maps if k == "component" or n <= args.plotly_up_to]
-        for kind in kinds:
+        runs = [(k, None) for k in args.maps if k == "component" or n <= args.plotly_up_to]
+        if args.before and n <= args.plotly_up_to:
+            runs = [(k, args.before) for k in ("plotly", "component")] + [r for r in runs if r[0] == "component"]
+        for kind, code in runs:
             if kind == "plotly":
                 os.environ["DFATLAS_MAP"] = "plotly"
             else:
                 os.environ.pop("DFATLAS_MAP", None)
-            with dashboard_server(ws, timeout=300) as url:
+            with dashboard_server(ws, timeout=300, code=code) as url:
                 server_pid = max((p for p in psutil.Process().children(recursive=True)
                                   if "streamlit" in " ".join(p.cmdline())), key=lambda p: p.memory_info().rss).pid
                 t = time.monotonic()
@@ -255,7 +265,8 @@ def main() -> None:
                 warm_s = round(time.monotonic() - t, 1)
                 row = session(url, kind, server_pid)
                 server = psutil.Process(server_pid).memory_info().rss
-                row = dict(faces=n, map=kind, warmup_session_s=warm_s, **row, server_rss_MB=round(server / 2**20),
+                row = dict(faces=n, map=kind + (" (before)" if code else ""), warmup_session_s=warm_s, **row,
+                           server_rss_MB=round(server / 2**20),
                            load=[round(v, 2) for v in os.getloadavg()])
                 print(json.dumps(row), flush=True)
     os.environ.pop("DFATLAS_MAP", None)

@@ -80,20 +80,6 @@ def map_overview(store: Store) -> pd.DataFrame:
     return store.df("SELECT * FROM projections ORDER BY created_at DESC")
 
 
-def map_points(store: Store, projection_id: str, run_id: str, classifier: str, datasets) -> pa.Table:
-    """A map's points of `datasets` with each face's video, labels and `classifier` prediction (NULL if none):
-    face_id, video_id, dataset, database, x, y, true_class, is_fake, pred_idx, real_score, probs."""
-    return store.arrow("""
-        SELECT pp.face_id, f.video_id, pp.dataset, v.database, pp.x, pp.y, v.true_class, v.is_fake,
-               p.pred_class AS pred_idx, p.real_score, p.probs
-        FROM projection_points pp
-        JOIN faces f ON f.face_id = pp.face_id
-        JOIN videos v ON v.video_id = f.video_id
-        LEFT JOIN predictions p ON p.run_id = ? AND p.classifier = ? AND p.face_id = pp.face_id
-        WHERE pp.projection_id = ? AND list_contains(?, pp.dataset)
-        ORDER BY pp.dataset, pp.face_id""", [run_id, classifier, projection_id, list(datasets)])
-
-
 def run_map_points(store: Store, projection_id: str, run_id: str, classifiers) -> pa.Table:
     """Every point of a map with its face's video and labels and, per classifier `classifiers[i]`, its
     prediction as `pred_idx_<i>`, `real_score_<i>`, `probs_<i>` (NULL where it has none), in no set order (the

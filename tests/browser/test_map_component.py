@@ -132,6 +132,12 @@ def test_marker_legend_toggles_and_search_highlights(server, browser_page):
     wait_until(page, lambda: "hm=real" in page.url, what="the hidden marker in the URL")
     frame.locator('[data-legend="marker:real"]').click()
     wait_until(page, lambda: monitor(frame)["drawn"] == n, what="the real faces back")
+    # the density layer: contour lines drawn over the points
+    frame.locator("#density").click()
+    wait_until(page, lambda: frame.evaluate("""() => { const c = document.getElementById('contours');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let ink = 0;
+        for (let i = 3; i < d.length; i += 4) ink += d[i] > 0; return ink > 500; }"""), what="density contours drawn")
+    frame.locator("#density").click()
     frame.locator("#search").fill("syn-gan")
     frame.locator("#search").press("Enter")
     wait_until(page, lambda: monitor(frame)["selected"] > 0, what="search matches highlighted")
@@ -166,6 +172,11 @@ def test_compare_maps_share_selection_and_hover(server, browser_page):
     lasso(page, frac=((0.05, 0.2), (0.55, 0.2), (0.55, 0.9), (0.05, 0.9)))  # on the first map, below its toolbar
     wait_until(page, lambda: monitor(left)["selected"] > 0, what="the lasso selects on the left map")
     wait_until(page, lambda: monitor(right)["selected"] > 0, what="the same faces selected on the right map")
+    # the toolbar stays inside the plot (it wraps on a narrow map), never over the legend
+    for f in (left, right):
+        assert f.evaluate("""() => { const t = document.getElementById('toolbar').getBoundingClientRect();
+            const l = document.getElementById('legend').getBoundingClientRect();
+            return t.right <= l.left || t.left >= l.right || t.bottom <= l.top || t.top >= l.bottom; }""")
     # hover: the right map rings the point of the video under the mouse on the left
     x, y = left.evaluate("() => window.__dfatlasMap.screenPoints('real', 1)[0]")
     box = boxes.first.bounding_box()
