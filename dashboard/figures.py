@@ -67,45 +67,6 @@ def position_figure(background: pd.DataFrame, video: pd.DataFrame, style: ClassS
     return fig
 
 
-def confusion_figure(true_labels: np.ndarray, pred_labels: np.ndarray, style: ClassStyle,
-                     true_names: dict | None = None) -> go.Figure:
-    """True (rows) vs predicted (columns) attribution, row-normalised, counts in the cells."""
-    tab = pd.crosstab(pd.Series(true_labels, name="true"), pd.Series(pred_labels, name="pred"))
-    order = style.order()
-    rank = {c: i for i, c in enumerate(order)}
-    rows = sorted(tab.index, key=lambda c: (rank.get(c.split(" @ ")[0], 99), c))
-    cols = sorted(tab.columns, key=lambda c: (rank.get(c, 99), c))
-    tab = tab.loc[rows, cols]
-    counts = tab.to_numpy()
-    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    ylab = [(true_names or {}).get(r, style.name(r)) for r in rows]
-    xlab = [style.name(c) for c in cols]
-    fig = go.Figure(go.Heatmap(
-        z=share, x=xlab, y=ylab, text=counts, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
-        colorbar=dict(title="share of row"),
-        hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{text}<br>share: %{z:.2f}<extra></extra>"))
-    fig.update_layout(height=max(260, 150 + 34 * len(rows)), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis=dict(title="predicted class", side="bottom"),
-                      yaxis=dict(title="true class", autorange="reversed"))
-    return fig
-
-
-def distribution_figure(pred_labels: np.ndarray, style: ClassStyle) -> go.Figure:
-    """Share of each predicted class (unlabelled / unknown sets: what does it look like?)."""
-    counts = pd.Series(pred_labels).value_counts()
-    order = [c for c in style.order() if c in counts.index] + [c for c in counts.index if c not in style.order()]
-    counts = counts.loc[order]
-    share = counts / counts.sum()
-    fig = go.Figure(go.Bar(
-        x=share.to_numpy(), y=[style.name(c) for c in order], orientation="h", text=counts.to_numpy(),
-        marker_color=[style.color(c) for c in order],
-        hovertemplate="%{y}: %{x:.1%} (%{text})<extra></extra>"))
-    fig.update_layout(height=80 + 28 * len(order), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis=dict(title="share of predictions", tickformat=".0%"),
-                      yaxis=dict(autorange="reversed"))
-    return fig
-
-
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95)
 

@@ -23,11 +23,10 @@ import streamlit as st
 from data_catalog.records import UNSEEN_FAKE
 from engine import map_view
 from engine.approaches import approach_names
-from engine.map_view import correctness, pred_labels, to_level
+from engine.map_view import pred_labels
 from engine.metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K
-from engine.store import Store, arrow_to_matrix
+from engine.store import Store
 from engine.store import overview as store_overview
-from engine.store import projections as map_table
 from engine.workspace import resolve_workspace
 
 # How long a dashboard query waits for a writer before saying "busy".
@@ -76,13 +75,30 @@ def _classes_of(runs: pd.DataFrame, run_id: str) -> list[str]:
     return list(row["classes"].iloc[0]) if len(row) else []
 
 
-@st.cache_data(show_spinner=False, max_entries=24)
+@st.cache_resource(show_spinner=False, max_entries=4)
+def run_points(path: str, sig: tuple, run_id: str):
+    """Every point of the run's latest map with every classifier's predictions, as codes
+    (`engine.map_view.RunPoints`), or None without a map. Shared and read-only (cache_resource: held
+    once, never pickled); `map_points` and `map_payload` are cut from it."""
+    from engine.classify import classifier_order
+
+    ov = overview(path, sig)
+    pred = ov["predicted"]
+    classifiers = tuple(classifier_order(set(pred.loc[pred["run_id"] == run_id, "classifier"])))
+    return map_view.run_points(read_store(path), run_id, _classes_of(ov["runs"], run_id), classifiers)
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
 def map_points(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[str, ...],
                level: str, aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
-    """The map's points for one run and classifier (`engine.map_view.map_points`, cached); at video level
-    every face carries its video's real-score, its frames' by `aggregation`."""
-    classes = _classes_of(overview(path, sig)["runs"], run_id)
-    return map_view.map_points(read_store(path), run_id, classifier, datasets, level, classes, aggregation, top_k)
+    """The map's points for one run and classifier (`engine.map_view.RunPoints.frame`: text columns are
+    categoricals over the run's codes); at video level every face carries its video's prediction and
+    real-score, its frames' by `aggregation`. Shared and read-only (cache_resource): callers never modify it.
+    """
+    points = run_points(path, sig, run_id)
+    if points is None or not datasets:
+        return map_view.empty_points()
+    return points.frame(classifier, datasets, level, aggregation, top_k)
 
 
 @st.cache_data(show_spinner=False, max_entries=24)
@@ -200,37 +216,14 @@ def case_report(path: str, run_id: str, dataset: str, classifier: str | None, ag
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def map_payload(path: str, sig: tuple, run_id: str, classifiers: tuple[str, ...], datasets: tuple[str, ...],
-                _label_order: tuple[str, ...] = ()):
-    """The run's map points for the browser: one Arrow buffer with every dataset's points and every
+def map_payload(path: str, sig: tuple, run_id: str, datasets: tuple[str, ...]):
+    """The run's map points for the browser: one Arrow buffer with the points of `datasets` and every
     classifier's predictions at face and video level (dashboard.components.scatter_map.payload), or None
-    without a map. Shared (cache_resource), read-only: the bytes are sent once per browser frame."""
+    without a map or without predictions. Shared (cache_resource), read-only: the bytes are sent once per
+    browser frame."""
     from dashboard.components.scatter_map.payload import encode
-    from engine.projection import TSNEMap
 
-    s = read_store(path)
-    classes = _classes_of(overview(path, sig)["runs"], run_id)
-    tsne_map = TSNEMap.latest(s, run_id)
-    if tsne_map is None or not datasets or not classifiers:
+    points = run_points(path, sig, run_id)
+    if points is None or not datasets or not points.classifiers or not points.n:
         return None
-    base, per_classifier = None, {}
-    for clf in classifiers:
-        tab = map_table.map_points(s, tsne_map.projection_id, run_id, clf, datasets)
-        pcol = tab.column("probs")
-        probs = arrow_to_matrix(pcol) if tab.num_rows and pcol.null_count == 0 else None
-        df = tab.select(["video_id", "dataset", "database", "x", "y", "true_class", "pred_idx",
-                         "real_score"]).to_pandas()
-        if base is None:
-            true = df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED).to_numpy(dtype=object)
-            base = pd.DataFrame({"video_id": df["video_id"], "dataset": df["dataset"], "database": df["database"],
-                                 "x": df["x"].to_numpy(np.float32), "y": df["y"].to_numpy(np.float32),
-                                 "true_class": true})
-        pred = pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
-        vdf = to_level(df[["video_id", "pred_idx", "real_score"]], probs, classes, "video")
-        vpred = pred_labels(vdf["pred_idx"].to_numpy(dtype=float), classes)
-        true = base["true_class"].to_numpy(dtype=object)
-        per_classifier[clf] = {"pred": pred, "vpred": vpred, "ok": correctness(true, pred),
-                               "vok": correctness(true, vpred), "score": df["real_score"].to_numpy(np.float32)}
-    if base is None or base.empty:
-        return None
-    return encode(base, per_classifier, list(_label_order) + [UNSEEN_FAKE, UNLABELLED, FAKE, NO_PRED])
+    return encode(points, datasets)

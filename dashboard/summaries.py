@@ -9,7 +9,7 @@ import streamlit as st
 
 from data_catalog.records import REAL, UNSEEN_FAKE
 
-from . import figures, queries
+from . import queries, tables
 from .plain import plain
 
 
@@ -48,24 +48,49 @@ def confusion_parts(view, pts: pd.DataFrame, style=None) -> dict:
         unseen = true == UNSEEN_FAKE
         true = np.where(unseen, UNSEEN_FAKE + " @ " + labelled["database"].to_numpy(dtype=object), true)
         names = {t: f"Unseen fake ({t.split(' @ ')[1]})" for t in set(true[unseen])}
-        out["confusion"] = figures.confusion_figure(true, labelled["pred"].to_numpy(dtype=object), style or view.style, names)
+        out["confusion"] = tables.confusion_table(true, labelled["pred"].to_numpy(dtype=object), style or view.style,
+                                                  names)
     if len(unlabelled):
-        out["distribution"] = figures.distribution_figure(unlabelled["pred"].to_numpy(dtype=object), style or view.style)
-        top = unlabelled["pred"].value_counts(normalize=True).head(2)
-        out["top"] = [((style or view.style).name(c), float(v)) for c, v in top.items()]
+        dist = tables.distribution_table(unlabelled["pred"].to_numpy(dtype=object), style or view.style)
+        out["distribution"] = dist
+        top = dist.sort_values("share", ascending=False, kind="stable").head(2)
+        out["top"] = list(zip(top["predicted class"], top["share"].astype(float)))
     return out
 
 
 def confusion_or_distribution(parts: dict, key: str, cell_select: bool = False) -> None:
+    """The confusion table (`cell_select`: a click on a cell selects its points on the map, see
+    `selected_cell`) and the unlabelled sets' predicted classes."""
     if parts["confusion"] is not None:
-        st.markdown(f"**True vs predicted attribution** ({parts['n_labelled']:,} {parts['unit']})")
-        if cell_select:  # a click on a cell selects its points on the map
-            st.plotly_chart(parts["confusion"], key=f"{key}_confusion", config={"displaylogo": False},
-                            on_select="rerun", selection_mode="points")
+        counts = parts["confusion"]
+        st.markdown(f"**True vs predicted attribution** ({parts['n_labelled']:,} {parts['unit']}"
+                    + ("; click a cell to select its faces on the map)" if cell_select else ")"))
+        config = {c: st.column_config.NumberColumn(c, help=f"predicted: {c}", width="small") for c in counts.columns}
+        shown = tables.row_share_shading(counts)
+        if cell_select:  # the table a click refers to (the next run reads the click against it)
+            st.session_state[f"_{key}_confusion_shown"] = counts
+            st.dataframe(shown, key=f"{key}_confusion", column_config=config, on_select="rerun",
+                         selection_mode="single-cell")
         else:
-            st.plotly_chart(parts["confusion"], key=f"{key}_confusion", config={"displaylogo": False})
+            st.dataframe(shown, key=f"{key}_confusion", column_config=config)
     if parts["distribution"] is not None:
         st.markdown(f"**Unlabelled: which known classes does it look like?** "
                     f"({parts['n_unlabelled']:,} {parts['unit']})")
-        st.plotly_chart(parts["distribution"], key=f"{key}_distribution", config={"displaylogo": False})
+        st.dataframe(parts["distribution"], key=f"{key}_distribution", hide_index=True, column_config={
+            "share": st.column_config.ProgressColumn("share", min_value=0.0, max_value=1.0, format="percent")})
         st.caption("Looks most like: " + ", ".join(f"{plain(n)} ({v:.0%})" for n, v in parts["top"]))
+
+
+def selected_cell(key: str) -> tuple[str, str] | None:
+    """(true, predicted) display names of the cell selected in confusion table `key` (confusion_or_distribution's
+    `key`, with `cell_select`), else None."""
+    event = st.session_state.get(f"{key}_confusion")
+    counts = st.session_state.get(f"_{key}_confusion_shown")
+    cells = ((event or {}).get("selection") or {}).get("cells") if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "cells", None)
+    if not cells or counts is None:
+        return None
+    row, column = cells[0][0], str(cells[0][1])
+    if not isinstance(row, int) or not 0 <= row < len(counts) or column not in counts.columns:
+        return None  # the row names, or a table from another view
+    return str(counts.index[row]), column

@@ -98,6 +98,7 @@ def datasets_of(path: str, sig: tuple, ov: dict, run_id: str, classifier: str, w
         if others:
             pts = queries.map_points(path, sig, run_id, classifier, tuple(others), "video")
             counts = pts.loc[pts["true_class"] == UNSEEN_FAKE].drop_duplicates("video_id")["dataset"].value_counts()
+            counts = counts[counts > 0]  # a categorical column counts its absent values too
             variants = [d for d in counts.index if "variants" in str(d)]
             if len(counts):
                 out.append(str(variants[0] if variants else counts.index[0]))

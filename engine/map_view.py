@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_catalog.errors import AtlasError
 from data_catalog.names import printable
 from data_catalog.records import REAL, UNSEEN_FAKE
 from data_catalog.taxonomy import FAKE_COLOR, MARKER_SYMBOLS, UNSEEN_FAKE_COLOR, Taxonomy
+
 from .metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K
 
 # what a point is when it has no class of the run's own
@@ -70,13 +73,19 @@ class ClassStyle:
 
     @classmethod
     def for_run(cls, classes, taxonomy_json: str | None) -> "ClassStyle":
-        classes = tuple(classes)
+        """The style of a run's classes from its stored taxonomy (the `runs.taxonomy_json` text)."""
         tax = None
         if isinstance(taxonomy_json, str) and taxonomy_json:  # NULL (NaN in a DataFrame): no taxonomy stored
             try:
                 tax = Taxonomy.from_dict(json.loads(taxonomy_json), "runs.taxonomy_json")
             except (ValueError, AtlasError):
                 tax = None
+        return cls.for_taxonomy(classes, tax)
+
+    @classmethod
+    def for_taxonomy(cls, classes, tax: Taxonomy | None) -> "ClassStyle":
+        """Names and colours from a taxonomy (None: the class ids and the fallback colours)."""
+        classes = tuple(classes)
         names, colors = {}, {}
         for i, c in enumerate(classes):
             names[c] = tax.display_name(c) if tax else c
@@ -249,61 +258,194 @@ def correctness(true_class: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.where(unknown, "unknown", np.where(ok, "correct", "incorrect")).astype(object)
 
 
-def to_level(df: pd.DataFrame, probs: np.ndarray | None, classes: list[str], level: str,
-             aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
-    """Give every face its video's real-score (its frames' by `aggregation`) and predicted class
-    (engine.metrics.video_level)."""
-    if level != "video" or df.empty:
-        return df
-    from .metrics import video_level
+CORRECT = ("correct", "incorrect", "unknown")
+DRAW_ORDER_SEED = 0
+LEVELS = ("frame", "video")
 
-    has = df["pred_idx"].notna().to_numpy()
-    if not has.any():
-        return df
-    sub = df.loc[has]
-    vids = video_level(sub["video_id"].to_numpy(), sub["real_score"].to_numpy(dtype=float),
-                       sub["pred_idx"].to_numpy(dtype=np.int64),
-                       None if probs is None else probs[has], aggregation=aggregation, top_k=top_k)
-    vids = vids.set_index("video_id")
-    out = df.copy()
-    m = out["video_id"].map(vids["real_score"])
-    out["real_score"] = m.where(m.notna(), out["real_score"])
-    p = out["video_id"].map(vids["pred_class"])
-    out["pred_idx"] = p.where(p.notna(), out["pred_idx"])
-    return out
+
+@dataclass(frozen=True, eq=False)
+class RunPoints:
+    """Codes per row (face); the vocabularies they index. Read-only: shared between sessions."""
+
+    face_id: pa.Array                  # string
+    video: np.ndarray                  # int32 -> videos
+    videos: np.ndarray                 # object: video ids
+    dataset: np.ndarray                # int16 -> datasets
+    datasets: tuple[str, ...]          # sorted
+    database_of: tuple[str, ...]       # the database of each dataset
+    x: np.ndarray                      # float32
+    y: np.ndarray
+    true: np.ndarray                   # int16 -> labels
+    labels: tuple[str, ...]            # the run's classes, fake, unseen fake, unlabelled, no prediction, others
+    classifiers: tuple[str, ...]
+    pred: dict = field(repr=False)     # (classifier, level) -> int16 label codes per face
+    score: dict = field(repr=False)    # (classifier, level) -> float32 real-score per face (NaN: none)
+    ok_table: np.ndarray = field(repr=False)  # [true code, pred code] -> CORRECT code
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+    def code(self, label: str) -> int:
+        return self.labels.index(label)
+
+    def predicted(self, classifier: str, level: str) -> tuple[np.ndarray, np.ndarray]:
+        """(label codes, real-scores) of a classifier at a level ('video': every face carries its video's)."""
+        key = (classifier, "video" if level == "video" else "frame")
+        if key not in self.pred:  # a classifier without predictions on this map
+            return np.full(self.n, self.code(NO_PRED), np.int16), np.full(self.n, np.nan, np.float32)
+        return self.pred[key], self.score[key]
+
+    def video_scores(self, classifier: str, aggregation: str, top_k: int) -> np.ndarray:
+        """Every face's video real-score by `aggregation` (the mean is precomputed; `engine.metrics.video_level`)."""
+        from .metrics import video_level
+
+        face = self.predicted(classifier, "frame")[1].astype(np.float64)
+        has = ~np.isnan(face)
+        out = np.full(len(self.videos), np.nan)
+        if has.any():
+            per_video = video_level(self.video[has], face[has], aggregation=aggregation, top_k=top_k)
+            out[per_video["video_id"].to_numpy(np.int64)] = per_video["real_score"].to_numpy(float)
+        return np.where(np.isnan(out[self.video]), face, out[self.video]).astype(np.float32)
+
+    def correct(self, pred: np.ndarray) -> np.ndarray:
+        return self.ok_table[self.true, pred]
+
+    def rows_of(self, datasets) -> np.ndarray:
+        """Row positions of the points of `datasets` (in draw order)."""
+        want = [i for i, d in enumerate(self.datasets) if d in set(datasets)]
+        if len(want) == len(self.datasets):
+            return np.arange(self.n)
+        return np.flatnonzero(np.isin(self.dataset, want))
+
+    def frame(self, classifier: str, datasets, level: str, aggregation: str = DEFAULT_AGGREGATION,
+              top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+        """The points of `datasets` as the pages and `map_points` give them (categoricals over these codes); at
+        video level every face carries its video's majority class and real-score, its frames' by `aggregation`."""
+        rows = self.rows_of(datasets)
+        pred, score = self.predicted(classifier, level)
+        if level == "video" and (aggregation, top_k) != (DEFAULT_AGGREGATION, DEFAULT_TOP_K):
+            score = self.video_scores(classifier, aggregation, top_k)
+        db_names = sorted(set(self.database_of))
+        db_code = np.array([db_names.index(d) for d in self.database_of], np.int16)
+
+        def cat(codes, categories):
+            return pd.Categorical.from_codes(codes[rows], dtype=pd.CategoricalDtype(categories))
+
+        labels = pd.Index(self.labels, dtype=object)
+        return pd.DataFrame({
+            "face_id": pd.arrays.ArrowStringArray(self.face_id.take(pa.array(rows))),
+            "video_id": cat(self.video, pd.Index(self.videos, dtype=object)),
+            "dataset": cat(self.dataset, pd.Index(self.datasets, dtype=object)),
+            "database": cat(db_code[self.dataset], pd.Index(db_names, dtype=object)),
+            "x": self.x[rows], "y": self.y[rows],
+            "true_class": cat(self.true, labels), "pred": cat(pred, labels),
+            "real_score": score[rows].astype(np.float64),
+            "correct": cat(self.correct(pred), pd.Index(CORRECT, dtype=object)),
+        })
+
+
+def _dictionary(column) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 codes, sorted object values) of a string column: the same codes whatever the rows' order."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    enc = pc.dictionary_encode(arr)
+    values = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(values.astype(str), kind="stable")
+    rank = np.empty(len(order), np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return rank[enc.indices.to_numpy(zero_copy_only=False)], values[order]
+
+
+def _label_lut(classes: list[str], labels: list[str]) -> np.ndarray:
+    """Stored class index -> label code, as `pred_labels` maps it: index k -> classes[k], len(classes)
+    (and -1) -> fake, anything else (and NULL) -> no prediction."""
+    return np.array([labels.index(c) for c in classes] + [labels.index(FAKE), labels.index(NO_PRED)], np.int16)
+
+
+def _raw_codes(pred_idx: np.ndarray, n_classes: int) -> np.ndarray:
+    """Stored class indices (NaN for none) -> positions in `_label_lut`."""
+    idx = np.asarray(pred_idx, dtype=np.float64)
+    codes = np.where(np.isnan(idx), n_classes + 1, np.where(idx < 0, n_classes, np.nan_to_num(idx)))
+    return np.clip(codes, 0, n_classes + 1).astype(np.int64)
+
+
+def from_table(table: pa.Table, classes: list[str], classifiers: tuple[str, ...]) -> RunPoints:
+    """RunPoints from `run_map_points`' table (classifier i's columns `pred_idx_<i>`, `real_score_<i>`, `probs_<i>`)."""
+    from .metrics import video_level
+    from .store import arrow_to_matrix
+
+    n = table.num_rows
+    # the rows by face id (a canonical order), then one seeded shuffle of it: the draw order
+    order = pc.sort_indices(table.column("face_id")).to_numpy()[np.random.default_rng(DRAW_ORDER_SEED).permutation(n)]
+    video, videos = _dictionary(table.column("video_id"))
+    video = video[order]
+    ds_codes, ds_names = _dictionary(table.column("dataset"))
+    datasets = sorted(ds_names)
+    dataset = np.array([datasets.index(d) for d in ds_names], np.int16)[ds_codes[order]] if n else np.zeros(0, np.int16)
+    db_codes, db_names = _dictionary(table.column("database"))
+    _, first = np.unique(dataset, return_index=True)  # the first row of each dataset, in dataset order
+    database_of = tuple(str(db_names[db_codes[order[i]]]) for i in first)
+    t_codes, t_names = _dictionary(pc.fill_null(table.column("true_class"), UNLABELLED))
+    base = list(classes) + [FAKE, UNSEEN_FAKE, UNLABELLED, NO_PRED]
+    labels = list(dict.fromkeys(base)) + sorted(set(t_names) - set(base))
+    true = np.array([labels.index(t) for t in t_names], np.int16)[t_codes[order]] if n else np.zeros(0, np.int16)
+    lut = _label_lut(list(classes), labels)
+    pred, score = {}, {}
+    for i, clf in enumerate(classifiers):
+        idx = table.column(f"pred_idx_{i}").to_numpy(zero_copy_only=False).astype(np.float64)[order]
+        face_score = table.column(f"real_score_{i}").to_numpy(zero_copy_only=False).astype(np.float64)[order]
+        pcol = table.column(f"probs_{i}")
+        probs = arrow_to_matrix(pcol)[order] if n and pcol.null_count == 0 else None
+        pred[(clf, "frame")] = lut[_raw_codes(idx, len(classes))]
+        score[(clf, "frame")] = face_score.astype(np.float32)
+        # video level (engine.metrics.video_level): every face carries its video's score and majority class
+        has = ~np.isnan(idx)
+        v_score = np.full(len(videos), np.nan)
+        v_pred = np.full(len(videos), np.nan)
+        if has.any():
+            per_video = video_level(video[has], face_score[has], idx[has].astype(np.int64),
+                                    None if probs is None else probs[has])
+            at = per_video["video_id"].to_numpy(np.int64)
+            v_score[at] = per_video["real_score"].to_numpy(float)
+            v_pred[at] = per_video["pred_class"].to_numpy(float)
+        vs, vp = v_score[video], v_pred[video]
+        score[(clf, "video")] = np.where(np.isnan(vs), face_score, vs).astype(np.float32)
+        pred[(clf, "video")] = lut[_raw_codes(np.where(np.isnan(vp), idx, vp), len(classes))]
+    grid_true, grid_pred = np.meshgrid(np.arange(len(labels)), np.arange(len(labels)), indexing="ij")
+    lab = np.asarray(labels, dtype=object)
+    ok = correctness(lab[grid_true.ravel()], lab[grid_pred.ravel()])
+    ok_table = np.array([CORRECT.index(v) for v in ok], np.int8).reshape(len(labels), len(labels))
+    return RunPoints(
+        face_id=table.column("face_id").combine_chunks().take(pa.array(order)), video=video, videos=videos, dataset=dataset,
+        datasets=tuple(datasets), database_of=database_of,
+        x=table.column("x").to_numpy().astype(np.float32)[order], y=table.column("y").to_numpy().astype(np.float32)[order],
+        true=true, labels=tuple(labels), classifiers=tuple(classifiers), pred=pred, score=score, ok_table=ok_table)
+
+def run_points(store, run_id: str, classes, classifiers, projection_id: str | None = None) -> RunPoints | None:
+    """Every point of the run's latest map (or of `projection_id`) with `classifiers`' predictions
+    (`RunPoints`), or None without a map."""
+    from .store import projections as map_table
+
+    projection_id = projection_id or map_table.latest_projection_id(store, run_id)
+    if projection_id is None:
+        return None
+    table = map_table.run_map_points(store, projection_id, run_id, tuple(classifiers))
+    return from_table(table, list(classes), tuple(classifiers))
+
 
 def map_points(store, run_id: str, classifier: str, datasets, level: str, classes,
-               aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+               aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K,
+               projection_id: str | None = None) -> pd.DataFrame:
     """The map's points for one run and classifier: one row per face on the run's latest projection.
 
     Columns: face_id, video_id, dataset, database, x, y (float32), true_class ('unlabelled' when
-    unknown), pred (class id / 'fake' / 'no prediction'), real_score, correct. At level 'video' every
-    face carries its video's prediction and real-score (its frames' by `aggregation`,
+    unknown), pred (class id / 'fake' / 'no prediction'), real_score, correct (`RunPoints.frame`); of the run's
+    latest map, or of `projection_id`. At level
+    'video' every face carries its video's prediction and real-score (its frames' by `aggregation`,
     `engine.metrics.video_level`).
     """
-    from .projection import TSNEMap
-    from .store import arrow_to_matrix
-    from .store import projections as map_table
-
-    tsne_map = TSNEMap.latest(store, run_id)
-    if tsne_map is None or not datasets:
-        return empty_points()
-    tab = map_table.map_points(store, tsne_map.projection_id, run_id, classifier, list(datasets))
-    probs = None
-    pcol = tab.column("probs")
-    if tab.num_rows and pcol.null_count == 0:
-        probs = arrow_to_matrix(pcol)
-    df = tab.drop_columns(["probs"]).to_pandas()
-    df = to_level(df, probs, classes, level, aggregation, top_k)
-    true = df["true_class"].astype(object).where(df["true_class"].notna(), UNLABELLED).to_numpy(dtype=object)
-    pred = pred_labels(df["pred_idx"].to_numpy(dtype=float), classes)
-    return pd.DataFrame({
-        "face_id": df["face_id"].astype(object), "video_id": df["video_id"].astype(object),
-        "dataset": df["dataset"].astype(object), "database": df["database"].astype(object),
-        "x": df["x"].to_numpy(np.float32), "y": df["y"].to_numpy(np.float32),
-        "true_class": true, "pred": pred, "real_score": df["real_score"].to_numpy(float),
-        "correct": correctness(true, pred),
-    })
+    points = run_points(store, run_id, classes, (classifier,), projection_id) if datasets else None
+    return empty_points() if points is None else points.frame(classifier, datasets, level, aggregation, top_k)
 
 
 def empty_points() -> pd.DataFrame:

@@ -80,15 +80,15 @@ class RunRecord:
         except (AtlasError, ValueError, TypeError):
             return None
 
+    def style(self):
+        """Names, colours and marker symbols of the run's classes (`engine.map_view.ClassStyle`, their one home)."""
+        from .map_view import ClassStyle
+
+        return ClassStyle.for_taxonomy(self.classes, self.taxonomy())
+
     def display_names(self) -> dict[str, str]:
         """Class id -> the name people read (the run's stored taxonomy; the id where it has none)."""
-        from data_catalog.records import UNSEEN_FAKE
-
-        names = {c: c for c in self.classes} | {"fake": "Fake (no attribution)", UNSEEN_FAKE: "Unseen fake"}
-        taxonomy = self.taxonomy()
-        if taxonomy is not None:
-            names |= {c: taxonomy.display_name(c) for c in self.classes}
-        return names
+        return dict(self.style().names)
 
     def section(self, cls, name: str, fallback=None):
         """The run's stored `[name]` config section as `cls` (else `fallback`, else the defaults).

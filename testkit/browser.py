@@ -34,16 +34,20 @@ def browser_available() -> str | None:
 
 
 @contextmanager
-def dashboard_server(workspace: Path, start_port: int = 8650, timeout: float = 60.0):
-    """Yield the URL of a dashboard serving `workspace`; stops it afterwards."""
+def dashboard_server(workspace: Path, start_port: int = 8650, timeout: float = 60.0, code: Path | None = None):
+    """Yield the URL of a dashboard serving `workspace`; stops it afterwards. `code`: serve the dashboard of
+    another copy of this repository (a benchmark's "before"), else this one."""
     sys.path.insert(0, str(ROOT))
     from engine.commands.serve import ENTRY, free_port, streamlit_command
 
     port = free_port("127.0.0.1", start_port)
     env = dict(os.environ, DFATLAS_WORKSPACE=str(workspace), PYTHONUNBUFFERED="1")
+    cmd = streamlit_command(ENTRY, "127.0.0.1", port)
+    if code is not None:
+        cmd = [a.replace(str(ROOT), str(code)) for a in cmd]
+        env["PYTHONPATH"] = str(code)
     log = open(Path(workspace) / "streamlit.log", "w")
-    proc = subprocess.Popen(streamlit_command(ENTRY, "127.0.0.1", port), env=env, cwd=str(ROOT), stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, env=env, cwd=str(code or ROOT), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import controls, figures, layout, queries, states, tables, video_panel
-from dashboard.summaries import confusion_or_distribution, confusion_parts, evaluate_points
+from dashboard.summaries import confusion_or_distribution, confusion_parts, evaluate_points, selected_cell
 from dashboard.components import scatter_map
 from dashboard.components.scatter_map import selection as map_selection
 from dashboard.components.scatter_map import views as map_views
@@ -189,16 +189,12 @@ def open_single_video(pts: pd.DataFrame, rows: np.ndarray) -> None:
 
 
 def cell_command(view) -> dict | None:
-    """A click on a confusion-matrix cell, as a selection command for the map (once per click)."""
-    event = st.session_state.get("map_confusion")
-    pts = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        getattr(getattr(event, "selection", None), "points", []) or []
+    """A click on a confusion-table cell, as a selection command for the map (once per click)."""
+    cell = selected_cell("map")
     last = st.session_state.get("_map_cell_event")
-    if not pts:
+    if cell is None:
         st.session_state["_map_cell_event"] = None
         return st.session_state.get("_map_command")
-    p = pts[0]
-    cell = (str(p.get("y")), str(p.get("x")))
     if cell != last:
         st.session_state["_map_cell_event"] = cell
         by_name = {view.style.name(c): c for c in view.style.order()}

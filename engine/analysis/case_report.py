@@ -24,8 +24,6 @@ import numpy as np
 import pandas as pd
 
 from data_catalog.names import printable
-from data_catalog.records import UNSEEN_FAKE
-from data_catalog.taxonomy import UNSEEN_FAKE_COLOR
 
 from ..diskspace import write_atomic
 from ..metrics import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregation_label
@@ -34,11 +32,10 @@ from ..runs import read_run
 from ..scores import theta_summary
 from ..store import Store
 from ..store import analyses as set_table
-from ..store.projections import map_points
+from ..map_view import NEUTRAL, map_points
 from .report import NO_FACE_LABEL, OPEN_SET_LABEL, build_report
 
 MAX_KNOWN_POINTS = 4000   # known faces drawn on the report's map (an even sample; the set's faces all)
-NEUTRAL = "#BBBBBB"
 
 LIMITS = [
     "The verdict names the known class (deepfake method or real) whose training faces the video's faces "
@@ -166,23 +163,18 @@ def _map_section(store: Store, run, classifier: str, dataset: str, projection_id
     if not projection_id:
         return "<p>No map: the set was not placed into a map of this run.</p>"
     known_ds = list(run.split_datasets("test"))
-    pts = map_points(store, projection_id, run.run_id, classifier, known_ds + [dataset]).to_pandas()
+    pts = map_points(store, run.run_id, classifier, known_ds + [dataset], "frame", run.classes,
+                     projection_id=projection_id)
     if pts.empty:
         return "<p>No map points.</p>"
     is_set = (pts["dataset"] == dataset).to_numpy()
     known = pts.loc[~is_set]
     if len(known) > MAX_KNOWN_POINTS:
         known = known.iloc[np.linspace(0, len(known) - 1, MAX_KNOWN_POINTS).astype(int)]
-    known = known.assign(**{"class": known["true_class"].where(known["true_class"].notna(), UNSEEN_FAKE)})
+    known = known.assign(**{"class": known["true_class"].astype(object)})
     shown = pts.loc[is_set]
-    shown = shown.assign(**{"class": [run.class_name(int(i)) if pd.notna(i) else "fake" for i in shown["pred_idx"]]})
+    shown = shown.assign(**{"class": shown["pred"].astype(object)})
     return map_svg(known, shown, colours, names)
-
-
-def _class_colours(run) -> dict:
-    tax = run.taxonomy()
-    colours = {c: (tax.color(c) if tax is not None and c in tax.ids else NEUTRAL) for c in run.classes}
-    return colours | {"real": "#0072B2", UNSEEN_FAKE: UNSEEN_FAKE_COLOR, "fake": "#7F7F7F"}
 
 
 def case_report_html(store: Store, run_id: str, dataset: str, classifier: str | None = None,
@@ -192,7 +184,7 @@ def case_report_html(store: Store, run_id: str, dataset: str, classifier: str | 
     rep = build_report(store, run_id, dataset, classifier=classifier, aggregation=aggregation, top_k=top_k)
     run = read_run(store, run_id)
     names = rep.class_names
-    colours = _class_colours(run)
+    colours = run.style().colors  # the dashboard's colours (engine.map_view.ClassStyle)
     theta = theta_summary(store, run, rep.classifier, "video", aggregation, top_k)
     files = set_table.set_files(store, dataset).set_index("video_id")
     thumbs = set_table.set_face_thumbnails(store, dataset, run.settings_key or "")

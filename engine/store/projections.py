@@ -80,15 +80,22 @@ def map_overview(store: Store) -> pd.DataFrame:
     return store.df("SELECT * FROM projections ORDER BY created_at DESC")
 
 
-def map_points(store: Store, projection_id: str, run_id: str, classifier: str, datasets) -> pa.Table:
-    """A map's points of `datasets` with each face's video, labels and `classifier` prediction (NULL if none):
-    face_id, video_id, dataset, database, x, y, true_class, is_fake, pred_idx, real_score, probs."""
-    return store.arrow("""
-        SELECT pp.face_id, f.video_id, pp.dataset, v.database, pp.x, pp.y, v.true_class, v.is_fake,
-               p.pred_class AS pred_idx, p.real_score, p.probs
+def run_map_points(store: Store, projection_id: str, run_id: str, classifiers) -> pa.Table:
+    """Every point of a map with its face's video and labels and, per classifier `classifiers[i]`, its
+    prediction as `pred_idx_<i>`, `real_score_<i>`, `probs_<i>` (NULL where it has none), in no set order (the
+    caller orders: sorting a million text keys here cost more than the joins): one query for all of a run's
+    classifiers (the dashboard's map holds them all at once).
+    Columns: face_id, video_id, dataset, database, x, y, true_class, then the classifiers' columns."""
+    joins, cols, params = [], [], []
+    for i, clf in enumerate(classifiers):  # the aliases are numbered here; the names are parameters
+        joins.append(f"LEFT JOIN predictions p{i} ON p{i}.run_id = ? AND p{i}.classifier = ? "
+                     f"AND p{i}.face_id = pp.face_id")
+        cols.append(f", p{i}.pred_class AS pred_idx_{i}, p{i}.real_score AS real_score_{i}, p{i}.probs AS probs_{i}")
+        params += [run_id, clf]
+    return store.arrow(f"""
+        SELECT pp.face_id, f.video_id, pp.dataset, v.database, pp.x, pp.y, v.true_class{''.join(cols)}
         FROM projection_points pp
         JOIN faces f ON f.face_id = pp.face_id
         JOIN videos v ON v.video_id = f.video_id
-        LEFT JOIN predictions p ON p.run_id = ? AND p.classifier = ? AND p.face_id = pp.face_id
-        WHERE pp.projection_id = ? AND list_contains(?, pp.dataset)
-        ORDER BY pp.dataset, pp.face_id""", [run_id, classifier, projection_id, list(datasets)])
+        {' '.join(joins)}
+        WHERE pp.projection_id = ?""", params + [projection_id])

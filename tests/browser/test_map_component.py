@@ -81,8 +81,10 @@ def test_marker_shapes_differ_in_pixels(server, browser_page):
     def plus_vs_centre(points):
         """Ink at (±2, 0) and (0, ±2) px relative to the centre's (1 = as dark as the centre)."""
         return frame.evaluate("""(pts) => {
-            const c = document.getElementById('canvas'); const ctx = c.getContext('2d');
-            const s = c.width / c.clientWidth; const ink = (x, y) => {
+            const gl = document.getElementById('canvas');  // WebGL, drawing buffer kept: copy it to read it
+            const c = document.createElement('canvas'); c.width = gl.width; c.height = gl.height;
+            const ctx = c.getContext('2d'); ctx.drawImage(gl, 0, 0);
+            const s = c.width / gl.clientWidth; const ink = (x, y) => {
               const d = ctx.getImageData(Math.round(x * s), Math.round(y * s), 1, 1).data;
               return d[3] * (765 - d[0] - d[1] - d[2]) / 255; };  // transparent where nothing is drawn
             const r = pts.map(([x, y]) => { const m = ink(x, y);
@@ -130,6 +132,12 @@ def test_marker_legend_toggles_and_search_highlights(server, browser_page):
     wait_until(page, lambda: "hm=real" in page.url, what="the hidden marker in the URL")
     frame.locator('[data-legend="marker:real"]').click()
     wait_until(page, lambda: monitor(frame)["drawn"] == n, what="the real faces back")
+    # the density layer: contour lines drawn over the points
+    frame.locator("#density").click()
+    wait_until(page, lambda: frame.evaluate("""() => { const c = document.getElementById('contours');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let ink = 0;
+        for (let i = 3; i < d.length; i += 4) ink += d[i] > 0; return ink > 500; }"""), what="density contours drawn")
+    frame.locator("#density").click()
     frame.locator("#search").fill("syn-gan")
     frame.locator("#search").press("Enter")
     wait_until(page, lambda: monitor(frame)["selected"] > 0, what="search matches highlighted")
@@ -138,4 +146,103 @@ def test_marker_legend_toggles_and_search_highlights(server, browser_page):
     frame.locator("#search").press("Enter")
     wait_until(page, lambda: monitor(frame)["selected"] == 0, what="an empty search")
     page.get_by_text("matches no shown point", exact=False).first.wait_for(timeout=60000)
+    assert error_count(page) == 0
+
+
+def frames_of(page, n: int, timeout_s: float = 90) -> list:
+    """The n map frames of the page once each reports its points drawn."""
+    def ready():
+        out = []
+        for f in page.frames:
+            if FRAME in f.url:
+                try:
+                    if f.evaluate("() => window.__dfatlasMap && window.__dfatlasMap.drawn > 0"):
+                        out.append(f)
+                except Exception:
+                    pass
+        return out if len(out) >= n else None
+    return wait_until(page, ready, timeout_s=timeout_s, what=f"{n} maps drawn")
+
+
+def test_compare_maps_share_selection_and_hover(server, browser_page):
+    page = browser_page
+    page.goto(server + "/compare", timeout=60000)
+    left, right = frames_of(page, 2)
+    boxes = page.locator(f'iframe[src*="{FRAME}"]')
+    lasso(page, frac=((0.05, 0.2), (0.55, 0.2), (0.55, 0.9), (0.05, 0.9)))  # on the first map, below its toolbar
+    wait_until(page, lambda: monitor(left)["selected"] > 0, what="the lasso selects on the left map")
+    wait_until(page, lambda: monitor(right)["selected"] > 0, what="the same faces selected on the right map")
+    # the toolbar stays inside the plot (it wraps on a narrow map), never over the legend
+    for f in (left, right):
+        assert f.evaluate("""() => { const t = document.getElementById('toolbar').getBoundingClientRect();
+            const l = document.getElementById('legend').getBoundingClientRect();
+            return t.right <= l.left || t.left >= l.right || t.bottom <= l.top || t.top >= l.bottom; }""")
+    # hover: the right map rings the point of the video under the mouse on the left
+    x, y = left.evaluate("() => window.__dfatlasMap.screenPoints('real', 1)[0]")
+    box = boxes.first.bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    wait_until(page, lambda: right.evaluate("() => window.__dfatlasMap.hovered >= 0"), what="linked hover")
+    assert error_count(page) == 0
+
+
+def test_confusion_cell_selects_its_points(server, browser_page):
+    page = browser_page
+    page.goto(server + "/?level=frame", timeout=60000)
+    frame = map_frame(page)
+    table = page.locator(".st-key-map_confusion [data-testid=stDataFrame]").first
+    table.wait_for(timeout=60000)
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    # the second row (under the header row), a column right of the row names
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + 35 + 35 * 1.5)
+    page.get_by_text("Selection:", exact=False).first.wait_for(timeout=60000)
+    wait_until(page, lambda: monitor(frame)["selected"] > 0, what="the cell's points selected on the map")
+    heading = page.get_by_text("Selection:", exact=False).first.inner_text()
+    assert f"{monitor(frame)['selected']:,} faces" in heading, heading  # the map and the panel agree
+    assert error_count(page) == 0
+
+
+def test_search_zooms_to_its_matches_and_a_click_selects_a_video(server, browser_page):
+    page = browser_page
+    page.goto(server + "/?level=frame", timeout=60000)
+    frame = map_frame(page)
+    frame.locator("#search").fill("syn-gan")
+    frame.locator("#search").press("Enter")
+    wait_until(page, lambda: monitor(frame)["selected"] > 0, what="search matches highlighted")
+    wait_until(page, lambda: "zoom=" in page.url, what="the map zoomed to the matches")
+    frame.locator("#search").fill("")
+    frame.locator("#search").press("Enter")
+    wait_until(page, lambda: monitor(frame)["selected"] == 0, what="the search cleared")
+    x, y = frame.evaluate("() => window.__dfatlasMap.screenPoints('real', 200).find(([x, y]) => x > 20 && y > 40)")
+    box = frame_box(page)
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.get_by_text("from 1 videos", exact=False).first.wait_for(timeout=60000)  # the clicked point's video
+    assert error_count(page) == 0
+
+
+def test_unknown_sets_can_be_highlighted_above_the_others(server, browser_page):
+    page = browser_page
+    page.goto(server + "/?level=frame&db=synth-a%2Ftest&db=unknown%2Fmystery", timeout=60000)
+    frame = map_frame(page)
+    button = frame.locator("#highlight")
+    button.wait_for(state="visible", timeout=30000)
+    assert "unknown sets" in button.inner_text()
+    button.click()
+    wait_until(page, lambda: frame.evaluate("() => window.__dfatlasMap.highlighted") > 0, what="the set highlighted")
+    wait_until(page, lambda: "hu=1" in page.url, what="the highlight in the URL")
+    # drawn last and larger, the others dimmed: more ink at the highlighted points' centres than at the others'
+    ink = """(pts) => { const gl = document.getElementById('canvas');
+        const c = document.createElement('canvas'); c.width = gl.width; c.height = gl.height;
+        const ctx = c.getContext('2d'); ctx.drawImage(gl, 0, 0); const s = c.width / gl.clientWidth;
+        const v = pts.filter(([x, y]) => x > 5 && y > 5 && x < gl.clientWidth - 5 && y < gl.clientHeight - 5)
+          .map(([x, y]) => { const d = ctx.getImageData(Math.round(x * s), Math.round(y * s), 1, 1).data;
+            return d[3] * (765 - d[0] - d[1] - d[2]) / 255; });
+        return v.reduce((a, b) => a + b, 0) / Math.max(v.length, 1); }"""
+    page.wait_for_timeout(500)
+    on = frame.evaluate(ink, frame.evaluate("() => window.__dfatlasMap.highlightPoints(true, 300)"))
+    off = frame.evaluate(ink, frame.evaluate("() => window.__dfatlasMap.highlightPoints(false, 300)"))
+    assert on > 2 * off, (on, off)
+    button.click()
+    wait_until(page, lambda: frame.evaluate("() => window.__dfatlasMap.highlighted") == 0, what="the highlight off")
+    wait_until(page, lambda: "hu=1" not in page.url, what="the highlight out of the URL")
     assert error_count(page) == 0

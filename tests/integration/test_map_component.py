@@ -130,18 +130,128 @@ def test_selection_rules():
     assert map_selection.valid({"kind": "nope"}, None) is None
 
 
+def _run_table(n: int = 60) -> pa.Table:
+    """A `run_map_points` table: 12 videos of 5 faces, two datasets, two classifiers (the second with gaps)."""
+    video = [f"d/v{i // 5:02d}" for i in range(n)]
+    pred0 = [0 if i < n // 2 else 1 for i in range(n)]
+    pred0[2] = -1  # one face predicted 'fake' (no attribution)
+    pred1 = [None if i % 7 == 0 else (1 if i % 5 < 3 else 0) for i in range(n)]
+    return pa.table({
+        "face_id": [f"{v}#{i % 5}@k" for i, v in enumerate(video)], "video_id": video,
+        "dataset": ["d/test" if i < 40 else "u/new" for i in range(n)],
+        "database": ["d" if i < 40 else "u" for i in range(n)],
+        "x": np.arange(n, dtype=np.float64), "y": np.zeros(n),
+        "true_class": ["real" if i < n // 2 else ("syn" if i < 40 else None) for i in range(n)],
+        "pred_idx_0": pa.array(pred0, pa.int32()), "real_score_0": np.linspace(0, 1, n),
+        "probs_0": pa.nulls(n, pa.list_(pa.float32())),
+        "pred_idx_1": pa.array(pred1, pa.int32()), "real_score_1": np.linspace(1, 0, n),
+        "probs_1": pa.nulls(n, pa.list_(pa.float32())),
+    })
+
+
+def test_run_points_hold_every_classifier_at_both_levels():
+    from engine.map_view import from_table
+    from engine.metrics import video_level
+
+    table = _run_table()
+    pts = from_table(table, ["real", "syn"], ("knn", "lr"))
+    frame = pts.frame("knn", ("d/test", "u/new"), "frame").sort_values("face_id").reset_index(drop=True)
+    src = table.to_pandas().sort_values("face_id").reset_index(drop=True)
+    assert frame["face_id"].tolist() == src["face_id"].tolist()
+    assert frame["pred"].tolist() == [{0: "real", 1: "syn", -1: "fake"}[int(v)] for v in src["pred_idx_0"]]
+    assert set(frame.loc[src["true_class"].isna().to_numpy(), "true_class"]) == {"unlabelled"}
+    assert np.allclose(frame["real_score"], src["real_score_0"])
+    # video level: every face carries its video's majority class and mean score (engine.metrics.video_level)
+    video = pts.frame("lr", ("d/test", "u/new"), "video").sort_values("face_id").reset_index(drop=True)
+    has = src["pred_idx_1"].notna()
+    want = video_level(src.loc[has, "video_id"].to_numpy(), src.loc[has, "real_score_1"].to_numpy(),
+                       src.loc[has, "pred_idx_1"].to_numpy(np.int64)).set_index("video_id")
+    got = video.drop_duplicates("video_id").set_index("video_id")
+    assert got["pred"].astype(str).to_dict() == {v: ["real", "syn"][int(c)] for v, c in want["pred_class"].items()}
+    assert np.allclose(got.loc[want.index, "real_score"], want["real_score"])
+    assert (video["correct"].astype(str) == np.where(video["true_class"].astype(str) == "unlabelled", "unknown",
+            np.where(video["true_class"].astype(str) == video["pred"].astype(str), "correct", "incorrect"))).all()
+    # a classifier without predictions on this map, a subset of datasets
+    none = pts.frame("svm", ("u/new",), "frame")
+    assert len(none) == 20 and set(none["pred"].astype(str)) == {"no prediction"}
+
+
 def test_payload_is_shuffled_once_and_hashed_by_content():
-    n = 50
-    base = pd.DataFrame({"video_id": [f"v{i // 5}" for i in range(n)], "dataset": "d/test", "database": "d",
-                         "x": np.arange(n, dtype=np.float32), "y": np.zeros(n, np.float32),
-                         "true_class": ["real"] * 25 + ["syn"] * 25})
-    cols = {"pred": base["true_class"].to_numpy(object), "vpred": base["true_class"].to_numpy(object),
-            "ok": np.array(["correct"] * n, object), "vok": np.array(["correct"] * n, object),
-            "score": np.linspace(0, 1, n)}
-    a = map_payload.encode(base, {"knn": cols}, ["real", "syn"])
-    b = map_payload.encode(base, {"knn": cols}, ["real", "syn"])
-    assert a.hash == b.hash and a.data == b.data and a.n_points == n
+    from engine.map_view import from_table
+
+    table = _run_table()
+    a = map_payload.encode(from_table(table, ["real", "syn"], ("knn", "lr")), ("d/test", "u/new"))
+    b = map_payload.encode(from_table(table.take(np.arange(60)[::-1]), ["real", "syn"], ("knn", "lr")),
+                           ("d/test", "u/new"))
+    assert a.hash == b.hash and a.data == b.data and a.n_points == 60  # the store's row order does not matter
     t = pa.ipc.open_stream(a.data).read_all()
-    true = t.column("true").to_numpy()
-    assert 0 < true[: n // 2].sum() < n // 2  # classes interleaved in the draw order, not class by class
-    assert sorted(t.column("x").to_numpy().tolist()) == list(range(n))
+    meta = json.loads(t.schema.metadata[b"dfatlas"])
+    true = np.array(meta["labels"])[t.column("true").to_numpy()]
+    assert 0 < (true[:30] == "real").sum() < 30  # classes interleaved in the draw order, not class by class
+    assert sorted(t.column("x").to_numpy().tolist()) == list(range(60))
+    assert meta["classifiers"] == ["knn", "lr"] and meta["datasets"] == ["d/test", "u/new"]
+    only = map_payload.encode(from_table(table, ["real", "syn"], ("knn", "lr")), ("u/new",))
+    t2 = pa.ipc.open_stream(only.data).read_all()
+    assert t2.num_rows == 20 and len(t2.column("video").chunk(0).dictionary) == 4  # the videos of the shown points only
+
+
+def _map_without_predictions(root: Path) -> None:
+    """A store whose run has a map but no predictions (a run stopped between project and classify)."""
+    from testkit.store_builder import StoreBuilder
+
+    b = StoreBuilder.at(root)
+    rel = [f"test/{i:03d}.mp4" for i in range(6)]
+    b.video_columns(database="d", split="test", relpath=rel, true_class=["real", "fake-1"] * 3, synthetic=True)
+    b.datasets(dataset=["d/test"], database=["d"], split=["test"], role=["superset"], synthetic=True)
+    b.settings("k", {"frames_per_video": 2})
+    ids = b.faces("k", np.repeat([f"d/{r}" for r in rel], 2), np.tile([0, 1], 6), [f"f/{i}.png" for i in range(12)])
+    b.run({"run_id": "triplet-nopred", "approach": "triplet", "backbone": "resnet10t", "config_json": "{}",
+           "config_hash": "x", "classes": ["real", "fake-1"], "settings_key": "k", "embedding_dim": 4, "seed": 0,
+           "status": "finished", "synthetic": True})
+    b.map("tsne-nopred", "triplet-nopred", ["d/test"], {}, 0, 1.0, ids, "d/test", np.random.default_rng(0).normal(size=(12, 2)))
+
+
+@pytest.mark.parametrize("store", ["no map", "map but no predictions"])
+def test_a_run_without_a_map_or_without_predictions_is_a_clear_state(store, tmp_path, monkeypatch):
+    ws = tmp_path / "ws"
+    if store == "no map":
+        build_fixture_store(ws, n_points=150, with_projections=False)
+        want = "dfatlas project"
+    else:
+        _map_without_predictions(ws)
+        want = "No predictions for run"
+    at = make_app(ws, monkeypatch)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(want in i.value for i in at.info), [i.value for i in at.info]
+    assert not at.get("component_instance")
+    at.switch_page("dashboard/pages/compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_an_empty_selection_and_a_search_without_matches_say_so(ws, monkeypatch):
+    at = make_app(ws, monkeypatch)
+    h = payload_args(at)[0]["payload_hash"]
+    far = [[1e6, 1e6], [1e6 + 1, 1e6], [1e6 + 1, 1e6 + 1]]
+    for sel in ({"kind": "lasso", "polygon": far}, {"kind": "search", "query": "no-such-video-anywhere"},
+                {"kind": "cell", "true": "real", "pred": "no-such-class"}, {"kind": "videos", "videos": []}):
+        at = send_value(at, {"have": h, "req": 0, "selection": dict(sel, hash=h)})
+        assert not at.exception, [e.value for e in at.exception]
+        assert not [s for s in at.subheader if s.value.startswith("Selection")]
+        assert any("matches no shown point" in i.value for i in at.info), sel
+
+
+def test_a_click_is_returned_once_for_the_drill_down(ws, monkeypatch):
+    at = make_app(ws, monkeypatch)
+    h = payload_args(at)[0]["payload_hash"]
+    video = "synth-a/test/real/000000.avi"
+    at = send_value(at, {"have": h, "req": 0, "click": {"video": video, "dataset": "synth-a/test", "level": "video",
+                                                         "seq": 1},
+                         "selection": {"kind": "videos", "videos": [video], "hash": h}})
+    assert not at.exception, [e.value for e in at.exception]
+    assert [s.value for s in at.subheader if s.value.startswith("Selection")] == \
+        ["Selection: 3 faces from 1 videos"]
+    from dashboard.components.scatter_map import clicked
+
+    state = {"map": at.session_state["map"]}
+    first, again = clicked("map", state), clicked("map", state)
+    assert first == {"video": video, "dataset": "synth-a/test", "level": "video", "seq": 1} and again is None

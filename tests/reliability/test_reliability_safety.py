@@ -230,6 +230,10 @@ REVIEWED = {
     ("engine/store/predictions.py", "where"): "literal predicates with ? parameters",
     ("engine/store/interchange.py", "cols"): "column names of the engine's own Arrow builders, double-quoted",
     ("engine/store/interchange.py", "table"): "literal table names (_insert_new's callers in interchange.py)",
+    ("engine/store/projections.py", "' '.join(joins)"): "run_map_points: LEFT JOINs with numbered aliases p0, p1, ... "
+                                                     "(the classifier names and run id are ? parameters)",
+    ("engine/store/projections.py", "''.join(cols)"): "run_map_points: the numbered aliases' columns as pred_idx_<i>, "
+                                                     "real_score_<i>, probs_<i> (i a loop counter)",
     ("engine/store/runs.py", "table"): "literal table names of discard_run_results' tuple",
     ("engine/store/runs.py", "where"): "literal predicates with ? parameters (discard_run_results)",
 }

@@ -1,5 +1,5 @@
 """The embedding map as a Streamlit component (components v1, `declare_component(path=...)`), drawn
-by regl-scatterplot (WebGL) with a marker-shape shader of our own: colour = predicted class,
+by regl-scatterplot (WebGL) with a marker-shape layer of our own: colour = predicted class,
 marker = true class.
 
 How the point bytes reach the page: the run's payload (`payload.MapPayload`, one Arrow IPC buffer) is
@@ -9,9 +9,27 @@ frame that lost its copy (page reload, navigating away and back) asks again thro
 (`need`/`req`). No extra HTTP route: the built files are served by Streamlit under /component/…,
 so they pass the same Host and framing checks (`dashboard.http_guard`) as the rest of the page.
 
-The component's value (JSON) carries the view state back: the selection (polygon / box / cell /
-search / videos, with the payload hash), zoom, hidden legend entries, density and clicks.
-`view_state()` keeps it across reruns and page changes and in the URL (st.query_params).
+`config` (what the page shows; a change redraws in the browser, no point data is sent):
+classifier, datasets, level, colour, colour_title, colour_legend [{id, name, color}], marker,
+marker_title, marker_legend [{id, name, symbol}], class_names {id: name}, height, and optionally
+- `highlight` {"datasets": [...], "videos": [...]}: always drawn last and larger, the others dimmed;
+- `highlight_sets` {"label": "unknown sets", "datasets": [...]}: offered as a toolbar toggle
+  ("Highlight unknown sets"); its state is the value's `highlight_on` (and `hu=1` in the URL).
+
+The component's value (JSON) carries the view state back, never point data:
+- `selection`: {"kind": "lasso" | "box", "polygon": [[x, y], ...] (map coordinates)} |
+  {"kind": "cell", "true", "pred"} | {"kind": "search", "query"} | {"kind": "videos", "videos": [...]},
+  each with the payload `hash` it was made on (`selection.selected_rows` turns it into rows);
+- `zoom` [x, y, camera distance] or None (the whole map), `hidden_colour`, `hidden_marker` (legend
+  entries hidden), `density`, `highlight_on`;
+- `click` {"video": video id, "dataset", "level": "frame" | "video", "seq": n}: the last point clicked
+  (a click also selects that point's video). `clicked(key)` returns it once per click: the video
+  drill-down opens from it.
+`view_state()` keeps the state across reruns and page changes and in the URL (st.query_params).
+
+`command` (one-off, applied once per new `seq`): {"seq": n, "select": selection | None, "zoom": bool}
+sets or clears the selection (and zooms to it); {"seq": n, "focus": {"video": id} | None} highlights
+one video (drawn last and larger) and zooms to it — "show this video on the map".
 """
 
 from __future__ import annotations
@@ -23,7 +41,8 @@ from pathlib import Path
 import streamlit as st
 
 BUILD_DIR = Path(__file__).resolve().parent / "build"
-URL_PARAMS = ("sel", "zoom", "hc", "hm")
+URL_PARAMS = ("sel", "zoom", "hc", "hm", "hu")
+STATE_KEYS = ("selection", "zoom", "hidden_colour", "hidden_marker", "density", "highlight_on")
 _component = None
 
 
@@ -47,11 +66,10 @@ def _sent() -> dict:
 
 def scatter_map(payload, key: str, config: dict, view_state: dict | None = None, command: dict | None = None,
                 group: str | None = None) -> dict:
-    """Draw the map; returns its state (selection, zoom, hidden entries, click; {} before the first).
+    """Draw the map; returns its value (see the module docstring; {} before the first).
 
     `payload` is a `MapPayload`; its bytes are sent only when this frame does not hold them yet.
-    `config`: classifier, datasets, level, colour, colour_title, colour_legend [{id, name, color}],
-    marker_legend [{id, name, symbol}], class_names {id: name}, height.
+    `group`: maps of one group share hover and selection in the browser (Compare's two maps).
     """
     value = st.session_state.get(key) or {}
     sent = _sent()
@@ -81,6 +99,7 @@ def _from_url() -> dict:
         pass  # a hand-edited URL: start from the full map
     state["hidden_colour"] = qp.get_all("hc")
     state["hidden_marker"] = qp.get_all("hm")
+    state["highlight_on"] = qp.get("hu") == "1"
     return state
 
 
@@ -90,16 +109,16 @@ def view_state(key: str, url: bool = True) -> dict:
     saved = f"_scatter_map_state:{key}"
     value = st.session_state.get(key)
     if isinstance(value, dict) and value:
-        st.session_state[saved] = {k: value.get(k) for k in ("selection", "zoom", "hidden_colour",
-                                                              "hidden_marker", "density")}
+        st.session_state[saved] = {k: value.get(k) for k in STATE_KEYS}
     elif saved not in st.session_state:
         st.session_state[saved] = _from_url() if url else {}
     return dict(st.session_state[saved])
 
 
 def write_url(state: dict) -> None:
-    """Put the selection, zoom and hidden legend entries in the URL (only when they changed)."""
+    """Put the selection, zoom, hidden legend entries and the highlight in the URL (only when they changed)."""
     want = {
+        "hu": "1" if state.get("highlight_on") else None,
         "sel": json.dumps(state["selection"], separators=(",", ":")) if state.get("selection") else None,
         "zoom": ",".join(f"{v:g}" for v in state["zoom"]) if state.get("zoom") else None,
         "hc": list(state.get("hidden_colour") or []) or None,
@@ -113,3 +132,16 @@ def write_url(state: dict) -> None:
                 del qp[name]
         elif have != v:
             qp[name] = v
+
+
+def clicked(key: str = "map", state=None) -> dict | None:
+    """The point clicked on map `key` since the last call ({"video", "dataset", "level", "seq"}), else None:
+    each click is returned once (the video drill-down opens from it). `state`: st.session_state."""
+    state = st.session_state if state is None else state
+    value = state.get(key)
+    hit = value.get("click") if isinstance(value, dict) else None
+    seen = f"_scatter_map_click_seen:{key}"
+    if not isinstance(hit, dict) or not hit.get("video") or state.get(seen) == hit.get("seq"):
+        return None
+    state[seen] = hit.get("seq")
+    return {k: hit.get(k) for k in ("video", "dataset", "level", "seq")}

@@ -12,13 +12,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dashboard.figures import marker_meaning
+
 COLOUR_COLUMNS = {"pred": "pred", "true": "true_class", "correct": "correct", "database": "database"}
 KINDS = ("lasso", "box", "cell", "search", "videos")
 
 
 def video_positions(pts: pd.DataFrame) -> pd.DataFrame:
     """x, y of each video (mean of its faces' map positions), indexed by video_id."""
-    return pts.groupby("video_id", sort=False)[["x", "y"]].mean()
+    return pts.groupby("video_id", sort=False, observed=True)[["x", "y"]].mean()
+
+
+def _text_matches(column: pd.Series, test) -> np.ndarray:
+    """test(lower-cased text) per row; on a categorical column once per category, not once per row."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        hit = np.array([bool(test(str(c).lower())) for c in column.cat.categories] + [False])
+        return hit[column.cat.codes.to_numpy()]  # code -1 (missing) -> the False at the end
+    return np.array([bool(test(str(v).lower())) for v in column], dtype=bool)
 
 
 def inside_polygon(x: np.ndarray, y: np.ndarray, polygon) -> np.ndarray:
@@ -59,8 +69,9 @@ def selected_rows(pts: pd.DataFrame, selection: dict | None, level: str, colour:
     shown = np.ones(len(pts), dtype=bool)
     if hidden_colour:
         shown &= ~pts[COLOUR_COLUMNS.get(colour, "pred")].isin(list(hidden_colour)).to_numpy()
-    if hidden_marker:
-        shown &= ~pts["true_class"].isin(list(hidden_marker)).to_numpy()
+    if hidden_marker:  # the marker shows the true class, or the predicted one while colour shows the true
+        marker = "pred" if marker_meaning(colour) == "predicted class" else "true_class"
+        shown &= ~pts[marker].isin(list(hidden_marker)).to_numpy()
     kind = selection.get("kind")
     if kind in ("lasso", "box"):
         poly = selection.get("polygon") or []
@@ -76,10 +87,9 @@ def selected_rows(pts: pd.DataFrame, selection: dict | None, level: str, colour:
         q = str(selection.get("query", "")).strip().lower()
         if not q:
             return np.zeros(0, dtype=np.int64)
-        names = {k: str(v).lower() for k, v in (class_names or {}).items()}
-        classes = {c for c in pts["true_class"].unique() if str(c).lower() == q or names.get(c) == q}
-        match = (pts["video_id"].astype(str).str.lower().str.contains(q, regex=False)
-                 | pts["true_class"].isin(list(classes))).to_numpy()
+        names = {str(k).lower(): str(v).lower() for k, v in (class_names or {}).items()}
+        match = _text_matches(pts["video_id"], lambda v: q in v) | \
+            _text_matches(pts["true_class"], lambda c: c == q or names.get(c) == q)
     elif kind == "videos":
         match = pts["video_id"].isin(list(selection.get("videos") or [])).to_numpy()
     else:

@@ -1,4 +1,4 @@
-// Density contours drawn above the points (so a million points never hide them): the drawn points are
+// Density contours drawn above the points (so a million points never hide them): the shown points are
 // binned on a screen grid, smoothed, and the edges between log-density bands are stroked.
 const GRID = 128;
 const BANDS = 6;
@@ -24,10 +24,11 @@ function blur(a, n) {
   return out;
 }
 
-export function drawContours(ctx, visible, gx, gy, toX, toY, width, height) {
+// `shown[i]`: point i counts; gx, gy: its GL position; toX, toY: GL -> canvas pixels.
+export function drawContours(ctx, shown, gx, gy, toX, toY, width, height) {
   const grid = new Float32Array(GRID * GRID);
-  for (let k = 0; k < visible.length; k++) {
-    const i = visible[k];
+  for (let i = 0; i < shown.length; i++) {
+    if (!shown[i]) continue;
     const cx = Math.floor((toX(gx[i]) / width) * GRID);
     const cy = Math.floor((toY(gy[i]) / height) * GRID);
     if (cx >= 0 && cx < GRID && cy >= 0 && cy < GRID) grid[cy * GRID + cx] += 1;
