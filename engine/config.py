@@ -88,6 +88,7 @@ def option_range(section: type, name: str) -> Range:
     return next(f.metadata["range"] for f in dataclasses.fields(section) if f.name == name)
 
 
+PROJECTION_METHODS = ("tsne", "tsne-full", "tsne-video")  # described in engine.projection.METHODS
 SEED = _range(0, 2**32 - 1)   # numpy's seeds are 32-bit
 WORKERS = _range(0, 1024)     # 0 = automatic (one per core)
 
@@ -187,6 +188,11 @@ class ClassifiersSection:
 
 @dataclass(frozen=True)
 class ProjectionSection:
+    # how the map is made (engine.projection.METHODS): "tsne" fits openTSNE on a stratified sample of at most
+    # max_reference_points faces and places the others with transform (measured fastest at 1M faces,
+    # docs/BENCHMARKS.md); "tsne-full" fits on every reference face; "tsne-video" fits on per-video mean
+    # embeddings and draws each face at its video's point
+    method: str = field(default="tsne", metadata=_choices(*PROJECTION_METHODS))
     reference: str = "superset/test"  # dataset(s) the map is fitted on
     perplexity: float = field(default=30.0, metadata=_range(0.0, 10_000.0, lo_open=True))
     n_iter: int = field(default=500, metadata=_range(1, 1_000_000))
