@@ -118,11 +118,11 @@ class Truth:
 
         from engine.projection import video_means
         from engine.store import Store, arrow_to_matrix
+        from engine.store.embeddings import dataset_embeddings
         from testkit.scale_store import RUN_ID
 
         store = Store(store_path)
-        t = store.arrow("SELECT e.face_id, f.video_id, e.embedding FROM embeddings e JOIN faces f USING (face_id) "
-                        "WHERE e.run_id = ? ORDER BY e.face_id", [RUN_ID])
+        t = dataset_embeddings(store, RUN_ID, REFERENCE.split(","), labelled=True)  # every face, by face_id
         self.face_ids = t["face_id"].to_numpy(zero_copy_only=False)
         X = arrow_to_matrix(t["embedding"])
         self.k = k
@@ -141,9 +141,9 @@ class Truth:
         from sklearn.neighbors import NearestNeighbors
 
         from engine.store import Store
+        from engine.store.projections import point_rows
 
-        pts = Store(store_path).df("SELECT face_id, x, y FROM projection_points WHERE projection_id = ? "
-                                   "ORDER BY face_id", [projection_id])
+        pts = point_rows(Store(store_path), projection_id)  # by face_id
         if len(pts) != len(self.face_ids) or not np.array_equal(pts.face_id.to_numpy(dtype=object), self.face_ids):
             raise SystemExit(f"map {projection_id} does not hold every face ({len(pts)} of {len(self.face_ids)})")
         Y = pts[["x", "y"]].to_numpy()
@@ -162,20 +162,21 @@ class Truth:
 
 def legacy_compare(store_path: Path, projection_id: str, n: int, n_jobs: int) -> dict:
     """Place `n` faces of the map twice: as before (openTSNE threads, chunks of 2,000) and as now."""
-    from engine.projection import TSNEMap, _n_jobs, _transform, rebuild_embedding
+    from engine.placement import _transform, rebuild_embedding, worker_count
+    from engine.projection import TSNEMap
     from engine.store import Store, arrow_to_matrix
+    from engine.store.embeddings import face_embeddings
     from testkit.scale_store import RUN_ID
 
     store = Store(store_path)
     m = TSNEMap.load(store, projection_id)
-    t = store.arrow("SELECT e.embedding FROM embeddings e JOIN projection_points pp ON pp.face_id = e.face_id "
-                    "AND pp.projection_id = ? WHERE e.run_id = ? AND NOT pp.is_reference ORDER BY e.face_id LIMIT ?",
-                    [projection_id, RUN_ID, n])
-    X = arrow_to_matrix(t["embedding"])
+    placed = m.points(store)
+    faces = placed.face_id[~placed.is_reference].to_numpy()[:n]
+    X = arrow_to_matrix(face_embeddings(store, RUN_ID, faces)["embedding"]) if len(faces) else np.zeros((0, 0))
     if not len(X):
         return None
     RX, RY = m._reference(store)
-    old = rebuild_embedding(RX, RY, m.params.get("metric", "euclidean"), _n_jobs(n_jobs), m.seed)
+    old = rebuild_embedding(RX, RY, m.params.get("metric", "euclidean"), worker_count(n_jobs), m.seed)
     t0, c0 = time.perf_counter(), time.process_time()
     Y_old = _transform(old, X, batch=2000)
     legacy = (time.perf_counter() - t0, time.process_time() - c0, os.getloadavg()[0])

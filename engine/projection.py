@@ -23,10 +23,8 @@ rebuilds the openTSNE embedding from exactly those rows — an exact
 (brute-force, deterministic) neighbour index over the reference embeddings
 (a video map: their per-video means) plus the stored coordinates — so an
 unknown set analysed months later lands where the CLI would have put it. The
-CLI's own transforms go through the same rebuild, so both paths agree. Each
-new point is optimised against the reference alone (openTSNE normalises the
-repulsion point by point), so neither the batch size nor the number of
-worker processes changes where it lands.
+CLI's own transforms go through the same rebuild (`engine.placement`), so both
+paths agree, whatever the batch size or number of worker processes.
 
 A map remembers a fingerprint of its reference embeddings: `map_status`
 tells the dashboard when they were re-made after the fit (the map is out of
@@ -39,7 +37,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -51,14 +48,11 @@ import pyarrow.compute as pc
 from data_catalog.errors import AtlasError
 
 from .config import PROJECTION_METHODS, ProjectionSection
+from .placement import TRANSFORM_PARAMS, Placer, worker_count
 from .runs import read_run
 from .store import Store, arrow_to_matrix
 from .store import embeddings as embedding_table
 from .store import projections as map_table
-
-# openTSNE's recommended settings for adding points to an existing map
-TRANSFORM_PARAMS = {"perplexity": 5, "k": 25, "learning_rate": 0.1, "early_exaggeration": 4,
-                    "early_exaggeration_iter": 0, "exaggeration": 1.5, "n_iter": 250}
 
 # What each method is, in the words the dashboard shows (`TSNEMap.describe`).
 METHODS = {
@@ -68,16 +62,8 @@ METHODS = {
 }
 assert tuple(METHODS) == PROJECTION_METHODS
 
-TRANSFORM_BATCH = 20_000   # points per openTSNE transform call: large enough that per-call costs vanish
 WRITE_SLICE = 100_000      # points placed and written per store transaction (an interrupted run resumes there)
-PARALLEL_MIN = 2 * TRANSFORM_BATCH  # below this one process places everything (a worker takes ~2 s to start)
 FINGERPRINT_ROWS = 20_000  # reference faces (the first by id) whose embeddings the map's fingerprint covers
-
-
-def _n_jobs(n: int) -> int:
-    if n > 0:
-        return n
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def map_params(section: ProjectionSection) -> dict:
@@ -172,132 +158,6 @@ def video_means(video_ids, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 def fingerprint(X: np.ndarray) -> str:
     """A short hash of reference embeddings (rows in face-id order), to notice them being re-made."""
     return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float32).tobytes()).hexdigest()[:16]
-
-
-# --- the rebuilt embedding ---------------------------------------------------
-
-class StoredReference:
-    """openTSNE affinities for *adding* points to a stored map.
-
-    Only `to_new` is needed by `TSNEEmbedding.transform`: exact k nearest
-    reference neighbours (scikit-learn, brute force, deterministic) and
-    openTSNE's own point-wise perplexity calibration.
-    """
-
-    def __init__(self, reference: np.ndarray, metric: str = "euclidean", n_jobs: int = 1):
-        from scipy import sparse
-        from sklearn.neighbors import NearestNeighbors
-
-        self.reference = np.ascontiguousarray(reference, dtype=np.float32)
-        self.metric = metric
-        self.n_jobs = n_jobs
-        self.index = NearestNeighbors(algorithm="brute", metric=metric, n_jobs=n_jobs).fit(self.reference)
-        self.P = sparse.csr_matrix((len(self.reference), len(self.reference)))  # unused by transform
-        self.verbose = False
-
-    @property
-    def n_samples(self) -> int:
-        return len(self.reference)
-
-    def to_new(self, data, perplexity=5, return_distances=False, k_neighbors="auto"):
-        from openTSNE.affinity import joint_probabilities_nn
-
-        k = min(self.n_samples, int(3 * perplexity)) if k_neighbors == "auto" else int(k_neighbors)
-        perplexity = min(perplexity, k / 3) if perplexity * 3 > k else perplexity
-        distances, neighbors = self.index.kneighbors(np.asarray(data, dtype=np.float32), n_neighbors=k)
-        P = joint_probabilities_nn(neighbors, distances.astype(np.float64), [perplexity], symmetrize=False,
-                                   normalization="point-wise", n_reference_samples=self.n_samples, n_jobs=self.n_jobs)
-        return (P, neighbors, distances) if return_distances else P
-
-
-def rebuild_embedding(reference_X: np.ndarray, reference_Y: np.ndarray, metric: str = "euclidean", n_jobs: int = 1,
-                      seed: int = 0):
-    """A `TSNEEmbedding` ready for `.transform()`, from stored arrays only."""
-    from openTSNE import TSNEEmbedding
-
-    if len(reference_X) != len(reference_Y):
-        raise AtlasError(f"projection data is inconsistent: {len(reference_X)} reference embeddings, {len(reference_Y)} coordinates")
-    aff = StoredReference(reference_X, metric=metric, n_jobs=n_jobs)
-    return TSNEEmbedding(np.asarray(reference_Y, dtype=np.float64), aff, random_state=seed, n_jobs=n_jobs,
-                         negative_gradient_method="fft")
-
-
-def _transform(emb, X: np.ndarray, progress: Callable[[int, int], None] | None = None,
-               batch: int = TRANSFORM_BATCH) -> np.ndarray:
-    """Place `X` into `emb`, `batch` points per openTSNE call (each point is optimised against the
-    reference only, so the batch size changes nothing but the time)."""
-    n = len(X)
-    out = np.zeros((n, 2), dtype=np.float64)
-    for s in range(0, n, batch):
-        out[s:s + batch] = np.asarray(emb.transform(np.asarray(X[s:s + batch], dtype=np.float32), **TRANSFORM_PARAMS))
-        if progress:
-            progress(min(s + batch, n), n)
-    return out
-
-
-# A worker process of the parallel placement holds one rebuilt embedding, single-threaded: under
-# OpenMP, small parallel regions per iteration cost more than they save (measured, docs/BENCHMARKS.md).
-_WORKER: dict = {}
-
-
-def _worker_init(reference_X: np.ndarray, reference_Y: np.ndarray, metric: str, seed: int) -> None:
-    from threadpoolctl import threadpool_limits
-
-    _WORKER["limits"] = threadpool_limits(1)
-    _WORKER["emb"] = rebuild_embedding(reference_X, reference_Y, metric, 1, seed)
-
-
-def _worker_transform(X: np.ndarray) -> np.ndarray:
-    return _transform(_WORKER["emb"], X)
-
-
-class Placer:
-    """Places points into a rebuilt map: in this process for a few points, else over a pool of
-    single-threaded worker processes (one per core), `TRANSFORM_BATCH` points per task."""
-
-    def __init__(self, reference_X: np.ndarray, reference_Y: np.ndarray, metric: str, seed: int, n_jobs: int):
-        self.reference_X, self.reference_Y = reference_X, reference_Y
-        self.metric, self.seed, self.workers = metric, seed, _n_jobs(n_jobs)
-        self.pool = None
-        self._local = None
-
-    @property
-    def dim(self) -> int:
-        return self.reference_X.shape[1]
-
-    def _emb(self):
-        if self._local is None:
-            self._local = rebuild_embedding(self.reference_X, self.reference_Y, self.metric, 1, self.seed)
-        return self._local
-
-    def place(self, X: np.ndarray, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        n = len(X)
-        if n == 0:
-            return np.zeros((0, 2))
-        if n < PARALLEL_MIN or self.workers < 2:
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(1):  # as in a worker, so both give the same numbers
-                return _transform(self._emb(), X, progress)
-        if self.pool is None:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
-                                            initializer=_worker_init,
-                                            initargs=(self.reference_X, self.reference_Y, self.metric, self.seed))
-        out = np.zeros((n, 2), dtype=np.float64)
-        starts = range(0, n, TRANSFORM_BATCH)
-        for s, part in zip(starts, self.pool.map(_worker_transform, (X[s:s + TRANSFORM_BATCH] for s in starts))):
-            out[s:s + len(part)] = part
-            if progress:
-                progress(min(s + TRANSFORM_BATCH, n), n)
-        return out
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
 
 
 # --- the map object ----------------------------------------------------------
@@ -415,7 +275,7 @@ class TSNEMap:
         t0, c0 = time.perf_counter(), time.process_time()
         tsne = openTSNE.TSNE(perplexity=perplexity, n_iter=section.n_iter,
                              early_exaggeration_iter=section.early_exaggeration_iter, metric=section.metric,
-                             initialization="pca", n_jobs=_n_jobs(section.n_jobs), random_state=section.seed)
+                             initialization="pca", n_jobs=worker_count(section.n_jobs), random_state=section.seed)
         fitted = tsne.fit(X)
         kl = float(fitted.kl_divergence) if fitted.kl_divergence is not None else None
         Y = np.asarray(fitted, dtype=np.float64)
@@ -590,6 +450,6 @@ def project_run(store: Store, run_id: str, cfg=None, progress: Callable[[int, in
     if tsne_map is None:
         tsne_map = TSNEMap.fit(store, run_id, sec, reference, stage)
     if stage:
-        stage(f"placing the other faces ({tsne_map.method}, {_n_jobs(sec.n_jobs)} processes)")
+        stage(f"placing the other faces ({tsne_map.method}, {worker_count(sec.n_jobs)} processes)")
     tsne_map.place_missing(store, sec.n_jobs, progress)
     return pid

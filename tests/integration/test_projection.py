@@ -164,14 +164,14 @@ def test_methods_are_part_of_the_cache_key(store_run):
 
 def test_parallel_placement_gives_the_same_points(store_run, monkeypatch):
     """Worker processes (small batches) and one process place every point identically."""
-    import engine.projection as projection
+    import engine.placement as placement
 
     store, rid = store_run
     pid = project_run(store, rid, SEC)
     X = np.concatenate([_set(store, rid, d)[2] for d in ("dbx/test", "dby/test")])
     one = transform_into(store, pid, X, n_jobs=1)
-    monkeypatch.setattr(projection, "PARALLEL_MIN", 8)
-    monkeypatch.setattr(projection, "TRANSFORM_BATCH", 7)
+    monkeypatch.setattr(placement, "PARALLEL_MIN", 8)
+    monkeypatch.setattr(placement, "TRANSFORM_BATCH", 7)
     progress = []
     pooled = transform_into(store, pid, X, n_jobs=2, progress=lambda d, t: progress.append((d, t)))
     assert np.allclose(one, pooled, atol=1e-9)
