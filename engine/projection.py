@@ -433,7 +433,8 @@ def project_run(store: Store, run_id: str, cfg=None, progress: Callable[[int, in
 
     `cfg`: the experiment config or its [projection] section. Same key ->
     cache hit: only faces not yet placed are transformed. A cached map whose
-    reference embeddings were re-made since its fit is fitted again.
+    reference embeddings were re-made since its fit is fitted again; points
+    whose embedding was deleted are dropped.
     """
     sec = _section(cfg)
     run = read_run(store, run_id)
@@ -442,11 +443,14 @@ def project_run(store: Store, run_id: str, cfg=None, progress: Callable[[int, in
         raise AtlasError(f"run {run_id} has no embeddings yet: run `dfatlas embed --config CONFIG --run {run_id}` first")
     pid = projection_id(run_id, reference, map_params(sec), sec.seed)
     tsne_map = TSNEMap.load(store, pid) if map_table.map_row(store, pid) is not None else None
-    if tsne_map is not None and tsne_map.status(store)["reference_changed"]:
+    status = tsne_map.status(store) if tsne_map is not None else None
+    if status and status["reference_changed"]:
         if stage:
             stage(f"the embeddings of map {pid} were re-made after it was fitted: fitting it again")
         map_table.delete_map(store, pid)
         tsne_map = None
+    elif status and status["orphaned"]:
+        map_table.delete_orphaned(store, pid, run_id)  # their faces' embeddings were deleted
     if tsne_map is None:
         tsne_map = TSNEMap.fit(store, run_id, sec, reference, stage)
     if stage:

@@ -93,6 +93,13 @@ def orphaned_count(store: Store, projection_id: str, run_id: str) -> int:
                             [projection_id, run_id]) or 0)
 
 
+def delete_orphaned(store: Store, projection_id: str, run_id: str) -> None:
+    """The map's points whose face has no embedding in the run any more."""
+    store.execute("""
+        DELETE FROM projection_points pp WHERE pp.projection_id = ? AND NOT EXISTS
+          (SELECT 1 FROM embeddings e WHERE e.run_id = ? AND e.face_id = pp.face_id)""", [projection_id, run_id])
+
+
 def delete_map(store: Store, projection_id: str) -> None:
     """A map and all its points, in one transaction (before it is fitted again under the same id)."""
     with store.transaction() as con:

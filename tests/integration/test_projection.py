@@ -225,3 +225,5 @@ def test_a_map_older_than_its_embeddings_is_noticed_and_refitted(store_run):
     # embeddings deleted under the map
     store.execute("DELETE FROM embeddings WHERE run_id = ? AND dataset = 'dbx/test'", [rid])
     assert map_status(store, rid)["orphaned"] > 0
+    project_run(store, rid, SEC)
+    assert map_status(store, rid)["orphaned"] == 0 and not map_status(store, rid)["reference_changed"]
