@@ -25,7 +25,7 @@ from data_catalog.errors import AtlasError
 TRANSFORM_PARAMS = {"perplexity": 5, "k": 25, "learning_rate": 0.1, "early_exaggeration": 4,
                     "early_exaggeration_iter": 0, "exaggeration": 1.5, "n_iter": 250}
 
-TRANSFORM_BATCH = 20_000   # points per openTSNE transform call: large enough that per-call costs vanish
+TRANSFORM_BATCH = 10_000  # points per openTSNE transform call: per-call costs are spent, a write slice splits evenly
 PARALLEL_MIN = 2 * TRANSFORM_BATCH  # below this one process places everything (a worker takes ~2 s to start)
 
 
