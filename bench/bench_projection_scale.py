@@ -8,13 +8,16 @@ clusters with sub-clusters, 15 frames per video, 64-d unit embeddings, a cross-d
 fakes and an unlabelled set; kept under --workspace and reused). Each method then runs
 `engine.projection.project_run` on it — the map's reference is every dataset, so `tsne-full` is openTSNE
 fitted on ALL points — in a fresh process: wall and CPU time (workers included), the fit / placement split,
-and peak resident memory (the main process, and the largest worker).
+and peak resident memory (the main process; and it with its workers, sampled every 0.2 s).
 
 Neighbourhood preservation: for `--query` faces drawn once per size, the share of each face's 10 nearest
 neighbours in the 64-d embedding space (exact, among all faces) that are also among its 10 nearest on the
-2-D map (k=10 overlap); the same for videos (mean embedding vs. mean map position). At the smallest size
-`tsne-full` is the yardstick ("vs full"). On a per-video map a video's faces share one point, so their
-face-level neighbours are ties broken arbitrarily: read its video-level figure.
+2-D map (k=10 overlap); the same for videos (mean embedding vs. mean map position); and the same within the
+query sample alone (neighbours among those 10,000 faces only, in both spaces: a figure that does not fall
+as N grows, so sizes compare). At the smallest size `tsne-full` is the yardstick ("vs full"). On a
+per-video map a video's faces share one point, so their face-level neighbours are ties broken arbitrarily
+(mostly the video's own faces, which are also their embedding neighbours): read its video-level figure.
+`--score-only` scores every map already in the stores without running a projection.
 
 Today's path (before this benchmark: transform in chunks of 2,000 with openTSNE's threads) is timed on
 --legacy points of the `tsne` map against the current placement on the same points, in the same process,
@@ -85,10 +88,12 @@ def child(store_path: str, method: str, n_jobs: int) -> None:
 
     store = Store(Path(store_path))
     marks = []
+    peak = _PeakRSS()
     t0, c0 = time.perf_counter(), time.process_time()
     pid = project_run(store, RUN_ID, _section(method, n_jobs),
                       stage=lambda msg: marks.append((time.perf_counter() - t0, time.process_time() - c0, msg)))
     wall = time.perf_counter() - t0
+    peak.stop()
     ru_self, ru_kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time() - c0 + ru_kids.ru_utime + ru_kids.ru_stime
     m = TSNEMap.load(store, pid)
@@ -96,7 +101,37 @@ def child(store_path: str, method: str, n_jobs: int) -> None:
     print(json.dumps({"projection_id": pid, "wall_s": wall, "cpu_s": cpu, "fit_s": m.params.get("fit_seconds"),
                       "fit_cpu_s": m.params.get("fit_cpu_seconds"), "place_s": place_wall, "place_cpu_s": place_cpu,
                       "n_reference": m.params.get("n_reference"), "peak_main_mb": ru_self.ru_maxrss / 1024,
-                      "peak_worker_mb": ru_kids.ru_maxrss / 1024, "load": os.getloadavg()[0]}))
+                      "peak_total_mb": max(peak.total, ru_self.ru_maxrss * 1024) / 2**20,
+                      "peak_worker_mb": max(peak.total, ru_self.ru_maxrss * 1024) / 2**20,  # older readers
+                      "load": os.getloadavg()[0]}))
+
+
+class _PeakRSS:
+    """The largest resident memory of this process and its worker processes together, sampled every
+    0.2 s (a child's own ru_maxrss would count the parent's pages it shared between fork and exec)."""
+
+    def __init__(self):
+        import threading
+
+        import psutil
+
+        self.total, self._stop = 0, threading.Event()
+        me = psutil.Process()
+
+        def sample():
+            while not self._stop.wait(0.2):
+                try:
+                    procs = [me, *me.children(recursive=True)]
+                    self.total = max(self.total, sum(p.memory_info().rss for p in procs if p.is_running()))
+                except psutil.Error:
+                    pass
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run_method(store_path: Path, method: str, n_jobs: int) -> dict:
@@ -132,6 +167,9 @@ class Truth:
         self.videos, V, self.video_of = video_means(t["video_id"].to_numpy(zero_copy_only=False), X)
         self.vq = np.sort(rng.choice(len(V), min(n_query, len(V)), replace=False))
         self.vnn = NearestNeighbors(n_neighbors=k + 1).fit(V).kneighbors(V[self.vq], return_distance=False)[:, 1:]
+        # the same neighbours within the query sample alone: a figure that does not shrink as N grows
+        Xq = X[self.q]
+        self.snn = NearestNeighbors(n_neighbors=k + 1).fit(Xq).kneighbors(Xq, return_distance=False)[:, 1:]
 
     @staticmethod
     def _overlap(a: np.ndarray, b: np.ndarray) -> float:
@@ -155,7 +193,11 @@ class Truth:
         VY /= np.bincount(self.video_of)[:, None]
         vgot = NearestNeighbors(n_neighbors=self.k + 1).fit(VY).kneighbors(VY[self.vq], return_distance=False)
         vgot = np.array([[j for j in row if j != i][:self.k] for i, row in zip(self.vq, vgot)])
-        return {"face_knn": self._overlap(self.nn, got), "video_knn": self._overlap(self.vnn, vgot)}
+        Yq = Y[self.q]
+        sgot = NearestNeighbors(n_neighbors=self.k + 1).fit(Yq).kneighbors(Yq, return_distance=False)
+        sgot = np.array([[j for j in row if j != i][:self.k] for i, row in enumerate(sgot)])
+        return {"face_knn": self._overlap(self.nn, got), "video_knn": self._overlap(self.vnn, vgot),
+                "sample_knn": self._overlap(self.snn, sgot)}
 
 
 # --- today's path against the current one ----------------------------------------------------
@@ -191,6 +233,25 @@ def legacy_compare(store_path: Path, projection_id: str, n: int, n_jobs: int) ->
             "median_shift_pct_of_span": 100 * float(np.median(d)) / span}
 
 
+def score_only(ws: Path, sizes: list[int], n_query: int) -> None:
+    """Neighbourhood preservation of every map in the stores (no projection is run)."""
+    from engine.store import Store
+    from engine.store.projections import map_overview
+
+    print("| faces | map | method (sample) | kNN@10 face | kNN@10 video | kNN@10 within the query sample |")
+    print("|---|---|---|---|---|---|")
+    for n in sorted(sizes):
+        path = _store_path(ws, n) / "atlas.duckdb"
+        truth = Truth(path, n_query)
+        for _, row in map_overview(Store(path)).iterrows():
+            params = json.loads(row.params_json)
+            if "method" not in params:
+                continue  # the scale store's drawn map
+            r = truth.score(path, row.projection_id)
+            print(f"| {n:,} | {row.projection_id} | {params['method']} ({params.get('n_reference'):,}) | "
+                  f"{r['face_knn']:.3f} | {r['video_knn']:.3f} | {r['sample_knn']:.3f} |", flush=True)
+
+
 # --- the report -------------------------------------------------------------------------------
 
 def main() -> None:
@@ -203,10 +264,14 @@ def main() -> None:
     ap.add_argument("--query", type=int, default=10_000)
     ap.add_argument("--legacy", type=int, default=20_000, help="faces placed by today's path and the new one")
     ap.add_argument("--workspace", default="/tmp/dfatlas-bench-proj")
+    ap.add_argument("--score-only", action="store_true", help="score every map already in the stores of --sizes")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
+        return
+    if args.score_only:
+        score_only(Path(args.workspace), args.sizes, args.query)
         return
     ws = Path(args.workspace)
     print(f"bench_projection_scale: sizes {args.sizes}, methods {args.methods}, n_jobs {args.n_jobs}, "
@@ -227,24 +292,24 @@ def main() -> None:
             print(f"{method:>12}: {r['wall_s']:7.1f} s wall, {r['cpu_s']:.0f} s cpu (fit {r['fit_s']:.1f} s wall / "
                   f"{r['fit_cpu_s']:.1f} s cpu on {r['n_reference']:,}; place {r['place_s']:.1f} s wall / "
                   f"{r['place_cpu_s']:.1f} s cpu), peak {r['peak_main_mb']:.0f} MB "
-                  f"(+ workers {r['peak_worker_mb']:.0f} MB each), kNN@10 face {r['face_knn']:.3f} "
-                  f"video {r['video_knn']:.3f}; load {r['load']:.1f}", flush=True)
+                  f"(with workers {r['peak_total_mb']:.0f} MB), kNN@10 face {r['face_knn']:.3f} "
+                  f"video {r['video_knn']:.3f} within-sample {r['sample_knn']:.3f}; load {r['load']:.1f}", flush=True)
             if method == "tsne" and args.legacy:
                 c = r["legacy"] = legacy_compare(path, r["projection_id"], args.legacy, args.n_jobs)
                 if c:
                     print(f"{'':>12}  today's path on {c['n']:,} faces: {c['legacy_s']:.1f} s (load {c['legacy_load']:.1f}) "
                       f"vs now {c['new_s']:.1f} s (load {c['new_load']:.1f}): x{c['legacy_s'] / c['new_s']:.1f}; "
                       f"placement shift max {c['max_shift_pct_of_span']:.2e} % of the map's span", flush=True)
-    print("\n| faces | method | wall s | cpu s | fit s (wall / cpu) | place s (wall / cpu) | peak MB (main / worker) "
-          "| kNN@10 face | kNN@10 video | vs full (face / video) | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| faces | method | wall s | cpu s | fit s (wall / cpu) | place s (wall / cpu) | peak MB (main / with workers) "
+          "| kNN@10 face | kNN@10 video | kNN@10 within sample | vs full (face / video / within) | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        vs = (f"{r['face_knn'] / baseline['face_knn']:.2f} / {r['video_knn'] / baseline['video_knn']:.2f}"
-              if baseline else "–")
+        vs = (f"{r['face_knn'] / baseline['face_knn']:.2f} / {r['video_knn'] / baseline['video_knn']:.2f} / "
+              f"{r['sample_knn'] / baseline['sample_knn']:.2f}" if baseline else "–")
         print(f"| {r['n']:,} | {r['method']} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | {r['fit_s']:.0f} / "
               f"{r['fit_cpu_s']:.0f} | {r['place_s']:.0f} / {r['place_cpu_s']:.0f} | "
-              f"{r['peak_main_mb']:.0f} / {r['peak_worker_mb']:.0f} | {r['face_knn']:.3f} | {r['video_knn']:.3f} | "
-              f"{vs} | {r['load']:.1f} |")
+              f"{r['peak_main_mb']:.0f} / {r['peak_total_mb']:.0f} | {r['face_knn']:.3f} | {r['video_knn']:.3f} | "
+              f"{r['sample_knn']:.3f} | {vs} | {r['load']:.1f} |")
     # extrapolation to the largest size asked for, from the largest measured size of each method
     top = max(args.sizes)
     print(f"\nExtrapolated to {top:,} faces (linear in N from the largest measured size; same load):")
