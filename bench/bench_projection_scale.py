@@ -102,7 +102,6 @@ def child(store_path: str, method: str, n_jobs: int) -> None:
                       "fit_cpu_s": m.params.get("fit_cpu_seconds"), "place_s": place_wall, "place_cpu_s": place_cpu,
                       "n_reference": m.params.get("n_reference"), "peak_main_mb": ru_self.ru_maxrss / 1024,
                       "peak_total_mb": max(peak.total, ru_self.ru_maxrss * 1024) / 2**20,
-                      "peak_worker_mb": max(peak.total, ru_self.ru_maxrss * 1024) / 2**20,  # older readers
                       "load": os.getloadavg()[0]}))
 
 
@@ -294,7 +293,7 @@ def main() -> None:
                   f"{r['place_cpu_s']:.1f} s cpu), peak {r['peak_main_mb']:.0f} MB "
                   f"(with workers {r['peak_total_mb']:.0f} MB), kNN@10 face {r['face_knn']:.3f} "
                   f"video {r['video_knn']:.3f} within-sample {r['sample_knn']:.3f}; load {r['load']:.1f}", flush=True)
-            if method == "tsne" and args.legacy:
+            if method.partition(":")[0] == "tsne" and args.legacy:
                 c = r["legacy"] = legacy_compare(path, r["projection_id"], args.legacy, args.n_jobs)
                 if c:
                     print(f"{'':>12}  today's path on {c['n']:,} faces: {c['legacy_s']:.1f} s (load {c['legacy_load']:.1f}) "
