@@ -6,7 +6,7 @@ Data: a 10-cluster Gaussian mixture in `dim` dimensions (embedding-like).
 1. openTSNE fit on `fit` points with the project's defaults ([projection]:
    perplexity 30, 250 + 500 iterations, PCA init).
 2. Place `new` further points into that map: the project's path
-   (`engine.projection.rebuild_embedding` from stored arrays, exact
+   (`engine.placement.rebuild_embedding` from stored arrays, exact
    neighbours) and openTSNE's own fitted object, for comparison.
 3. scikit-learn `TSNE.fit_transform` on the same `new` points (it cannot add
    points to an existing map; this is the baseline DESIGN.md asks for), and
@@ -46,7 +46,7 @@ def main() -> None:
     from sklearn.manifold import TSNE as SkTSNE
 
     from engine.config import ProjectionSection
-    from engine.projection import TRANSFORM_PARAMS, rebuild_embedding
+    from engine.placement import TRANSFORM_PARAMS, rebuild_embedding
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fit", type=int, default=20000)

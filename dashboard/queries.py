@@ -101,6 +101,16 @@ def map_points(path: str, sig: tuple, run_id: str, classifier: str, datasets: tu
     return points.frame(classifier, datasets, level, aggregation, top_k)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def map_status(path: str, sig: tuple, run_id: str) -> dict | None:
+    """The run's latest map against its embeddings now (engine.projection.map_status): how it was made
+    (`describe`), whether its reference embeddings were made again after the fit (`reference_changed`),
+    embedded faces not on it yet per dataset (`unplaced`); None without a map."""
+    from engine.projection import map_status as status
+
+    return status(read_store(path), run_id)
+
+
 @st.cache_data(show_spinner=False, max_entries=24)
 def scores(path: str, sig: tuple, run_id: str, classifier: str, datasets: tuple[str, ...],
            level: str, aggregation: str = DEFAULT_AGGREGATION, top_k: int = DEFAULT_TOP_K) -> pd.DataFrame:

@@ -76,6 +76,22 @@ def no_predictions(view, ws: str) -> None:
             f"dfatlas classify --config CONFIG --workspace {ws} --run {view.run_id}\n```")
 
 
+def map_state(view, ws: str, status: dict | None) -> None:
+    """How the run's map was made, and a clear note when it is out of date against the run's embeddings
+    (engine.projection.TSNEMap.status); nothing without a map (`no_projection` says that)."""
+    if status is None:
+        return
+    command = f"```\ndfatlas project --config CONFIG --workspace {ws} --run {view.run_id}\n```"
+    if status["reference_changed"]:
+        st.warning(f"**This map is older than run {literal(view.run_id)}'s embeddings.** They were made again after "
+                   f"the map was fitted, so its positions no longer match them. Fit it again with\n\n{command}")
+    missing = sum(n for d, n in status["unplaced"].items() if d in view.datasets)
+    if missing:
+        st.info(f"**{missing:,} faces of the chosen databases are not on this map yet** (embedded after it was "
+                f"made). Place them with\n\n{command}")
+    st.caption(f"Map: {plain(status['describe'])}")
+
+
 def no_projection(view, ws: str) -> None:
     st.info(f"**No t-SNE map for run {literal(view.run_id)} yet.** Compute the projections (cached; a few seconds to "
             f"minutes) with\n\n```\ndfatlas project --config CONFIG --workspace {ws} --run {view.run_id}\n```\n\n"

@@ -91,6 +91,7 @@ def option_range(section: type, name: str) -> Range:
     return next(f.metadata["range"] for f in dataclasses.fields(section) if f.name == name)
 
 
+PROJECTION_METHODS = ("tsne", "tsne-full", "tsne-video")  # described in engine.projection.METHODS
 SEED = _range(0, 2**32 - 1)   # numpy's seeds are 32-bit
 WORKERS = _range(0, 1024)     # 0 = automatic (one per core)
 
@@ -229,12 +230,17 @@ class OpenSetSection:
 
 @dataclass(frozen=True)
 class ProjectionSection:
+    # how the map is made (engine.projection.METHODS): "tsne" fits openTSNE on a stratified sample of at most
+    # max_reference_points faces and places the others with transform (at 100k faces the 50,000 sample kept
+    # the full fit's neighbourhoods; at 1M the full fit is too slow: docs/BENCHMARKS.md); "tsne-full" fits on
+    # every reference face; "tsne-video" fits on per-video mean embeddings and draws each face at its video's point
+    method: str = field(default="tsne", metadata=_choices(*PROJECTION_METHODS))
     reference: str = "superset/test"  # dataset(s) the map is fitted on
     perplexity: float = field(default=30.0, metadata=_range(0.0, 10_000.0, lo_open=True))
     n_iter: int = field(default=500, metadata=_range(1, 1_000_000))
     early_exaggeration_iter: int = field(default=250, metadata=_range(0, 1_000_000))
     metric: str = field(default="euclidean", metadata=_choices("euclidean", "cosine"))
-    max_reference_points: int = field(default=20000, metadata=_range(2, 100_000_000))
+    max_reference_points: int = field(default=50000, metadata=_range(2, 100_000_000))  # faces (videos) fitted
     seed: int = field(default=0, metadata=SEED)
     n_jobs: int = field(default=0, metadata=WORKERS)  # 0 = all cores
 

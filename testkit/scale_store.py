@@ -4,7 +4,7 @@ Ten classes (real + nine fakes) in clusters, a super-set test split, one cross-d
 are unseen, one unlabelled set; 15 frames per video; thumbnails for at most 20,000 faces (the rest share
 one placeholder); one finished run with two embedding classifiers and one map.
 
-    python -m testkit.scale_store WORKSPACE 100000
+    python -m testkit.scale_store WORKSPACE 100000 [EMBEDDING_DIM]
 """
 
 from __future__ import annotations
@@ -33,7 +33,30 @@ def _jpeg(color) -> bytes:
     return buf.getvalue()
 
 
-def build_scale_store(root: str | Path, n_faces: int, seed: int = 0) -> Path:
+def scale_embeddings(cls_idx: np.ndarray, part: np.ndarray, frames: int, dim: int = 64, seed: int = 0) -> np.ndarray:
+    """[videos x frames, dim] float32 unit vectors shaped like a metric head's: one centre per class with
+    four sub-clusters (identities, compressions), a spread per video and a smaller one per frame; the
+    cross-database set's fakes (unseen methods) lie halfway between two known classes; the
+    unlabelled set mixes all of them. Faces in video order, `frames` per video."""
+    rng = np.random.default_rng(seed + 1)
+    n_vid = len(cls_idx)
+    centres = rng.normal(size=(len(CLASSES), dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    sub = centres[:, None, :] + 0.35 * rng.normal(size=(len(CLASSES), 4, dim)) / np.sqrt(dim)
+    video = sub[cls_idx, rng.integers(0, 4, n_vid)]
+    unseen = (part == 1) & (cls_idx != 0)
+    other = rng.integers(1, len(CLASSES), n_vid)
+    video[unseen] = 0.5 * (centres[cls_idx[unseen]] + centres[other[unseen]])
+    video += 0.3 * rng.normal(size=(n_vid, dim)) / np.sqrt(dim)
+    out = np.repeat(video, frames, axis=0)
+    out += 0.2 * rng.normal(size=out.shape) / np.sqrt(dim)
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out.astype(np.float32)
+
+
+def build_scale_store(root: str | Path, n_faces: int, seed: int = 0, embedding_dim: int = 0) -> Path:
+    """The store; with `embedding_dim` the run also holds every face's embedding (`scale_embeddings`),
+    written in slices of 100,000 through the engine's writer."""
     rng = np.random.default_rng(seed)
     b = StoreBuilder.at(root)
     n_vid = max(len(CLASSES), n_faces // FRAMES)
@@ -59,7 +82,8 @@ def build_scale_store(root: str | Path, n_faces: int, seed: int = 0) -> Path:
                   thumbnail=thumbs)
     datasets = np.array(["big-a/test", "big-x/test", "unknown/mystery"], dtype=object)[part[vid]]
     b.run({"run_id": RUN_ID, "approach": "triplet", "backbone": "resnet10t", "config_json": "{}",
-           "config_hash": "scale", "classes": CLASSES, "settings_key": KEY, "embedding_dim": 8, "seed": seed,
+           "config_hash": "scale", "classes": CLASSES, "settings_key": KEY, "embedding_dim": embedding_dim or 8,
+           "seed": seed,
            "status": "finished", "synthetic": True,
            "taxonomy_json": json.dumps({"class": [{"id": c, "name": c.title(), "sources": [f"*:{c}"]}
                                                   for c in CLASSES]})})
@@ -70,6 +94,10 @@ def build_scale_store(root: str | Path, n_faces: int, seed: int = 0) -> Path:
         pred = np.where(ok, target, rng.integers(0, len(CLASSES), n)).astype(np.int32)
         score = np.clip(np.where(pred == 0, 0.8, 0.2) + rng.normal(0, 0.1, n), 0, 1)
         b.predictions(RUN_ID, clf, ids, list(datasets), pred, score, fit={"fitted_on": "big-a/val", "n_fit": 100})
+    if embedding_dim:
+        emb = scale_embeddings(cls_idx, part, FRAMES, embedding_dim, seed)
+        for s in range(0, n, 100_000):
+            b.embeddings(RUN_ID, ids[s:s + 100_000], list(datasets[s:s + 100_000]), emb[s:s + 100_000])
     angle = target * 2 * np.pi / len(CLASSES)
     centre = np.stack([np.cos(angle), np.sin(angle)], 1) * 30 + rng.normal(0, 6, (n_vid, 2))[vid]
     xy = centre + rng.normal(0, 1.5, (n, 2))
@@ -79,4 +107,4 @@ def build_scale_store(root: str | Path, n_faces: int, seed: int = 0) -> Path:
 
 
 if __name__ == "__main__":
-    print(build_scale_store(sys.argv[1], int(sys.argv[2])))
+    print(build_scale_store(sys.argv[1], int(sys.argv[2]), embedding_dim=int(sys.argv[3]) if len(sys.argv) > 3 else 0))

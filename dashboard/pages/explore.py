@@ -114,6 +114,7 @@ def page() -> None:
         st.info("Pick at least one test database in the sidebar.")
         return
     key = (view.path, view.sig, view.run_id, view.classifier, view.datasets, view.level, view.aggregation, view.top_k)
+    states.map_state(view, ws, queries.map_status(view.path, view.sig, view.run_id))
     layout.map_beside_panel()
     left, right = st.container(key="explore_body").columns([2, 1], gap="medium")
     rows = np.zeros(0, dtype=np.int64)

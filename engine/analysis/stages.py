@@ -191,13 +191,15 @@ def _projection_section(cfg, run: RunRecord) -> ProjectionSection:
     return section if section is not None else run.section(ProjectionSection, "projection")
 
 
-def _place(store: Store, cfg, run: RunRecord, emb: np.ndarray, report: ProgressFn) -> tuple[str, np.ndarray]:
-    """(projection id, [N, 2] coordinates): the set placed into the run's latest map (fitted first if none)."""
+def _place(store: Store, cfg, run: RunRecord, emb: np.ndarray, video_ids, report: ProgressFn) -> tuple[str, np.ndarray]:
+    """(projection id, [N, 2] coordinates): the set placed into the run's latest map (fitted first if none);
+    `video_ids` (one per face) place a video's faces together on a per-video map, as `dfatlas project` does."""
     section = _projection_section(cfg, run)
     pid = latest_projection_id(store, run.run_id)
     if not pid:
         pid = project_run(store, run.run_id, section, progress=lambda d, t: report("project", d, t))
-    coords = transform_into(store, pid, emb, n_jobs=section.n_jobs, progress=lambda d, t: report("project", d, t))
+    coords = transform_into(store, pid, emb, n_jobs=section.n_jobs, progress=lambda d, t: report("project", d, t),
+                            video_ids=np.asarray(video_ids, dtype=object))
     report("project", 1, 1)
     return pid, np.asarray(coords, dtype=np.float64)
 
@@ -264,7 +266,7 @@ def analyze(workspace, cfg, run_id: str, input_path: str | Path, name: str | Non
         with _timed(timings, "classify"):
             preds = _classify(store, run, out["embedding"], out["native"], report)
         with _timed(timings, "project"):
-            pid, coords = _place(store, cfg, run, out["embedding"], report)
+            pid, coords = _place(store, cfg, run, out["embedding"], faces["video_id"].tolist(), report)
         with _timed(timings, "store"):
             _commit(store, run, inp, faces, out["embedding"], preds, pid, coords, fresh, synthetic)
             report("store", 1, 1)

@@ -65,11 +65,24 @@ def unpredicted_embeddings(store: Store, run_id: str, classifier: str, dataset: 
 
 
 def unplaced_embeddings(store: Store, run_id: str, projection_id: str, dataset: str) -> pa.Table:
-    """face_id, embedding of a dataset's faces that a map does not hold yet."""
+    """face_id, video_id (the face id when the face has no `faces` row), embedding of a dataset's
+    faces that a map does not hold yet, by face_id."""
     return store.arrow("""
-        SELECT e.face_id, e.embedding FROM embeddings e WHERE e.run_id = ? AND e.dataset = ?
+        SELECT e.face_id, coalesce(f.video_id, e.face_id) AS video_id, e.embedding FROM embeddings e
+        LEFT JOIN faces f ON f.face_id = e.face_id
+        WHERE e.run_id = ? AND e.dataset = ?
           AND NOT EXISTS (SELECT 1 FROM projection_points pp WHERE pp.projection_id = ? AND pp.face_id = e.face_id)
         ORDER BY e.face_id""", [run_id, dataset, projection_id])
+
+
+def embedded_faces(store: Store, run_id: str, datasets) -> pa.Table:
+    """face_id, dataset, video_id (the face id when the face has no `faces` row), true_class (NULL
+    when unlabelled) of the run's embedded faces of `datasets`, by face_id: what a map's reference
+    sample is drawn from, without the embeddings themselves."""
+    return store.arrow("""
+        SELECT e.face_id, e.dataset, coalesce(f.video_id, e.face_id) AS video_id, v.true_class
+        FROM embeddings e LEFT JOIN faces f ON f.face_id = e.face_id LEFT JOIN videos v ON v.video_id = f.video_id
+        WHERE e.run_id = ? AND e.dataset IN (SELECT unnest(?)) ORDER BY e.face_id""", [run_id, list(datasets)])
 
 
 def face_embeddings(store: Store, run_id: str, face_ids) -> pa.Table:

@@ -59,12 +59,52 @@ def placed_counts(store: Store, projection_id: str) -> dict[str, int]:
     return dict(zip(df.dataset, df.n.astype(int)))
 
 
-def reference_points(store: Store, projection_id: str, run_id: str) -> pa.Table:
-    """face_id, x, y, embedding of a map's reference faces, by face_id."""
+def reference_points(store: Store, projection_id: str, run_id: str, limit: int | None = None) -> pa.Table:
+    """face_id, video_id (the face id when the face has no `faces` row), x, y, embedding of a map's
+    reference faces whose embedding is stored, by face_id (the first `limit` only, when given)."""
     return store.arrow("""
-        SELECT pp.face_id, pp.x, pp.y, e.embedding FROM projection_points pp
+        SELECT pp.face_id, coalesce(f.video_id, pp.face_id) AS video_id, pp.x, pp.y, e.embedding
+        FROM projection_points pp
         JOIN embeddings e ON e.face_id = pp.face_id AND e.run_id = ?
-        WHERE pp.projection_id = ? AND pp.is_reference ORDER BY pp.face_id""", [run_id, projection_id])
+        LEFT JOIN faces f ON f.face_id = pp.face_id
+        WHERE pp.projection_id = ? AND pp.is_reference ORDER BY pp.face_id
+        LIMIT ?""", [run_id, projection_id, int(limit) if limit else None])
+
+
+def reference_count(store: Store, projection_id: str) -> int:
+    return int(store.scalar("SELECT count(*) FROM projection_points WHERE projection_id = ? AND is_reference",
+                            [projection_id]) or 0)
+
+
+def unplaced_counts(store: Store, projection_id: str, run_id: str) -> dict[str, int]:
+    """Embedded faces of the run that have no point on the map, per dataset (datasets with none left out)."""
+    df = store.df("""
+        SELECT e.dataset, count(*) AS n FROM embeddings e WHERE e.run_id = ? AND NOT EXISTS
+          (SELECT 1 FROM projection_points pp WHERE pp.projection_id = ? AND pp.face_id = e.face_id)
+        GROUP BY 1 ORDER BY 1""", [run_id, projection_id])
+    return dict(zip(df.dataset, df.n.astype(int)))
+
+
+def orphaned_count(store: Store, projection_id: str, run_id: str) -> int:
+    """Points of the map whose face has no embedding in the run any more."""
+    return int(store.scalar("""
+        SELECT count(*) FROM projection_points pp WHERE pp.projection_id = ? AND NOT EXISTS
+          (SELECT 1 FROM embeddings e WHERE e.run_id = ? AND e.face_id = pp.face_id)""",
+                            [projection_id, run_id]) or 0)
+
+
+def delete_orphaned(store: Store, projection_id: str, run_id: str) -> None:
+    """The map's points whose face has no embedding in the run any more."""
+    store.execute("""
+        DELETE FROM projection_points pp WHERE pp.projection_id = ? AND NOT EXISTS
+          (SELECT 1 FROM embeddings e WHERE e.run_id = ? AND e.face_id = pp.face_id)""", [projection_id, run_id])
+
+
+def delete_map(store: Store, projection_id: str) -> None:
+    """A map and all its points, in one transaction (before it is fitted again under the same id)."""
+    with store.transaction() as con:
+        con.execute("DELETE FROM projection_points WHERE projection_id = ?", [projection_id])
+        con.execute("DELETE FROM projections WHERE projection_id = ?", [projection_id])
 
 
 def point_rows(store: Store, projection_id: str, datasets=None) -> pd.DataFrame:

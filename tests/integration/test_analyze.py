@@ -241,7 +241,7 @@ def stubbed(workspace, monkeypatch):
                                                "reference": ["synth/val"], "params_json": ["{}"], "seed": [0]}))
         return "proj-new"
 
-    def fake_transform(store_, pid, emb, n_jobs=0, progress=None):
+    def fake_transform(store_, pid, emb, n_jobs=0, progress=None, video_ids=None):
         calls["transform"] += 1
         if calls["fail_at"] == "transform":
             raise RuntimeError("transform exploded")

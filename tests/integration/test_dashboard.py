@@ -374,6 +374,30 @@ def test_no_projections_still_shows_metrics(tmp_path, monkeypatch):
     assert any("HTER (%)" in d.value.columns for d in at.dataframe)
 
 
+def test_map_says_how_it_was_made_and_when_it_is_older_than_the_embeddings(tmp_path, monkeypatch):
+    from engine.config import ProjectionSection
+    from engine.projection import project_run
+    from engine.store import Store, arrow_to_matrix
+    from engine.store.embeddings import embeddings_table, write_embeddings
+
+    build_fixture_store(tmp_path / "ws", n_points=150)
+    store, rid = Store(tmp_path / "ws" / "atlas.duckdb"), run_ids()["attribution"]
+    project_run(store, rid, ProjectionSection(n_iter=40, early_exaggeration_iter=20, perplexity=5, n_jobs=1,
+                                              max_reference_points=60))
+    at = make_app(tmp_path / "ws", monkeypatch)
+    assert_clean(at)
+    assert "Map: t-SNE fitted on a stratified sample of the reference faces" in texts(at)
+    assert "fitted on 60 faces of" in texts(at) and not any("older than" in w.value for w in at.warning)
+    # the run's embeddings are made again after the map: the page says so, with the command that refits
+    t = store.arrow("SELECT face_id, dataset, embedding FROM embeddings WHERE run_id = ?", [rid])
+    write_embeddings(store, embeddings_table(rid, t["face_id"].to_pylist(), t["dataset"].to_pylist(),
+                                             arrow_to_matrix(t["embedding"]) + 1))
+    at = make_app(tmp_path / "ws", monkeypatch)
+    assert_clean(at)
+    warning = next(w.value for w in at.warning if "older than" in w.value)
+    assert "dfatlas project" in warning and rid in warning
+
+
 def test_run_still_training(tmp_path, monkeypatch):
     build_fixture_store(tmp_path / "ws", n_points=150, run_status={"triplet": "training"})
     at = make_app(tmp_path / "ws", monkeypatch, {"run": run_ids()["triplet"]})

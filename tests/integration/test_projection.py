@@ -115,3 +115,115 @@ n_jobs = 1
     assert str(n) in out
     assert main(["project", *ws, "--run", "nope"]) == 2
     assert "unknown run id" in capsys.readouterr().err
+
+
+# --- methods, parallel placement, staleness ------------------------------------------------------
+
+FAST = dict(n_iter=60, early_exaggeration_iter=30, n_jobs=1, perplexity=5)
+
+
+def _set(store, rid, dataset):
+    """face_id, video_id, embedding of one dataset's faces, by face_id."""
+    t = store.arrow("SELECT e.face_id, f.video_id, e.embedding FROM embeddings e JOIN faces f USING (face_id) "
+                    "WHERE e.run_id = ? AND e.dataset = ? ORDER BY e.face_id", [rid, dataset])
+    return t["face_id"].to_pylist(), t["video_id"].to_numpy(zero_copy_only=False), arrow_to_matrix(t["embedding"])
+
+
+@pytest.mark.parametrize("method", ["tsne", "tsne-full", "tsne-video"])
+def test_each_method_is_stored_as_data_and_transform_reproduces_it(store_run, method):
+    store, rid = store_run
+    pid = project_run(store, rid, ProjectionSection(method=method, max_reference_points=30, **FAST))
+    m = TSNEMap.load(store, pid)
+    assert m.method == method and m.params["method"] == method
+    pts = m.points(store)
+    assert len(pts) == store.scalar("SELECT count(*) FROM embeddings WHERE run_id = ?", [rid])
+    ref = pts[pts.is_reference]
+    n_test = store.scalar("SELECT count(*) FROM embeddings WHERE run_id = ? AND dataset IN ('dba/test', 'dbb/test')",
+                          [rid])
+    video = pts.face_id.str.split("#").str[0]
+    if method == "tsne":
+        assert len(ref) == 30 and m.params["n_candidates"] == n_test
+    elif method == "tsne-full":
+        assert len(ref) == n_test == m.params["n_reference"]
+    else:  # every face of a video at its video's point; 24 test videos <= 30: all fitted
+        assert m.params["n_reference"] == 24 and len(ref) == n_test
+        assert (pts.groupby(video)[["x", "y"]].agg(np.ptp).to_numpy() == 0).all()
+    assert "fitted on" in m.describe() and "dba/test" in m.describe()
+    face_ids, vids, X = _set(store, rid, "dbx/test")
+    Y = transform_into(store, pid, X, video_ids=vids)  # rebuilt from the store alone
+    stored = pts.set_index("face_id").loc[face_ids][["x", "y"]].to_numpy()
+    assert np.allclose(Y, stored, atol=1e-6)
+
+
+def test_methods_are_part_of_the_cache_key(store_run):
+    store, rid = store_run
+    ids = {project_run(store, rid, ProjectionSection(method=m, max_reference_points=30, **FAST))
+           for m in ("tsne", "tsne-video")}
+    assert len(ids) == 2 and store.scalar("SELECT count(*) FROM projections") == 2
+
+
+def test_parallel_placement_gives_the_same_points(store_run, monkeypatch):
+    """Worker processes (small batches) and one process place every point identically."""
+    import engine.placement as placement
+
+    store, rid = store_run
+    pid = project_run(store, rid, SEC)
+    X = np.concatenate([_set(store, rid, d)[2] for d in ("dbx/test", "dby/test")])
+    one = transform_into(store, pid, X, n_jobs=1)
+    monkeypatch.setattr(placement, "PARALLEL_MIN", 8)
+    monkeypatch.setattr(placement, "TRANSFORM_BATCH", 7)
+    progress = []
+    pooled = transform_into(store, pid, X, n_jobs=2, progress=lambda d, t: progress.append((d, t)))
+    assert np.allclose(one, pooled, atol=1e-9)
+    assert progress[-1] == (len(X), len(X)) and len(progress) == -(-len(X) // 7)
+
+
+def test_stratified_sample_keeps_every_stratum_and_spreads_over_videos():
+    from engine.projection import stratified_sample
+
+    strata = np.array(["a"] * 900 + ["b"] * 90 + ["c"] * 10)
+    videos = np.repeat(np.arange(100), 10)  # ten faces per video
+    keep = stratified_sample(strata, 100, seed=3, groups=videos)
+    assert len(keep) == 100 and len(np.unique(keep)) == 100
+    assert list(np.unique(strata[keep], return_counts=True)[1]) == [90, 9, 1]  # proportional
+    assert len(np.unique(videos[keep[strata[keep] == "a"]])) == 90  # one face per video before a second
+    assert np.array_equal(keep, stratified_sample(strata, 100, seed=3, groups=videos))
+    assert not np.array_equal(keep, stratified_sample(strata, 100, seed=4, groups=videos))
+    tiny = stratified_sample(np.array(["a"] * 50 + ["b"]), 5, seed=0)
+    assert "b" in np.array(["a"] * 50 + ["b"])[tiny]  # a one-face class still gets its face
+    assert np.array_equal(stratified_sample(strata, 5000, seed=0), np.arange(1000))
+
+
+def test_a_map_older_than_its_embeddings_is_noticed_and_refitted(store_run):
+    from engine.projection import map_status
+    from engine.store.embeddings import embeddings_table, write_embeddings
+
+    store, rid = store_run
+    assert map_status(store, rid) is None  # a run without a map
+    pid = project_run(store, rid, SEC)
+    st = map_status(store, rid)
+    assert st["projection_id"] == pid and not st["reference_changed"] and st["unplaced"] == {}
+    assert st["orphaned"] == 0 and st["method"] == "tsne"
+    before = TSNEMap.load(store, pid).points(store).set_index("face_id")
+    # the run's embeddings are made again (same faces, new values) after the map
+    t = store.arrow("SELECT face_id, dataset, embedding FROM embeddings WHERE run_id = ? ORDER BY face_id", [rid])
+    write_embeddings(store, embeddings_table(rid, t["face_id"].to_pylist(), t["dataset"].to_pylist(),
+                                             arrow_to_matrix(t["embedding"])[:, ::-1] * 2))
+    assert map_status(store, rid)["reference_changed"]
+    stages = []
+    assert project_run(store, rid, SEC, stage=stages.append) == pid  # same key: fitted again in place
+    assert any("re-made" in s for s in stages)
+    assert not map_status(store, rid)["reference_changed"]
+    after = TSNEMap.load(store, pid).points(store).set_index("face_id").loc[before.index]
+    assert not np.allclose(after[["x", "y"]].to_numpy(), before[["x", "y"]].to_numpy())
+    # faces embedded after the map: counted per dataset, then placed by the next `project`
+    store.execute("DELETE FROM projection_points WHERE projection_id = ? AND dataset = 'dby/test'", [pid])
+    n_dby = store.scalar("SELECT count(*) FROM embeddings WHERE run_id = ? AND dataset = 'dby/test'", [rid])
+    assert map_status(store, rid)["unplaced"] == {"dby/test": n_dby}
+    project_run(store, rid, SEC)
+    assert map_status(store, rid)["unplaced"] == {}
+    # embeddings deleted under the map
+    store.execute("DELETE FROM embeddings WHERE run_id = ? AND dataset = 'dbx/test'", [rid])
+    assert map_status(store, rid)["orphaned"] > 0
+    project_run(store, rid, SEC)
+    assert map_status(store, rid)["orphaned"] == 0 and not map_status(store, rid)["reference_changed"]

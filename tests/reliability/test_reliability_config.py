@@ -116,6 +116,7 @@ def test_each_option_refuses_values_outside_its_range(tmp_path, section, cls, f,
     ("faces", "min_confidence", "1.5", "1.5 is out of range (allowed: 0 to 1)"),
     ("classifiers", "knn_k", "0", "0 is out of range"),
     ("projection", "perplexity", "nan", "nan is not a finite number (allowed: greater than 0"),
+    ("projection", "max_reference_points", "1", "1 is out of range (allowed: 2 to"),
     ("dashboard", "port", "99999", "99999 is out of range (allowed: 1 to 65535)"),
     ("train", "lr", "nan", "nan is not a finite number (allowed: greater than 0 and at most 10)"),
     ("classifiers", "knn_k_grid", "[1, 0, 5]", "0 is out of range"),
@@ -128,6 +129,15 @@ def test_the_issues_cases_are_one_line_errors(tmp_path, capsys, section, key, va
     assert main(["catalog", "show", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"[{section}] {key}: {shown}" in err and "Traceback" not in err
+
+
+def test_projection_method_is_one_of_the_methods(tmp_path, capsys):
+    path = _write(tmp_path, "projection", "method", '"umap"')
+    assert main(["catalog", "show", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "[projection] method: expected one of tsne, tsne-full, tsne-video, got 'umap'" in err
+    assert load_config(_write(tmp_path, "projection", "method", '"tsne-video"')).projection.method == "tsne-video"
+    assert load_config(_write(tmp_path, "projection", "seed", "0")).projection.method == "tsne"  # the default
 
 
 def test_frames_per_video_zero_stops_before_any_video_is_marked(tmp_path, workspace, capsys):
