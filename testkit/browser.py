@@ -140,6 +140,24 @@ def wait_until(page, check, timeout_s: float = 60, what: str = ""):
     raise AssertionError(f"timed out: {what}")
 
 
+def wait_idle(page, timeout_s: float = 60, settle_ms: int = 400) -> None:
+    """Until the page's script run is over (Streamlit's running indicator gone for `settle_ms`): a click
+    made while a rerun is still drawing can land on an element that is about to be replaced."""
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    while time.monotonic() < deadline:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        now = time.monotonic()
+        if running:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif (now - quiet_since) * 1000 >= settle_ms:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("timed out: the page kept running")
+
+
 def frame_box(page):
     return page.locator(f'iframe[src*="{FRAME}"]').first.bounding_box()
 

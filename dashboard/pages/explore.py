@@ -123,7 +123,7 @@ def page() -> None:
         if component:
             highlight_opened(view)
             rows, n_points = component_map(view, key, ws)
-            video_panel.from_click(st.session_state.get("_map_click"))  # a point click opens its video
+            video_panel.from_click(scatter_map.clicked("map"))  # a point click (once) opens its video
         else:
             rows, n_points = plotly_map(view, key, ws)
             open_single_video(queries.map_points(*key), rows)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from testkit.browser import (browser_available, chromium_page, dashboard_server, error_count, frame_box, lasso,
-                             map_frame, wait_until)
+                             map_frame, wait_idle, wait_until)
 from testkit.dashboard_store import build_fixture_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -79,9 +79,14 @@ def test_tour_steps_set_run_colour_and_highlight(server):
             if step.approach and not step.numbers:
                 assert qp["run"] == [ids[step.approach]] and qp["colour"] == [step.colour], qp
             if step.highlight:
-                frame = map_frame(page)
-                wait_until(page, lambda: frame.evaluate("() => window.__dfatlasMap.selected") > 0,
-                           what=f"step {i + 1}'s highlight on the map")
+                def selected() -> int:  # the map's frame may be replaced by a rerun: look it up each time
+                    try:
+                        return map_frame(page, timeout_s=5).evaluate("() => window.__dfatlasMap.selected")
+                    except Exception:  # noqa: BLE001  (detached or not drawn yet: not selected yet)
+                        return 0
+
+                wait_until(page, lambda: selected() > 0, timeout_s=90, what=f"step {i + 1}'s highlight on the map")
             if i < len(tour.STEPS) - 1:
+                wait_idle(page)  # the step's own reruns (its map's highlight) are over
                 page.get_by_role("button", name="Next →").click()
         assert error_count(page) == 0

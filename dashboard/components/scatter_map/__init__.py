@@ -73,7 +73,7 @@ def scatter_map(payload, key: str, config: dict, view_state: dict | None = None,
     """
     value = st.session_state.get(key) or {}
     sent = _sent()
-    asked = value.get("req")  # the frame's count of payload requests (a reloaded frame asks again)
+    asked = value.get("req")  # "<frame id>:<count>" of the frame's payload requests (a new or reloaded frame asks)
     resend = value.get("have") != payload.hash and asked is not None and sent.get(key + ":req") != asked
     send = sent.get(key) != payload.hash or resend
     if send:

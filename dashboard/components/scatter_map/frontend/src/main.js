@@ -64,7 +64,8 @@ let focus = null;                 // {video}: a highlight from a command
 let highlightOn = false;          // the toolbar's highlight of config.highlight_sets
 let lastCommand = null;
 let appliedInitial = false;
-let request = 0;                  // counts requests for the payload (a reloaded frame asks again)
+let request = 0;                  // counts requests for the payload (a reloaded frame asks again); sent with
+                                  // this frame's own id, so a new frame's first request is never taken for an old one's
 let requestedHash = null;
 let clickSeq = 0;
 let click = null;
@@ -802,7 +803,7 @@ monitor.highlightPoints = (highlighted = true, limit = 2000) => {
 
 function emit() {
   setComponentValue({
-    have: data ? data.hash : null, req: request, selection, zoom, density, click, highlight_on: highlightOn,
+    have: data ? data.hash : null, req: `${frameId}:${request}`, selection, zoom, density, click, highlight_on: highlightOn,
     hidden_colour: [...hidden.colour], hidden_marker: [...hidden.marker], drawn: layer ? layer.nShown : 0,
   });
 }
