@@ -130,6 +130,22 @@ def map_frame(page, timeout_s: float = 90):
     raise AssertionError("the map never reported its points drawn")
 
 
+def map_report(page) -> list[dict]:
+    """What each map frame on the page is doing (for a failure message): points held and drawn, renders,
+    payload bytes received, the selection's size and the status line."""
+    out = []
+    for f in page.frames:
+        if FRAME in f.url:
+            try:
+                out.append(f.evaluate("""() => { const m = window.__dfatlasMap || {};
+                    const s = document.getElementById('status');
+                    return {loaded: m.loadedHash, drawn: m.drawn, renders: m.renders, bytes: m.payloadBytes,
+                            selected: m.selected, status: s ? s.textContent : null}; }"""))
+            except Exception as e:  # noqa: BLE001  (a frame being replaced)
+                out.append({"error": str(e)[:80]})
+    return out
+
+
 def wait_until(page, check, timeout_s: float = 60, what: str = ""):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

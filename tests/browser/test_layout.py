@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from testkit.browser import (browser_available, chromium_page, dashboard_server, error_count, frame_box, lasso,
-                             map_frame, wait_idle, wait_until)
+                             map_frame, map_report, wait_idle, wait_until)
 from testkit.dashboard_store import build_fixture_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -85,7 +85,10 @@ def test_tour_steps_set_run_colour_and_highlight(server):
                     except Exception:  # noqa: BLE001  (detached or not drawn yet: not selected yet)
                         return 0
 
-                wait_until(page, lambda: selected() > 0, timeout_s=90, what=f"step {i + 1}'s highlight on the map")
+                try:
+                    wait_until(page, lambda: selected() > 0, timeout_s=90, what=f"step {i + 1}'s highlight on the map")
+                except AssertionError as e:
+                    raise AssertionError(f"{e}; the page's maps: {map_report(page)}") from None
             if i < len(tour.STEPS) - 1:
                 wait_idle(page)  # the step's own reruns (its map's highlight) are over
                 page.get_by_role("button", name="Next →").click()

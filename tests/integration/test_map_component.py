@@ -70,7 +70,15 @@ def test_pages_run_with_the_component_and_the_payload_is_sent_once(ws, monkeypat
     args2, data2 = payload_args(at)
     assert data2 is None and args2["payload_hash"] == args["payload_hash"]
     # A reloaded frame asks again (req counts up): the bytes are sent once more.
-    at = send_value(at, {"have": None, "req": 1})
+    at = send_value(at, {"have": None, "req": "f:1"})
+    args3, data3 = payload_args(at)
+    assert data3 and args3["answered"] == "f:1"  # the frame learns which request these bytes answer
+    # A later rerun carries no bytes but still says "f:1" was answered: a frame whose render with the bytes
+    # was overtaken (it still holds nothing) asks again ("f:2") and gets them once more.
+    at = send_value(at, {"have": None, "req": "f:1", "drawn": 0})
+    args4, data4 = payload_args(at)
+    assert data4 is None and args4["answered"] == "f:1"
+    at = send_value(at, {"have": None, "req": "f:2"})
     assert payload_args(at)[1]
     for page in ("dashboard/pages/compare.py", "dashboard/pages/explore.py"):
         at.switch_page(page).run()

@@ -6,7 +6,9 @@ How the point bytes reach the page: the run's payload (`payload.MapPayload`, one
 a bytes argument of the component, which Streamlit sends as binary inside its websocket message —
 once per (map key, payload hash). Later reruns pass `payload=None` and the same hash; a browser
 frame that lost its copy (page reload, navigating away and back) asks again through its value
-(`need`/`req`). No extra HTTP route: the built files are served by Streamlit under /component/…,
+(`have`/`req`), and `answered` (the last request the bytes were sent for) lets a frame that asked, was
+answered and still holds nothing (that render was overtaken by the next before it reached the frame) ask
+once more. No extra HTTP route: the built files are served by Streamlit under /component/…,
 so they pass the same Host and framing checks (`dashboard.http_guard`) as the rest of the page.
 
 `config` (what the page shows; a change redraws in the browser, no point data is sent):
@@ -79,7 +81,8 @@ def scatter_map(payload, key: str, config: dict, view_state: dict | None = None,
     if send:
         sent[key] = payload.hash
         sent[key + ":req"] = asked
-    out = _declared()(payload=payload.data if send else None, payload_hash=payload.hash, config=config,
+    out = _declared()(payload=payload.data if send else None, payload_hash=payload.hash, answered=sent.get(key + ":req"),
+                      config=config,
                       view_state=view_state or {}, command=command, group=group, key=key, default={},
                       height=config.get("height", 620))
     return out or {}

@@ -867,8 +867,11 @@ onRender((next) => {
     }
   }
   if (!cache.has(hash)) {
-    // Python believes this frame holds the run's points, but it was reloaded: ask once more.
-    if (requestedHash !== hash) { requestedHash = hash; request += 1; emit(); }
+    // Python believes this frame holds the run's points, but it was reloaded: ask once more. Ask again
+    // when Python says it answered this frame's last request and no points came: that render was
+    // replaced by a later one before it reached this frame (a rerun right behind it).
+    const lost = next.answered === `${frameId}:${request}`;
+    if (requestedHash !== hash || lost) { requestedHash = hash; request += 1; emit(); }
     status.textContent = 'loading points…';
     return;
   }
