@@ -3,7 +3,9 @@
     .venv/bin/python bench/dashboard_screenshots.py [--workspace DIR] [--prefix demo-]
 
 Without --workspace it uses the test fixture store (synthetic, 1,500 points);
-with a demo workspace it shows the real pipeline's output. Every view is taken at 1280×720 (a laptop
+with a demo workspace it shows the real pipeline's output (analyse a set with the TripletLoss run first,
+e.g. `dfatlas analyze --run TRIPLET-RUN --input WS/demo-data/synth-novel/fake --name mystery`: one view
+shows it beside a cross-database set). Every view is taken at 1280×720 (a laptop
 or projector); the layout-critical ones (Explore with a selection, Tables) also at 1024×768 and
 1920×1080, named `NAME-WxH.png`.
 """
@@ -25,10 +27,10 @@ AT_EVERY_SIZE = {"explore-selection", "tables"}
 VIEWS = [
     ("explore", "", "", True),
     ("explore-selection", "", "", "select"),
-    ("explore-crossdb-unknown", "", "run={triplet}&db=synth-x/test&db=unknown/mystery", True),
+    ("explore-crossdb-unknown", "", "run={triplet}&db={crossdb}&db={unknown}", True),
     ("explore-correct", "", "colour=correct&run={arcfacemod}&clf=lr", True),
     ("compare", "compare", "", True),
-    ("curves", "curves", "", True),
+    ("curves", "curves", "", "chart"),
     ("tables", "tables", "", False),
     ("runs", "runs", "", False),
 ]
@@ -39,7 +41,7 @@ def save_small(png: bytes, path: Path) -> None:
 
     img = Image.open(io.BytesIO(png)).convert("RGB")
     img.thumbnail((1920, 1920))
-    img.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    img.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)
 
 
 def main() -> None:
@@ -61,7 +63,7 @@ def main() -> None:
 
             ws = Path(tmp) / "ws"
             build_fixture_store(ws, n_points=1500)
-        ids = run_ids_of(ws)
+        ids = names_of(ws)
         with dashboard_server(ws) as url:
             for width, height in SIZES:
                 with chromium_page(width, height) as page:
@@ -72,7 +74,9 @@ def main() -> None:
                             continue
                         stem = args.prefix + name + ("" if (width, height) == SIZES[0] else f"-{width}x{height}")
                         page.goto(f"{url}/{path}?{query.format(**ids)}", timeout=60000)
-                        if has_map:
+                        if has_map == "chart":
+                            page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=60000)
+                        elif has_map:
                             map_frame(page)
                         else:
                             page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60000)
@@ -85,12 +89,24 @@ def main() -> None:
                         print(f"docs/screenshots/{stem}.png  {(OUT / f'{stem}.png').stat().st_size / 1e3:.0f} kB")
 
 
-def run_ids_of(ws: Path) -> dict:
-    """approach -> run id of the workspace's store (the views' links name runs by approach)."""
+def names_of(ws: Path) -> dict:
+    """What the views' links name, from the workspace's store: approach -> run id, `crossdb` (a cross-database
+    set, the variants one when there is one) and `unknown` (the newest analysed set the TripletLoss run
+    embedded; run `dfatlas analyze` first for a demo workspace)."""
     from engine.runs import read_runs
+    from engine.store.analyses import list_sets
     from engine.workspace import Workspace
 
-    return {r.approach: r.run_id for r in read_runs(Workspace(Path(ws)).store(read_only=True)).values()}
+    store = Workspace(Path(ws)).store(read_only=True)
+    names = {r.approach: r.run_id for r in read_runs(store).values()}
+    crossdb = list(dict.fromkeys(list_sets(store, "cross_db")["dataset"]))
+    unknown = list_sets(store, "unknown", names.get("triplet"))["dataset"].tolist()
+    if not crossdb or not unknown:
+        sys.exit("the workspace needs a cross-database set and an analysed set of the TripletLoss run "
+                 "(dfatlas analyze --run TRIPLET-RUN --input DIR --name mystery)")
+    names["crossdb"] = next((d for d in crossdb if "variants" in d), crossdb[0])
+    names["unknown"] = unknown[0]
+    return names
 
 
 if __name__ == "__main__":

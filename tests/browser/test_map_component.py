@@ -246,3 +246,23 @@ def test_unknown_sets_can_be_highlighted_above_the_others(server, browser_page):
     wait_until(page, lambda: frame.evaluate("() => window.__dfatlasMap.highlighted") == 0, what="the highlight off")
     wait_until(page, lambda: "hu=1" not in page.url, what="the highlight out of the URL")
     assert error_count(page) == 0
+
+
+def test_a_narrow_map_puts_its_legend_under_the_plot(server):
+    """A narrow frame (a phone, a split screen) keeps the plot wide: the legend goes under it, colour beside
+    marker, and every point stays in view."""
+    inside = """() => { const c = document.getElementById('canvas');
+        const labels = [...document.querySelectorAll('[data-legend^="marker:"]')].map((e) => e.dataset.legend.slice(7));
+        const pts = labels.flatMap((l) => window.__dfatlasMap.screenPoints(l, 100000));
+        return pts.length > 0 && pts.every(([x, y]) => x >= 0 && y >= 0 && x <= c.clientWidth && y <= c.clientHeight); }"""
+    with chromium_page(width=600, height=1000) as page:
+        page.goto(server + "/", timeout=60000)
+        frame = map_frame(page)
+        assert frame_box(page)["width"] < 620
+        wait_until(page, lambda: frame.evaluate(inside), what="every point in view")
+        layout = frame.evaluate("""() => { const r = (id) => document.getElementById(id).getBoundingClientRect();
+            const parts = [...document.querySelectorAll('#legend .section')].map((e) => e.getBoundingClientRect());
+            return {below: r('legend').top >= r('plot').bottom - 1, plot: r('plot').width, frame: window.innerWidth,
+                    side_by_side: parts.length === 2 && parts[1].left >= parts[0].right - 1}; }""")
+        assert layout["below"] and layout["side_by_side"] and layout["plot"] >= 0.9 * layout["frame"], layout
+        assert error_count(page) == 0

@@ -372,9 +372,12 @@ function renderLegend() {
   const box = el('legend');
   box.replaceChildren();
   const section = (title, entries, set, glyph) => {
+    const part = document.createElement('div');  // colour and marker: beside each other under a narrow map
+    part.className = 'section';
     const h = document.createElement('h4');
     h.textContent = title;
-    box.append(h);
+    part.append(h);
+    box.append(part);
     for (const e of entries) {
       const row = document.createElement('div');
       row.className = 'entry' + (set.has(e.id) ? ' off' : '');
@@ -391,7 +394,7 @@ function renderLegend() {
         redraw();
         emit();
       });
-      box.append(row);
+      part.append(row);
     }
   };
   section(`Colour: ${cfg.colour_title}`, cfg.colour_legend, hidden.colour, () => '●');
@@ -760,6 +763,15 @@ function setMode(next) {
 for (const b of document.querySelectorAll('#toolbar button[data-mode]')) b.addEventListener('click', () => setMode(b.dataset.mode));
 el('density').addEventListener('click', () => { density = !density; el('density').classList.toggle('on', density); drawDensity(); emit(); });
 el('reset').addEventListener('click', () => fitAll());
+
+// A resized frame (the page's layout settling, a window resize, the legend moving under a narrow map) keeps
+// regl-scatterplot's camera, so a map shown whole would be cut off: fit it again unless the user zoomed.
+let refitPending = false;
+new ResizeObserver(() => {
+  if (refitPending) return;
+  refitPending = true;
+  requestAnimationFrame(() => { refitPending = false; if (data && !zoom) fitAll(); });
+}).observe(canvas);
 el('highlight').addEventListener('click', () => { highlightOn = !highlightOn; redraw(); emit(); });
 
 // The toolbar's highlight button: shown when the page offers sets to highlight (config.highlight_sets).
