@@ -44,7 +44,7 @@ def dashboard_server(workspace: Path, start_port: int = 8650, timeout: float = 6
     env = dict(os.environ, DFATLAS_WORKSPACE=str(workspace), PYTHONUNBUFFERED="1")
     cmd = streamlit_command(ENTRY, "127.0.0.1", port)
     if code is not None:
-        cmd = [a.replace(str(ROOT), str(code)) for a in cmd]
+        cmd = cmd[:1] + [a.replace(str(ROOT), str(code)) for a in cmd[1:]]  # this interpreter, that code
         env["PYTHONPATH"] = str(code)
     log = open(Path(workspace) / "streamlit.log", "w")
     proc = subprocess.Popen(cmd, env=env, cwd=str(code or ROOT), stdout=log, stderr=subprocess.STDOUT)
