@@ -248,14 +248,17 @@ def test_unknown_sets_can_be_highlighted_above_the_others(server, browser_page):
     assert error_count(page) == 0
 
 
-def test_a_narrow_map_puts_its_legend_under_the_plot(server):
+def test_a_narrow_map_puts_its_legend_under_the_plot(server, browser_page):
     """A narrow frame (a phone, a split screen) keeps the plot wide: the legend goes under it, colour beside
     marker, and every point stays in view."""
     inside = """() => { const c = document.getElementById('canvas');
         const labels = [...document.querySelectorAll('[data-legend^="marker:"]')].map((e) => e.dataset.legend.slice(7));
         const pts = labels.flatMap((l) => window.__dfatlasMap.screenPoints(l, 100000));
         return pts.length > 0 && pts.every(([x, y]) => x >= 0 && y >= 0 && x <= c.clientWidth && y <= c.clientHeight); }"""
-    with chromium_page(width=600, height=1000) as page:
+    page = browser_page  # the module's browser (a second playwright in one thread is refused), made narrow
+    size = page.viewport_size
+    page.set_viewport_size({"width": 600, "height": 1000})
+    try:
         page.goto(server + "/", timeout=60000)
         frame = map_frame(page)
         assert frame_box(page)["width"] < 620
@@ -266,3 +269,5 @@ def test_a_narrow_map_puts_its_legend_under_the_plot(server):
                     side_by_side: parts.length === 2 && parts[1].left >= parts[0].right - 1}; }""")
         assert layout["below"] and layout["side_by_side"] and layout["plot"] >= 0.9 * layout["frame"], layout
         assert error_count(page) == 0
+    finally:
+        page.set_viewport_size(size)
