@@ -1,7 +1,8 @@
 """Drive every dashboard page with AppTest on an existing workspace (e.g. the demo's) and fail on
-any exception element.
+any exception element; walk the guided tour with its Next button, each step showing its own title and a
+finished run of its approach.
 
-    .venv/bin/python tests/dashboard_smoke.py WORKSPACE
+    .venv/bin/python testkit/dashboard_smoke.py WORKSPACE
 
 Prints what each page shows (headline numbers, messages); exit 1 on an exception.
 """
@@ -45,6 +46,19 @@ def main(ws: str) -> int:
         if (ROOT / "dashboard" / "pages" / page).exists():
             at.switch_page(f"dashboard/pages/{page}").run()
             report(page)
+    if (ROOT / "dashboard" / "pages" / "tour.py").exists():
+        from dashboard import tour
+
+        at.switch_page("dashboard/pages/tour.py").run()
+        for i, step in enumerate(tour.STEPS):
+            report(f"tour step {i + 1}")
+            titles = [h.value for h in at.header]
+            missing = [m.value for m in at.info if "has no finished" in m.value]
+            if step.title not in titles or missing:
+                failures += 1
+                print(f"   tour step {i + 1}: headers {titles}, {missing}")
+            if i < len(tour.STEPS) - 1:
+                at.button(key="tour_next").click().run()
     return 1 if failures else 0
 
 
