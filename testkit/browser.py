@@ -115,17 +115,26 @@ def error_count(page) -> int:
 FRAME = "dfatlas_scatter_map"
 
 
+def drawn_map_frames(page) -> list:
+    """The page's map frames that report their points drawn (a frame being (re)loaded is not one yet)."""
+    out = []
+    for f in page.frames:
+        if FRAME in f.url:
+            try:
+                if f.evaluate("() => window.__dfatlasMap && window.__dfatlasMap.drawn > 0"):
+                    out.append(f)
+            except Exception:  # noqa: BLE001  (the frame is (re)loading)
+                pass
+    return out
+
+
 def map_frame(page, timeout_s: float = 90):
     """The map's frame once it reports every point drawn."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for f in page.frames:
-            if FRAME in f.url:
-                try:
-                    if f.evaluate("() => window.__dfatlasMap && window.__dfatlasMap.drawn > 0"):
-                        return f
-                except Exception:  # the frame is (re)loading
-                    pass
+        frames = drawn_map_frames(page)
+        if frames:
+            return frames[0]
         page.wait_for_timeout(300)
     raise AssertionError("the map never reported its points drawn")
 

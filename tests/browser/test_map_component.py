@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from testkit.browser import (FRAME, browser_available, chromium_page, dashboard_server, error_count, frame_box,
-                             lasso, map_frame, wait_until)
+from testkit.browser import (FRAME, browser_available, chromium_page, dashboard_server, drawn_map_frames,
+                             error_count, frame_box, lasso, map_frame, wait_until)
 from testkit.dashboard_store import build_fixture_store
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -151,17 +151,8 @@ def test_marker_legend_toggles_and_search_highlights(server, browser_page):
 
 def frames_of(page, n: int, timeout_s: float = 90) -> list:
     """The n map frames of the page once each reports its points drawn."""
-    def ready():
-        out = []
-        for f in page.frames:
-            if FRAME in f.url:
-                try:
-                    if f.evaluate("() => window.__dfatlasMap && window.__dfatlasMap.drawn > 0"):
-                        out.append(f)
-                except Exception:
-                    pass
-        return out if len(out) >= n else None
-    return wait_until(page, ready, timeout_s=timeout_s, what=f"{n} maps drawn")
+    return wait_until(page, lambda: (lambda out: out if len(out) >= n else None)(drawn_map_frames(page)),
+                      timeout_s=timeout_s, what=f"{n} maps drawn")
 
 
 def test_compare_maps_share_selection_and_hover(server, browser_page):

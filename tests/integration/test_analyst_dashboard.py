@@ -14,13 +14,12 @@ import pandas as pd
 import pytest
 
 from testkit.dashboard_store import ORIGINAL_NAMES, build_fixture_store, run_ids
+from tests.helpers.apptest import assert_clean, open_app, texts
 
 pytest.importorskip("streamlit")
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "streamlit_app.py")
 
 
 @pytest.fixture(scope="module")
@@ -31,22 +30,10 @@ def fixture_ws(tmp_path_factory):
 
 
 def make_app(ws: Path, monkeypatch, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("DFATLAS_WORKSPACE", str(ws))
-    monkeypatch.setenv("DFATLAS_MAP", "plotly")  # AppTest renders no custom component
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
+    return open_app(ws, monkeypatch, query, timeout=120)
 
 
-def clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "subheader", "header", "success")
-             for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
+clean = assert_clean
 
 
 def sidebar_box(at: AppTest, label: str):

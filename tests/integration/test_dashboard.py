@@ -12,13 +12,12 @@ import pandas as pd
 import pytest
 
 from testkit.dashboard_store import APPROACHES, build_fixture_store, run_ids
+from tests.helpers.apptest import ROOT, assert_clean, open_app, texts
 
 pytest.importorskip("streamlit")
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "streamlit_app.py")
 PAGES = ["dashboard/pages/compare.py", "dashboard/pages/curves.py", "dashboard/pages/tables.py",
          "dashboard/pages/runs.py"]
 
@@ -31,25 +30,10 @@ def fixture_ws(tmp_path_factory):
 
 
 def make_app(ws: Path, monkeypatch, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("DFATLAS_WORKSPACE", str(ws))
     # These tests read the plotly map's figure (AppTest renders no custom component); the browser map
     # (dashboard.components.scatter_map) is covered by tests/integration/test_map_component.py and
     # tests/browser/test_map_component.py.
-    monkeypatch.setenv("DFATLAS_MAP", "plotly")
-    at = AppTest.from_file(APP, default_timeout=90)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def texts(at: AppTest) -> str:
-    parts = [e.value for e in at.markdown] + [e.value for e in at.caption] + [e.value for e in at.info] + [
-        e.value for e in at.warning] + [e.value for e in at.subheader] + [e.value for e in at.header]
-    return "\n".join(str(p) for p in parts)
+    return open_app(ws, monkeypatch, query)
 
 
 def sidebar_box(at: AppTest, label: str):

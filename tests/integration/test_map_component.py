@@ -15,12 +15,11 @@ import pytest
 from dashboard.components.scatter_map import payload as map_payload
 from dashboard.components.scatter_map import selection as map_selection
 from testkit.dashboard_store import build_fixture_store, run_ids
+from tests.helpers.apptest import open_app
 
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "streamlit_app.py")
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +30,7 @@ def ws(tmp_path_factory):
 
 
 def make_app(ws: Path, monkeypatch, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("DFATLAS_WORKSPACE", str(ws))
-    monkeypatch.delenv("DFATLAS_MAP", raising=False)
-    at = AppTest.from_file(APP, default_timeout=90)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    return at.run()
+    return open_app(ws, monkeypatch, query, plotly_map=False)
 
 
 def component(at: AppTest, key: str = "map"):
